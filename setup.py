@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="stedi_assets",
+    version="0.1.0",
+    description="STEDI lakehouse: landing, trusted and curated zones as Dagster assets on DuckDB and Parquet",
+    python_requires=">=3.10,<3.15",
+    packages=find_packages(exclude=["stedi_assets_tests"]),
+    package_data={"stedi_assets": ["zones/*/*.sql"]},
+    install_requires=[
+        # The dagster integration libraries pin dagster==1.13.27 exactly; keep the family together.
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-aws==0.29.27",
+        "dagster-duckdb==0.29.27",
+        "dagster-duckdb-pandas==0.29.27",
+        # 1.5.5 is the newest DuckDB whose httpfs extension ships on PyPI (no run-time download).
+        "duckdb==1.5.5",
+        "pandas>=2.2,<3",
+        "pyarrow>=18",
+        "sqlglot>=25",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "moto[server]>=5.1"],
+    },
+    entry_points={"console_scripts": ["stedi=stedi_assets.cli:main"]},
+)

@@ -1,0 +1,171 @@
+"""Every table of the lake as a Dagster asset, made by one factory from its contract and its rule.
+
+Each asset writes a new snapshot, audits it with the table's checks (write-audit-publish) and only
+then returns it for the IO manager to publish. When only its checks are selected (the checks job,
+`stedi check`) it audits the published snapshot instead and writes nothing.
+"""
+
+from typing import Iterator
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from .builders import build_landing, build_sql
+from .checks import CHECKS, run_checks
+from .checks.audit import Audit
+from .contract import TableSpec
+from .engines.duckdb_engine import DuckDBEngine
+from .resources import LandingResource, PolicyResource
+from .storage.io_manager import LakeResource
+from .storage.lake import Lake, Snapshot, StagedSnapshot
+from .zones import TABLES, table
+from .zones.landing.validation import FIELDS
+from .zones.landing.schema import SOURCE_OF
+from .zones.sql import dependencies, rule_text
+
+PREVIEW_ROWS = 5
+
+
+def column_schema(spec: TableSpec, policy: str | None = None) -> dg.TableSchema:
+    columns = spec.columns if policy is None else spec.columns_for(policy)
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, c.type, description=c.description + (
+            "" if policy or len(c.policies) > 1 else f" ({c.policies[0]} policy only)"),
+            tags={"pii": "true"} if c.pii else {})
+        for c in columns])
+
+
+def describe(spec: TableSpec) -> str:
+    """The asset's docstring: what the table is and the rule that builds it."""
+    if spec.name in SOURCE_OF:
+        fields = ", ".join(key + ("" if required else "?") for key, _, required in FIELDS[SOURCE_OF[spec.name]])
+        rule = (f"Rule: every non-blank line under <landing>/{SOURCE_OF[spec.name]}/ (.json, .jsonl, .gz, any "
+                f"depth) that is a JSON object with valid {fields} (? = optional) becomes a typed row; every "
+                "other line goes to landing.rejected with a reason.")
+    else:
+        rule = "Rule: " + rule_text(spec)
+    return f"{spec.description}\n\n{rule}"
+
+
+def preview(lake: Lake, files: list[str]) -> dg.MetadataValue:
+    batch = next(pq.ParquetFile(lake.uri(files[0])).iter_batches(batch_size=PREVIEW_ROWS), None)
+    rows = batch.to_pylist() if batch is not None else []
+    if not rows:
+        return dg.MetadataValue.md("*(no rows)*")
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join("" if r[h] is None else str(r[h]) for h in header) + " |" for r in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(list(spec.key)), check_name=name, passed=outcome.passed,
+        severity=dg.AssetCheckSeverity(outcome.severity), metadata=dict(outcome.metadata))
+
+
+def _audit(spec, policy, target, lake, inputs, landing, policy_resource) -> Audit:
+    def key():
+        return policy_resource.pseudonym_key(lake)
+    needs_key = policy == "strict" and "consent" in spec.checks and spec.name == "machine_learning_curated"
+    return Audit(spec=spec, policy=policy, files=target.files, extra=target.extra, lake=lake,
+                 inputs=inputs, landing=landing, pseudonym_key=key() if needs_key else None)
+
+
+def _check_inputs(spec: TableSpec, policy: str, inputs: dict[str, Snapshot]) -> None:
+    for name, snap in inputs.items():
+        if snap.policy not in (None, policy):
+            raise dg.Failure(f"{snap.qualified_name} was built with policy {snap.policy}, this run uses "
+                             f"{policy}: materialize {spec.qualified_name}'s upstream tables with {policy} too")
+
+
+def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landing: LandingResource,
+                      lake_resource: LakeResource, engine: DuckDBEngine, policy: PolicyResource,
+                      inputs: dict[str, Snapshot]) -> Iterator:
+    lake = lake_resource.lake()
+    key = dg.AssetKey(list(spec.key))
+    selected = [c.name for c in context.selected_asset_check_keys if c.asset_key == key]
+    landing_store = landing.store() if spec.name in SOURCE_OF else None
+
+    if key not in context.selected_asset_keys:         # checks only: audit what is published
+        current = lake.current(spec.zone, spec.name)
+        audit = _audit(spec, current.policy or policy.name, current, lake, inputs,
+                       landing_store or _landing_for(current), policy)
+        for name, outcome in run_checks(audit, selected).items():
+            yield _check_result(spec, name, outcome)
+        return
+
+    _check_inputs(spec, policy.name, inputs)
+    staged = lake.stage(spec.zone, spec.name)
+    try:
+        if landing_store is not None:
+            build_landing(spec, staged, lake, landing_store)
+        else:
+            build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
+        audit = _audit(spec, policy.name, staged, lake, inputs, landing_store, policy)
+        gate = [n for n in spec.checks if CHECKS[n].blocking]
+        outcomes = run_checks(audit, dict.fromkeys([*gate, *selected]))
+    except BaseException:
+        lake.discard(staged)
+        raise
+    blocked = [n for n in gate if not outcomes[n].passed and outcomes[n].severity == "ERROR"]
+    if blocked:
+        lake.discard(staged)
+    else:
+        yield dg.Output(staged, output_name=spec.name, metadata=_snapshot_metadata(spec, staged, lake))
+    for name in selected:
+        yield _check_result(spec, name, outcomes[name])
+    if blocked:
+        details = "; ".join(f"{n} {dict(outcomes[n].metadata)}" for n in blocked)
+        raise dg.Failure(f"{spec.qualified_name} not published: blocking check failed: {details}")
+
+
+def _landing_for(snapshot: Snapshot):
+    if "landing_root" not in snapshot.extra:
+        return None
+    from .storage.stores import open_store
+    return open_store(snapshot.extra["landing_root"])
+
+
+def _snapshot_metadata(spec: TableSpec, staged: StagedSnapshot, lake: Lake) -> dict:
+    metadata = {
+        "dagster/row_count": staged.rows["data"],
+        "dagster/column_schema": column_schema(spec, staged.policy or "strict"),
+        "dagster/table_name": spec.qualified_name,
+        "preview": preview(lake, staged.files["data"]),
+        "policy": staged.policy or "(any)",
+    }
+    if "rejected" in staged.rows:
+        metadata["rejected_lines"] = staged.rows["rejected"]
+        metadata["ignored_files"] = len(staged.extra["ignored_files"])
+    return metadata
+
+
+def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
+    inputs = dependencies(spec)
+    check_specs = [
+        dg.AssetCheckSpec(name, asset=list(spec.key), description=CHECKS[name].description,
+                          blocking=CHECKS[name].blocking,
+                          additional_deps=[list(table(t).key) for t in CHECKS[name].reads
+                                           if t not in inputs and t != spec.name])
+        for name in spec.checks]
+
+    @dg.multi_asset(
+        name=spec.name,
+        outs={spec.name: dg.AssetOut(
+            key=list(spec.key), group_name=spec.zone, description=describe(spec), is_required=False,
+            kinds={"parquet", "duckdb"} if spec.zone != "landing" or spec.name == "rejected" else {"parquet", "python"},
+            metadata={"dagster/column_schema": column_schema(spec), "dagster/table_name": spec.qualified_name})},
+        ins={name: dg.AssetIn(key=list(table(name).key)) for name in inputs},
+        check_specs=check_specs,
+        can_subset=True,
+    )
+    def _table(context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource,
+               engine: DuckDBEngine, policy: PolicyResource, **upstream: Snapshot):
+        yield from materialize_table(context, spec, landing, lake, engine, policy, upstream)
+
+    _table.__doc__ = describe(spec)
+    return _table
+
+
+TABLE_ASSETS = [table_asset(spec) for spec in TABLES]

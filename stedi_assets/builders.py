@@ -1,0 +1,54 @@
+"""How a staged snapshot gets its data: landing tables by the validating reader, the rest by SQL."""
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from .contract import TableSpec
+from .engines.duckdb_engine import DuckDBEngine
+from .storage.lake import Lake, Snapshot, StagedSnapshot
+from .zones.landing.reader import read_source
+from .zones.landing.schema import SOURCE_OF
+from .zones.sql import PART_SUFFIX, ephemerals, load_rule
+
+
+def build_landing(spec: TableSpec, staged: StagedSnapshot, lake: Lake, landing_store) -> None:
+    """Validate every line of the table's landing source into typed rows and rejected lines."""
+    paths = {part: staged.file(part) for part in spec.parts}
+    for path in paths.values():
+        lake.make_dirs_for(path)
+    # policy is irrelevant at landing: both policies share the same typed rows
+    with pq.ParquetWriter(lake.uri(paths["data"]), spec.arrow_schema("strict")) as rows, \
+         pq.ParquetWriter(lake.uri(paths["rejected"]), spec.arrow_schema("strict", "rejected")) as rejected:
+        stats = read_source(landing_store, SOURCE_OF[spec.name], spec.arrow_schema("strict"),
+                            rows.write_batch, rejected.write_batch)
+    staged.rows = {"data": stats.rows, "rejected": stats.rejected}
+    staged.extra = {
+        "landing_root": landing_store.uri(),
+        "landing_files": {p: landing_store.size(p) for p in stats.files},
+        "ignored_files": stats.ignored_files,
+        "blank_lines": stats.blank_lines,
+    }
+
+
+def build_sql(spec: TableSpec, staged: StagedSnapshot, lake: Lake, engine: DuckDBEngine, policy: str,
+              inputs: dict[str, Snapshot], pseudonym_key) -> None:
+    """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot."""
+    rule = load_rule(spec.name, policy)
+    subrules = ephemerals(rule, policy)
+    relations = {}
+    for r in [rule, *subrules]:
+        for name in r.relations:
+            if name.startswith("_"):
+                continue
+            base = name.removesuffix(PART_SUFFIX)
+            part = "data" if base == name else "rejected"
+            relations[name] = [lake.uri(f) for f in inputs[base].files[part]]
+    output = staged.file("data")
+    lake.make_dirs_for(output)
+    uses_pseudonym = any("pseudonym" in r.functions for r in [rule, *subrules])
+    staged.rows = {"data": engine.select_into(
+        rule.body, relations, lake.uri(output), ephemerals=[(s.name, s.body) for s in subrules],
+        pseudonym_key=pseudonym_key() if uses_pseudonym else None)}
+    staged.policy = None if spec.zone == "landing" else policy
+    staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
+    staged.extra = {"engine": "duckdb", "sql": rule.path.name}

@@ -1,0 +1,90 @@
+"""What a check sees: one snapshot of a table (staged or published), its inputs, and a DuckDB to ask.
+
+Checks never reuse the SQL that built a table: they read the Parquet files themselves and test the
+contract with their own logic (often an independent Python oracle, see register.py), so a wrong rule
+cannot also vouch for itself. They always run on DuckDB, whichever engine built the table.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..contract import TableSpec
+from ..engines.duckdb_engine import attach_parquet
+from ..storage.lake import Lake, Snapshot
+from ..zones import table as table_spec
+from ..zones.sql import PART_SUFFIX
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    severity: str = "ERROR"                  # "ERROR" or "WARN": how bad a failure is
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def passed(**metadata: Any) -> Outcome:
+    return Outcome(True, "ERROR", metadata)
+
+
+def failed(severity: str = "ERROR", **metadata: Any) -> Outcome:
+    return Outcome(False, severity, metadata)
+
+
+@dataclass
+class Audit:
+    spec: TableSpec
+    policy: str
+    files: Mapping[str, list[str]]           # the audited snapshot's files by part, lake-relative
+    extra: Mapping[str, Any]
+    lake: Lake
+    inputs: Mapping[str, Snapshot] = field(default_factory=dict)
+    landing: Any = None                      # the landing store (landing audits only)
+    pseudonym_key: bytes | None = None
+
+    def snapshot_of(self, name: str) -> Snapshot:
+        if name in self.inputs:
+            return self.inputs[name]
+        spec = table_spec(name)
+        return self.lake.current(spec.zone, spec.name)
+
+    def _files(self, name: str, part: str = "data") -> list[str]:
+        return list(self.files[part]) if name == self.spec.name else self.snapshot_of(name).files[part]
+
+    def uris(self, name: str, part: str = "data") -> list[str]:
+        return [self.lake.uri(f) for f in self._files(name, part)]
+
+    def rows(self, name: str, part: str = "data") -> int:
+        """Row count read from the Parquet footers, not from any manifest."""
+        return sum(pq.ParquetFile(u).metadata.num_rows for u in self.uris(name, part))
+
+    def schema(self, part: str = "data") -> list[pa.Schema]:
+        return [pq.read_schema(u) for u in self.uris(self.spec.name, part)]
+
+    def query(self, sql: str, tables: tuple[str, ...] = (), **arrow: pa.Table) -> list[tuple]:
+        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables."""
+        relations = {}
+        for name in tables:
+            base = name.removesuffix(PART_SUFFIX)
+            relations[name] = self.uris(base, "rejected" if base != name else "data")
+        con = duckdb.connect()
+        try:
+            attach_parquet(con, relations)
+            for name, value in arrow.items():
+                con.register(name, value)
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def scalar(self, sql: str, tables: tuple[str, ...] = (), **arrow: pa.Table) -> Any:
+        return self.query(sql, tables, **arrow)[0][0]
+
+    @functools.cached_property
+    def register(self):
+        from .register import ConsentRegister
+        return ConsentRegister.from_table(pq.read_table(self.uris("customer_landing")).to_pylist())

@@ -1,0 +1,72 @@
+"""Privacy checks: consent holds row by row, and the machine-learning table carries no personal data."""
+from __future__ import annotations
+
+import re
+
+from .audit import Audit, Outcome, failed, passed
+
+# SQL that counts the rows breaking consent, per table and policy, against the oracle's tables:
+# consent(customer_key, serial, since, customer_id), consent_records(email, serial).
+_STRICT_CUSTOMER = ("SELECT count(*) FROM {t} t LEFT JOIN consent c ON lower(trim(t.email)) = c.customer_key "
+                    "WHERE c.customer_key IS NULL OR t.shareWithResearchAsOfDate IS DISTINCT FROM c.since")
+_RUBRIC_CUSTOMER = ("SELECT count(*) FROM {t} t WHERE t.shareWithResearchAsOfDate IS NULL "
+                    "OR t.email NOT IN (SELECT email FROM consent_records)")
+_RUBRIC_BY_SERIAL = "SELECT count(*) FROM {t} t WHERE t.serialNumber NOT IN (SELECT serial FROM consent_records)"
+
+VIOLATIONS = {
+    "strict": {
+        "customer_trusted": _STRICT_CUSTOMER,
+        "customer_curated": _STRICT_CUSTOMER,
+        "accelerometer_trusted": (
+            "SELECT count(*) FROM {t} t LEFT JOIN consent c ON lower(trim(t.user)) = c.customer_key "
+            "WHERE c.customer_key IS NULL OR t.timestamp < c.since"),
+        "step_trainer_trusted": (
+            "SELECT count(*) FROM {t} t LEFT JOIN consent c ON t.customer_key = c.customer_key "
+            "WHERE c.customer_key IS NULL OR t.sensorReadingTime < c.since OR t.serialNumber <> c.serial"),
+        "machine_learning_curated": (
+            "SELECT count(*) FROM {t} t LEFT JOIN consent c ON t.customer_id = c.customer_id "
+            "WHERE c.customer_id IS NULL OR t.sensorReadingTime < c.since"),
+    },
+    "rubric": {
+        "customer_trusted": _RUBRIC_CUSTOMER,
+        "customer_curated": _RUBRIC_CUSTOMER,
+        "accelerometer_trusted": "SELECT count(*) FROM {t} t WHERE t.user NOT IN (SELECT email FROM consent_records)",
+        "step_trainer_trusted": _RUBRIC_BY_SERIAL,
+        "machine_learning_curated": _RUBRIC_BY_SERIAL,
+    },
+}
+
+
+def consent(audit: Audit) -> Outcome:
+    """No row of a customer without research consent; in strict, no reading before the consent date."""
+    name = audit.spec.name
+    register = audit.register
+    violations = audit.scalar(
+        VIOLATIONS[audit.policy][name].format(t=name), (name,),
+        consent=register.strict_table(audit.pseudonym_key),
+        consent_records=register.rubric_table())
+    metadata = {"rows_violating_consent": int(violations),
+                "consenting_customers": len(register.consenting()) if audit.policy == "strict"
+                else len(register.rubric_emails)}
+    return passed(**metadata) if violations == 0 else failed(**metadata)
+
+
+PERSONAL_COLUMNS = {"email", "customerName", "phone", "birthDay", "user", "customer_key"}
+HEX_PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
+
+
+def no_pii(audit: Audit) -> Outcome:
+    """The ML table has no column of personal data (and in strict no serial), and no value like an e-mail."""
+    forbidden = PERSONAL_COLUMNS | ({"serialNumber"} if audit.policy == "strict" else set())
+    columns = {f.name for schema in audit.schema() for f in schema}
+    found = sorted(columns & forbidden)
+    name = audit.spec.name
+    text_columns = sorted({f.name for s in audit.schema() for f in s if str(f.type) in ("string", "large_string")})
+    emails = sum(audit.scalar(f"SELECT count(*) FROM {name} WHERE contains(\"{c}\", '@')", (name,))
+                 for c in text_columns)
+    bad_ids = 0
+    if "customer_id" in columns:
+        ids = [row[0] for row in audit.query(f"SELECT DISTINCT customer_id FROM {name}", (name,))]
+        bad_ids = sum(1 for i in ids if i is None or not HEX_PSEUDONYM.match(i))
+    metadata = {"personal_columns": found, "values_like_email": int(emails), "malformed_customer_ids": bad_ids}
+    return passed(**metadata) if not found and not emails and not bad_ids else failed(**metadata)

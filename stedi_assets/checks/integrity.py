@@ -1,0 +1,71 @@
+"""Shape checks: the contract's columns, one row per customer, no repeated rows, attributable readings."""
+from __future__ import annotations
+
+from .audit import Audit, Outcome, failed, passed
+
+
+def _strict_only(audit: Audit) -> str:
+    # The rubric policy reproduces the Udacity rubric, which does not de-duplicate: there a breach warns.
+    return "ERROR" if audit.policy == "strict" else "WARN"
+
+
+def schema(audit: Audit) -> Outcome:
+    """Every data file has exactly the contract's columns and types, in order."""
+    problems = []
+    for part in audit.spec.parts:
+        expected = audit.spec.arrow_schema(audit.policy, part)
+        for actual in audit.schema(part):
+            if not actual.remove_metadata().equals(expected):
+                problems.append(f"{part}: {actual.to_string(show_schema_metadata=False)!s}")
+    metadata = {"expected": [f"{c.name} {c.type}" for c in audit.spec.columns_for(audit.policy)]}
+    return passed(**metadata) if not problems else failed(**metadata, found=problems[:3])
+
+
+def unique_customers(audit: Audit) -> Outcome:
+    """One row per identity key lower(trim(email))."""
+    name = audit.spec.name
+    rows, keys = audit.query(f"SELECT count(*), count(DISTINCT lower(trim(email))) FROM {name}", (name,))[0]
+    metadata = {"rows": rows, "distinct_customers": keys}
+    return passed(**metadata) if rows == keys else failed(_strict_only(audit), **metadata)
+
+
+def distinct_rows(audit: Audit) -> Outcome:
+    """Exact duplicate records count once."""
+    name = audit.spec.name
+    rows, distinct = audit.query(
+        f"SELECT (SELECT count(*) FROM {name}), (SELECT count(*) FROM (SELECT DISTINCT * FROM {name}))", (name,))[0]
+    metadata = {"rows": rows, "distinct_rows": distinct}
+    return passed(**metadata) if rows == distinct else failed(_strict_only(audit), **metadata)
+
+
+def ambiguous_readings(audit: Audit) -> Outcome:
+    """Counts the distinct landing step readings that cannot be attributed to one customer (WARN).
+
+    Strict: a reading whose serial belongs to several winning customer records and where not exactly
+    one of them has an accelerometer reading at that time. Rubric: a reading whose serial belongs to
+    several consenting e-mails (the rubric keeps it, possibly for the wrong person).
+    """
+    tables = ("step_trainer_landing", "accelerometer_landing")
+    register = audit.register
+    if audit.policy == "strict":
+        count = audit.scalar("""
+            WITH readings AS (SELECT DISTINCT sensorReadingTime AS t, serialNumber AS s, distanceFromObject AS d
+                              FROM step_trainer_landing),
+                 owners AS (SELECT serial, count(*) AS n FROM candidates GROUP BY serial HAVING count(*) > 1),
+                 matches AS (SELECT r.t, r.s, r.d, count(DISTINCT c.customer_key) AS m
+                             FROM readings r JOIN owners o ON r.s = o.serial
+                             JOIN candidates c ON c.serial = r.s
+                             LEFT JOIN accelerometer_landing a ON lower(trim(a.user)) = c.customer_key AND a.timestamp = r.t
+                             WHERE a.timestamp IS NOT NULL
+                             GROUP BY r.t, r.s, r.d)
+            SELECT count(*) FROM readings r JOIN owners o ON r.s = o.serial
+            LEFT JOIN matches m ON m.t = r.t AND m.s = r.s AND m.d = r.d
+            WHERE coalesce(m.m, 0) <> 1""", tables, candidates=register.winners_table())
+    else:
+        count = audit.scalar("""
+            WITH shared AS (SELECT serial FROM consent_records GROUP BY serial HAVING count(DISTINCT email) > 1)
+            SELECT count(*) FROM (SELECT DISTINCT sensorReadingTime, serialNumber, distanceFromObject
+                                  FROM step_trainer_landing) r JOIN shared ON r.serialNumber = shared.serial""",
+            tables, consent_records=register.rubric_table())
+    metadata = {"ambiguous_readings": int(count)}
+    return passed(**metadata) if count == 0 else failed("WARN", **metadata)

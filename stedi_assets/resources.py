@@ -1,0 +1,81 @@
+"""The resources every asset is built from, chosen in one place by the lake's location.
+
+As in dagster's project_fully_featured, each deployment is a dict with the same keys, so asset
+code never asks where it runs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from . import settings
+from .engines.duckdb_engine import DuckDBEngine
+from .storage.io_manager import LakeIOManager, LakeResource
+from .storage.lake import Lake
+from .storage.stores import open_store
+from .zones.landing.reader import SUFFIXES
+from .zones.landing.schema import SOURCE_OF
+
+KEY_FILE = "_private/pseudonym.key"
+log = logging.getLogger(__name__)
+
+
+class LandingResource(dg.ConfigurableResource):
+    """The landing root: customer/, accelerometer/ and step_trainer/ folders of JSON-lines files."""
+
+    root: str = Field(description="Landing root URI: a local folder.")
+
+    def store(self):
+        store = open_store(self.root)
+        if not store.is_dir():
+            raise dg.Failure(f"landing folder {self.root} does not exist")
+        if not any(p.endswith(SUFFIXES) for s in SOURCE_OF.values() for p in store.list_files(s)):
+            raise dg.Failure(f"landing folder {self.root} is empty: no .json/.jsonl(.gz) files under "
+                             f"{', '.join(s + '/' for s in SOURCE_OF.values())}")
+        return store
+
+
+class PolicyResource(dg.ConfigurableResource):
+    """Which zone rules build trusted and curated: strict (privacy first, default) or rubric."""
+
+    name: Literal["strict", "rubric"] = Field(default="strict", description="strict or rubric")
+
+    def pseudonym_key(self, lake: Lake) -> bytes:
+        """The key of the ML table's customer pseudonyms: STEDI_PSEUDONYM_KEY, else a local lake key."""
+        configured = os.environ.get("STEDI_PSEUDONYM_KEY")
+        if configured:
+            return configured.encode()
+        store = lake.store
+        if not store.exists(KEY_FILE):
+            store.write_atomic(KEY_FILE, secrets.token_hex(32).encode())
+            log.warning("STEDI_PSEUDONYM_KEY is not set: generated a pseudonym key in %s; keep it private "
+                        "and set STEDI_PSEUDONYM_KEY in shared deployments", store.uri(KEY_FILE))
+        return store.read_bytes(KEY_FILE).strip()
+
+
+def local_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None) -> dict:
+    lake_resource = LakeResource(root=lake or settings.lake_uri())
+    return {
+        "landing": LandingResource(root=landing or settings.landing_uri()),
+        "lake": lake_resource,
+        "io_manager": LakeIOManager(lake_resource=lake_resource),
+        "engine": DuckDBEngine(),
+        "policy": PolicyResource(name=settings.checked_policy(policy or settings.policy())),
+    }
+
+
+RESOURCES_BY_DEPLOYMENT = {"local": local_resources}
+
+
+def resources(**overrides) -> dict:
+    """The resources of the deployment named by STEDI_DEPLOYMENT (default local)."""
+    deployment = os.environ.get("STEDI_DEPLOYMENT", "local")
+    if deployment not in RESOURCES_BY_DEPLOYMENT:
+        raise settings.SettingError(f"unknown STEDI_DEPLOYMENT {deployment!r}: "
+                                    f"choose {' or '.join(RESOURCES_BY_DEPLOYMENT)}")
+    return RESOURCES_BY_DEPLOYMENT[deployment](**overrides)

@@ -1,0 +1,31 @@
+"""Settings from the environment (STEDI_LANDING, STEDI_LAKE, STEDI_POLICY, STEDI_PSEUDONYM_KEY).
+
+Every setting also has a Dagster config field or a CLI flag; the environment supplies the defaults.
+"""
+from __future__ import annotations
+
+import os
+
+from .contract import DEFAULT_POLICY, POLICIES
+
+
+class SettingError(ValueError):
+    """A setting has a value the pipeline cannot use; the message is one clear line."""
+
+
+def landing_uri() -> str:
+    return os.environ.get("STEDI_LANDING", "landing")
+
+
+def lake_uri() -> str:
+    return os.environ.get("STEDI_LAKE", "lake")
+
+
+def checked_policy(name: str) -> str:
+    if name not in POLICIES:
+        raise SettingError(f"unknown policy {name!r}: choose {' or '.join(POLICIES)}")
+    return name
+
+
+def policy() -> str:
+    return checked_policy(os.environ.get("STEDI_POLICY", DEFAULT_POLICY))

@@ -1,0 +1,99 @@
+"""Where bytes live: a store is a root URI plus the few operations the lake and the landing reader need.
+
+Only this module knows whether a path is a local folder or an object-store prefix, so the lake, the
+landing reader and the engines work on relative paths and `uri()`s alike.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlparse
+
+
+class StoreError(RuntimeError):
+    """A store cannot be used (missing, unreadable, unsupported); the message is one clear line."""
+
+
+class LocalStore:
+    """A folder on this machine (a plain path or a file:// URI)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(_local_path(str(root))).expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    def uri(self, rel: str = "") -> str:
+        return str(self.root / rel) if rel else str(self.root)
+
+    def exists(self, rel: str = "") -> bool:
+        return (self.root / rel).exists()
+
+    def size(self, rel: str) -> int:
+        return (self.root / rel).stat().st_size
+
+    def is_dir(self, rel: str = "") -> bool:
+        return (self.root / rel).is_dir()
+
+    def list_files(self, prefix: str = "") -> list[str]:
+        """Relative paths of all files below `prefix`, at any depth, sorted."""
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        found = [
+            (Path(d) / f).relative_to(self.root).as_posix()
+            for d, _, files in os.walk(base) for f in files
+        ]
+        return sorted(found)
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        base = self.root / prefix
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    def open(self, rel: str) -> BinaryIO:
+        return open(self.root / rel, "rb")
+
+    def read_bytes(self, rel: str) -> bytes:
+        return (self.root / rel).read_bytes()
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        """Replace `rel` in one step: readers see the old bytes or the new ones, never a mix."""
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def make_dirs(self, rel: str) -> None:
+        (self.root / rel).mkdir(parents=True, exist_ok=True)
+
+    def delete_tree(self, rel: str) -> None:
+        target = self.root / rel
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def _local_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return parsed.path
+    if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
+        raise StoreError(f"unsupported location {uri!r}: only local folders are supported here")
+    return uri
+
+
+def open_store(uri: str | os.PathLike) -> LocalStore:
+    """The store for a location URI."""
+    return LocalStore(uri)

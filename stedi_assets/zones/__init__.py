@@ -1,0 +1,18 @@
+"""The zones of the lake, in graph order. Each zone folder holds its tables' contract
+(`schema.py`: columns, descriptions, checks) and, for derived tables, one SQL file per rule."""
+from __future__ import annotations
+
+from ..contract import TableSpec
+from .curated.schema import CURATED_TABLES
+from .landing.schema import LANDING_TABLES, QUARANTINE
+from .trusted.schema import TRUSTED_TABLES
+
+TABLES: tuple[TableSpec, ...] = (*LANDING_TABLES, QUARANTINE, *TRUSTED_TABLES, *CURATED_TABLES)
+TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
+
+
+def table(name: str) -> TableSpec:
+    try:
+        return TABLES_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES_BY_NAME)}") from None

@@ -1,0 +1,91 @@
+"""Landing zone: every valid landing line as a typed row (no de-duplication), and the quarantine.
+
+Columns keep the names of the JSON fields. `source_file`/`source_line` say where each row came from:
+the strict policy's tie-break needs them, and so does anyone tracing a value back to its file.
+"""
+from __future__ import annotations
+
+from ...contract import Column, TableSpec
+
+LINEAGE = (
+    Column("source_file", "string", "Landing file the line came from, relative to the landing root."),
+    Column("source_line", "bigint", "Physical line number in that file, counting from 1."),
+)
+
+REJECTED_COLUMNS = (
+    Column("source", "string", "Landing source: customer, accelerometer or step_trainer."),
+    *LINEAGE,
+    Column("raw", "string", "The line as read (invalid UTF-8 shown with backslash escapes).", pii=True),
+    Column("reason", "string", "Why the line was rejected."),
+)
+
+LANDING_CHECKS = ("reconciliation", "schema", "row_count")
+
+CUSTOMER_LANDING = TableSpec(
+    zone="landing",
+    name="customer_landing",
+    description="Customer records from the STEDI web site, one typed row per valid landing line.",
+    columns=(
+        Column("customerName", "string", "Customer's full name.", pii=True),
+        Column("email", "string", "E-mail address; lower(trim(email)) is the customer's identity key.", pii=True),
+        Column("phone", "string", "Phone number.", pii=True),
+        Column("birthDay", "string", "Birthday, YYYY-MM-DD.", pii=True),
+        Column("serialNumber", "string", "Serial number of the customer's Step Trainer.", pii=True),
+        Column("registrationDate", "bigint", "Registration time, epoch milliseconds."),
+        Column("lastUpdateDate", "bigint", "Time of this record, epoch milliseconds; the latest record wins."),
+        Column("shareWithResearchAsOfDate", "bigint",
+               "Research consent since (epoch ms); null means no consent to research use."),
+        Column("shareWithPublicAsOfDate", "bigint", "Consent to public sharing since (epoch ms), or null."),
+        Column("shareWithFriendsAsOfDate", "bigint", "Consent to sharing with friends since (epoch ms), or null."),
+        *LINEAGE,
+    ),
+    checks=LANDING_CHECKS,
+    parts=("data", "rejected"),
+    part_columns={"rejected": REJECTED_COLUMNS},
+)
+
+ACCELEROMETER_LANDING = TableSpec(
+    zone="landing",
+    name="accelerometer_landing",
+    description="Accelerometer readings from the mobile app, one typed row per valid landing line.",
+    columns=(
+        Column("user", "string", "E-mail of the app user who took the reading.", pii=True),
+        Column("timestamp", "bigint", "Reading time, epoch milliseconds (legacy key timeStamp accepted)."),
+        Column("x", "double", "Acceleration along x."),
+        Column("y", "double", "Acceleration along y."),
+        Column("z", "double", "Acceleration along z."),
+        *LINEAGE,
+    ),
+    checks=LANDING_CHECKS,
+    parts=("data", "rejected"),
+    part_columns={"rejected": REJECTED_COLUMNS},
+)
+
+STEP_TRAINER_LANDING = TableSpec(
+    zone="landing",
+    name="step_trainer_landing",
+    description="Distance readings from Step Trainer devices, one typed row per valid landing line.",
+    columns=(
+        Column("sensorReadingTime", "bigint", "Reading time, epoch milliseconds."),
+        Column("serialNumber", "string", "Serial number of the device.", pii=True),
+        Column("distanceFromObject", "double", "Distance the sensor measured."),
+        *LINEAGE,
+    ),
+    checks=LANDING_CHECKS,
+    parts=("data", "rejected"),
+    part_columns={"rejected": REJECTED_COLUMNS},
+)
+
+LANDING_TABLES = (CUSTOMER_LANDING, ACCELEROMETER_LANDING, STEP_TRAINER_LANDING)
+
+# The source name of each landing table: its folder under the landing root.
+SOURCE_OF = {"customer_landing": "customer", "accelerometer_landing": "accelerometer",
+             "step_trainer_landing": "step_trainer"}
+
+QUARANTINE = TableSpec(
+    zone="landing",
+    name="rejected",
+    description="The quarantine: every landing line that failed validation, with file, line, raw text and reason.",
+    columns=REJECTED_COLUMNS,
+    checks=("quarantine_complete", "schema"),
+)

@@ -1,0 +1,111 @@
+"""Landing validation: the ZONE_RULES.md rules that turn one JSON object into a typed row, or a reason.
+
+Types are explicit and never inferred: a field is checked against the kind its rule names, so a string
+never passes for a number and a float like 1.5 never passes for an epoch-millisecond integer.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class Invalid(ValueError):
+    """A record breaks a landing rule; the message is the quarantine reason."""
+
+
+def _integer(value: Any) -> int:
+    # bool is a subclass of int in Python, but JSON true/false are not numbers.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Invalid(f"is {_json_type(value)}, not an integer")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise Invalid(f"is {value!r}, not a whole number")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise Invalid(f"is {value!r}, outside the 64-bit integer range")
+    return int(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Invalid(f"is {_json_type(value)}, not a number")
+    result = float(value)
+    if not math.isfinite(result):
+        raise Invalid(f"is {value!r}, not a finite number")
+    return result
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"is {_json_type(value)}, not a string")
+    return value
+
+
+def _key_string(value: Any) -> str:
+    # Identity keys and serials must say something: empty after trimming spaces is as good as missing.
+    text = _string(value)
+    if not text.strip(" "):
+        raise Invalid("is empty")
+    return text
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}.get(
+        type(value), f"{value!r}")
+
+
+Kind = Callable[[Any], Any]
+
+# source -> (JSON key, parser, required). Order is the landing table's column order.
+FIELDS: dict[str, tuple[tuple[str, Kind, bool], ...]] = {
+    "customer": (
+        ("customerName", _string, False),
+        ("email", _key_string, True),
+        ("phone", _string, False),
+        ("birthDay", _string, False),
+        ("serialNumber", _key_string, True),
+        ("registrationDate", _integer, True),
+        ("lastUpdateDate", _integer, True),
+        ("shareWithResearchAsOfDate", _integer, False),
+        ("shareWithPublicAsOfDate", _integer, False),
+        ("shareWithFriendsAsOfDate", _integer, False),
+    ),
+    "accelerometer": (
+        ("user", _key_string, True),
+        ("timestamp", _integer, True),
+        ("x", _number, True),
+        ("y", _number, True),
+        ("z", _number, True),
+    ),
+    "step_trainer": (
+        ("sensorReadingTime", _integer, True),
+        ("serialNumber", _key_string, True),
+        ("distanceFromObject", _number, True),
+    ),
+}
+
+# Older app versions wrote timeStamp; when both keys are present, timestamp wins.
+LEGACY_KEYS = {"accelerometer": {"timestamp": "timeStamp"}}
+
+
+def validate(source: str, record: Any) -> tuple[Any, ...]:
+    """Return the typed values of one record of `source` in column order, or raise Invalid."""
+    if not isinstance(record, dict):
+        raise Invalid(f"not a JSON object but {_json_type(record)}")
+    legacy = LEGACY_KEYS.get(source, {})
+    values = []
+    for key, parse, required in FIELDS[source]:
+        name = key if key in record or key not in legacy else legacy[key]
+        value = record.get(name)
+        if value is None:
+            if required:
+                raise Invalid(f"{key} is {'null' if name in record else 'missing'}")
+            values.append(None)
+            continue
+        try:
+            values.append(parse(value))
+        except Invalid as err:
+            raise Invalid(f"{name} {err}") from None
+    return tuple(values)
