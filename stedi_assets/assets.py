@@ -17,7 +17,8 @@ from .contract import TableSpec
 from .engines.duckdb_engine import DuckDBEngine
 from .resources import LandingResource, PolicyResource
 from .storage.io_manager import LakeResource
-from .storage.lake import Lake, Snapshot, StagedSnapshot
+from .storage.lake import Lake, Snapshot, StagedSnapshot, TableNotPublished
+from .storage.stores import open_store
 from .zones import TABLES, table
 from .zones.landing.validation import FIELDS
 from .zones.landing.schema import SOURCE_OF
@@ -85,17 +86,19 @@ def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landin
     lake = lake_resource.lake()
     key = dg.AssetKey(list(spec.key))
     selected = [c.name for c in context.selected_asset_check_keys if c.asset_key == key]
-    landing_store = landing.store() if spec.name in SOURCE_OF else None
-
     if key not in context.selected_asset_keys:         # checks only: audit what is published
-        current = lake.current(spec.zone, spec.name)
+        try:
+            current = lake.current(spec.zone, spec.name)
+        except TableNotPublished as err:
+            raise dg.Failure(str(err)) from None
         audit = _audit(spec, current.policy or policy.name, current, lake, inputs,
-                       landing_store or _landing_for(current), policy)
+                       _landing_for(current), policy)
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
         return
 
     _check_inputs(spec, policy.name, inputs)
+    landing_store = landing.store() if spec.name in SOURCE_OF else None
     staged = lake.stage(spec.zone, spec.name)
     try:
         if landing_store is not None:
@@ -121,10 +124,8 @@ def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landin
 
 
 def _landing_for(snapshot: Snapshot):
-    if "landing_root" not in snapshot.extra:
-        return None
-    from .storage.stores import open_store
-    return open_store(snapshot.extra["landing_root"])
+    """The landing store a landing snapshot was read from: its audit re-reads exactly those files."""
+    return open_store(snapshot.extra["landing_root"]) if "landing_root" in snapshot.extra else None
 
 
 def _snapshot_metadata(spec: TableSpec, staged: StagedSnapshot, lake: Lake) -> dict:

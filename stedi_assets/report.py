@@ -1,0 +1,58 @@
+"""Plain-text reports for the CLI: row counts per zone and check results."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .storage.lake import Lake, TableNotPublished
+from .storage.stores import open_store
+from .zones import TABLES
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(v.rjust(w) if v.replace(",", "").lstrip("-").isdigit() else v.ljust(w)
+                        for v, w in zip(row, widths)).rstrip())
+
+
+def print_zones(lake_root: str, result) -> None:
+    lake = Lake(open_store(lake_root))
+    updated = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    rows = []
+    for spec in TABLES:
+        try:
+            snap = lake.current(spec.zone, spec.name)
+        except TableNotPublished:
+            rows.append((spec.zone, spec.name, "-", "-", "", "not published"))
+            continue
+        rows.append((spec.zone, spec.name, f"{snap.rows.get('data', 0):,}",
+                     f"{snap.rows['rejected']:,}" if "rejected" in snap.rows else "",
+                     snap.policy or "", "updated" if spec.name in updated else "unchanged"))
+    print_table(("zone", "table", "rows", "rejected", "policy", "this run"), rows)
+    print()
+
+
+def print_checks(result) -> int:
+    """Print every check evaluation; return how many failed with ERROR severity."""
+    rows, failed = [], 0
+    for e in sorted(result.get_asset_check_evaluations(), key=lambda e: (e.asset_key.path, e.check_name)):
+        severity = e.severity.value if e.severity else "ERROR"
+        status = "PASS" if e.passed else ("FAIL" if severity == "ERROR" else "WARN")
+        failed += status == "FAIL"
+        detail = ", ".join(f"{k}={v.value}" for k, v in e.metadata.items() if k != "expected")
+        rows.append((".".join(e.asset_key.path), e.check_name, status, detail[:100]))
+    print_table(("table", "check", "result", "detail"), rows)
+    print(f"\n{len(rows)} checks: {sum(r[2] == 'PASS' for r in rows)} passed, {failed} failed, "
+          f"{sum(r[2] == 'WARN' for r in rows)} warned")
+    return failed
+
+
+def print_failures(result) -> None:
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            message = error.message.strip().splitlines()[-1] if error else "failed"
+            print(f"step {event.step_key} failed: {message}")
