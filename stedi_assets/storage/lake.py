@@ -170,7 +170,7 @@ class Lake:
         base = f"{self._table_dir(zone, table)}/snapshots"
         older = [s for s in self.store.list_dirs(base) if s < current]
         published = [s for s in older if self.store.exists(f"{base}/{s}/{MANIFEST}")]
-        keep = set(published[len(published) - (self.retention - 1):]) if self.retention > 1 else set()
+        keep = set(published[max(0, len(published) - (self.retention - 1)):])
         doomed = [s for s in older if s not in keep]
         for snapshot in doomed:
             self.store.delete_tree(f"{base}/{snapshot}")

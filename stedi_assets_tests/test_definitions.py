@@ -1,0 +1,49 @@
+"""The Definitions load as `dagster dev` loads them, with the jobs, schedule and sensor a user expects."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+
+from conftest import REPO
+from stedi_assets.definitions import defs
+from stedi_assets.zones import TABLES
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_table_is_an_asset_grouped_by_zone_with_checks():
+    graph = defs.resolve_asset_graph()
+    keys = {tuple(k.path) for k in graph.get_all_asset_keys()}
+    assert keys == {spec.key for spec in TABLES}
+    assert len(keys) == 9        # 8 tables + the quarantine
+    for spec in TABLES:
+        node = graph.get(dg.AssetKey(list(spec.key)))
+        assert node.group_name == spec.zone
+        assert {c.name for c in node.check_keys} == set(spec.checks)
+        assert "Rule:" in (node.description or "")
+
+
+def test_graph_follows_the_sql():
+    graph = defs.resolve_asset_graph()
+    parents = {k.path[-1]: {p.path[-1] for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+    assert parents["customer_trusted"] == {"customer_landing"}
+    assert parents["customer_curated"] == {"customer_trusted", "accelerometer_trusted"}
+    assert parents["machine_learning_curated"] == {"step_trainer_trusted", "accelerometer_trusted"}
+    assert {"step_trainer_landing", "customer_curated"} <= parents["step_trainer_trusted"]
+
+
+def test_jobs_schedule_and_sensor():
+    for name in ("landing_job", "trusted_job", "curated_job", "lakehouse_job", "checks_job"):
+        assert defs.resolve_job_def(name) is not None
+    assert defs.resolve_schedule_def("daily_lakehouse").cron_schedule == "0 3 * * *"
+    assert defs.resolve_sensor_def("landing_sensor") is not None
+
+
+def test_dagster_cli_validates_the_workspace():
+    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
