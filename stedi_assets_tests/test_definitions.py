@@ -47,3 +47,24 @@ def test_dagster_cli_validates_the_workspace():
     done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_landing_sensor_requests_a_run_only_when_landing_files_change(tmp_path):
+    from stedi_assets.jobs import landing_sensor
+    from stedi_assets.resources import LandingResource
+
+    def evaluate(cursor):
+        context = dg.build_sensor_context(cursor=cursor, resources={"landing": LandingResource(root=str(tmp_path))})
+        return landing_sensor(context), context.cursor
+
+    (tmp_path / "customer" / "landing").mkdir(parents=True)
+    (tmp_path / "customer" / "landing" / "c-1.json").write_text('{"email": "a@b"}\n')
+    first, cursor = evaluate(None)
+    assert isinstance(first, dg.RunRequest)
+    again, same = evaluate(cursor)
+    assert isinstance(again, dg.SkipReason) and same == cursor
+    (tmp_path / "customer" / "landing" / "notes.txt").write_text("not a landing file")
+    assert isinstance(evaluate(cursor)[0], dg.SkipReason)
+    (tmp_path / "customer" / "landing" / "c-2.json").write_text('{"email": "c@d"}\n')
+    new, new_cursor = evaluate(cursor)
+    assert isinstance(new, dg.RunRequest) and new_cursor != cursor and new.run_key == new_cursor

@@ -1,0 +1,140 @@
+"""The `stedi` command as a user drives it: generate, run, check, query, and its one-line errors."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from stedi_assets.cli import main
+from stedi_assets.generator import DEFECTS
+from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.stores import LocalStore
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    assert main(["generate", str(root / "landing"), "--customers", "120", "--seed", "7", "--defects", "all"]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def lake(generated):
+    lake = generated / "lake"
+    assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake)]) == 0
+    return lake
+
+
+def run_json(lake, sql: str, capsys) -> list[dict]:
+    capsys.readouterr()
+    assert main(["query", "--lake", str(lake), "--format", "json", sql]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_generate_prints_what_it_wrote(tmp_path, capsys):
+    assert main(["generate", str(tmp_path / "l"), "--customers", "60", "--defects", "malformed_lines"]) == 0
+    out = capsys.readouterr().out
+    assert "customer" in out and "invalid" in out and "landing written to" in out
+    assert (tmp_path / "l" / "accelerometer" / "landing").is_dir()
+
+
+def test_generate_rejects_unknown_defect(tmp_path, capsys):
+    assert main(["generate", str(tmp_path / "l"), "--defects", "gremlins"]) == 2
+    assert "gremlins" in capsys.readouterr().err
+
+
+def test_run_prints_zone_counts_and_checks(generated, capsys):
+    lake = generated / "lake2"
+    assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--policy", "rubric"]) == 0
+    out = capsys.readouterr().out
+    for table in ("customer_landing", "machine_learning_curated", "rejected"):
+        assert table in out
+    assert "rubric" in out and "checks:" in out and " FAIL " not in out
+
+
+def test_every_defective_line_is_quarantined_with_a_reason(lake, capsys):
+    rows = run_json(lake, "SELECT source, count(*) AS n, count(reason) AS with_reason FROM landing.rejected "
+                          "GROUP BY source ORDER BY source", capsys)
+    assert {r["source"] for r in rows} == {"customer", "accelerometer", "step_trainer"}
+    assert all(r["n"] == r["with_reason"] > 0 for r in rows)
+
+
+def test_query_formats(lake, capsys):
+    assert main(["query", "--lake", str(lake), "--format", "csv",
+                 "SELECT count(*) AS n FROM curated.customer_curated"]) == 0
+    (row,) = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert int(row["n"]) > 0
+    assert main(["query", "--lake", str(lake), "SELECT 42 AS answer"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].strip() == "answer" and out[2].strip() == "42"
+
+
+def test_check_passes_then_fails_when_consent_is_broken(lake, capsys):
+    assert main(["check", "--lake", str(lake)]) == 0
+    # Tamper with the published customer_trusted: add a customer who never consented.
+    current = Lake(LocalStore(lake)).current("trusted", "customer_trusted")
+    path = lake / current.files["data"][0]
+    table = pq.read_table(path)
+    intruder = {name: [None] for name in table.column_names}
+    intruder.update(email=["nobody@test.com"], serialNumber=["x"], registrationDate=[1], lastUpdateDate=[1],
+                    shareWithResearchAsOfDate=[1])
+    pq.write_table(pa.concat_tables([table, pa.table(intruder, schema=table.schema)]), path)
+    capsys.readouterr()
+    assert main(["check", "--lake", str(lake), "--select", "group:trusted"]) == 1
+    out = capsys.readouterr().out
+    assert any("customer_trusted" in line and "consent" in line and "FAIL" in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--landing", "{tmp}/missing"], "landing folder {tmp}/missing does not exist"),
+    (["run", "--landing", "{tmp}/empty"], "is empty"),
+    (["query", "--lake", "{tmp}/nolake", "SELECT 1"], "has no published tables"),
+    (["check", "--lake", "{tmp}/nolake"], "has no published tables"),
+    (["run", "--landing", "{tmp}/empty", "--lake", "{tmp}/file"], "is not a folder"),
+])
+def test_clear_one_line_errors(tmp_path, capsys, argv, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("not a lake")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message.format(tmp=tmp_path) in err
+
+
+def test_bad_policy_is_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("STEDI_POLICY", "lenient")
+    (tmp_path / "customer").mkdir()
+    (tmp_path / "customer" / "a.json").write_text("{}\n")
+    assert main(["run", "--landing", str(tmp_path), "--lake", str(tmp_path / "lake")]) == 2
+    assert "unknown policy 'lenient'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--policy", "lenient"])
+
+
+def test_bad_sql_and_selection(lake, generated, capsys):
+    assert main(["query", "--lake", str(lake), "SELECT * FROM trusted.nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--select", "group:"]) == 2
+    assert "bad --select" in capsys.readouterr().err
+
+
+def test_run_is_recorded_in_the_dagster_home_instance(generated, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert main(["run", "--landing", str(generated / "landing"), "--lake", str(tmp_path / "lake"),
+                 "--select", "group:landing"]) == 0
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+        record = instance.get_latest_materialization_event(dg.AssetKey(["landing", "customer_landing"]))
+        assert record.asset_materialization.metadata["dagster/row_count"].value > 0
+
+
+def test_all_defect_kinds_are_known_to_the_cli():
+    assert set(DEFECTS) == {"duplicate_serials", "revocations", "malformed_lines", "redelivered_files",
+                            "email_case", "encodings"}
