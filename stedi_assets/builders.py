@@ -43,12 +43,14 @@ def build_sql(spec: TableSpec, staged: StagedSnapshot, lake: Lake, engine: DuckD
             base = name.removesuffix(PART_SUFFIX)
             part = "data" if base == name else "rejected"
             relations[name] = [lake.uri(f) for f in inputs[base].files[part]]
-    output = staged.file("data")
-    lake.make_dirs_for(output)
+    folder = staged.part_folder("data")
+    lake.make_dirs(folder)
     uses_pseudonym = any("pseudonym" in r.functions for r in [rule, *subrules])
-    staged.rows = {"data": engine.select_into(
-        rule.body, relations, lake.uri(output), ephemerals=[(s.name, s.body) for s in subrules],
-        pseudonym_key=pseudonym_key() if uses_pseudonym else None)}
+    output = engine.select_into(
+        rule.body, relations, lake.uri(folder), ephemerals=[(s.name, s.body) for s in subrules],
+        pseudonym_key=pseudonym_key() if uses_pseudonym else None)
+    staged.add_files("data", output.files)
+    staged.rows = {"data": output.rows}
     staged.policy = None if spec.zone == "landing" else policy
     staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
     staged.extra = {"engine": "duckdb", "sql": rule.path.name}

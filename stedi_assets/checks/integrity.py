@@ -15,8 +15,9 @@ def schema(audit: Audit) -> Outcome:
     for part in audit.spec.parts:
         expected = audit.spec.arrow_schema(audit.policy, part)
         for actual in audit.schema(part):
-            if not actual.remove_metadata().equals(expected):
-                problems.append(f"{part}: {actual.to_string(show_schema_metadata=False)!s}")
+            # Names and types, in order; nullability flags differ between writers and do not matter.
+            if [(f.name, f.type) for f in actual] != [(f.name, f.type) for f in expected]:
+                problems.append(f"{part}: " + ", ".join(f"{f.name} {f.type}" for f in actual))
     metadata = {"expected": [f"{c.name} {c.type}" for c in audit.spec.columns_for(audit.policy)]}
     return passed(**metadata) if not problems else failed(**metadata, found=problems[:3])
 

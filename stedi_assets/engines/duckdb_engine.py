@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
+
+
+OUTPUT_FILE = "part-00000.parquet"
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    rows: int
+    files: list[str]          # data files written, relative to the output folder
 
 
 def _quote(identifier: str) -> str:
@@ -67,11 +77,12 @@ class DuckDBEngine(DuckDBResource):
                 con.execute(f"SET threads = {int(self.threads)}")
             yield con
 
-    def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_uri: str, *,
-                    ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None) -> int:
-        """Write the result of `sql` to one Parquet file at `output_uri`; return its row count.
+    def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
+                    ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None) -> EngineOutput:
+        """Write the result of `sql` as Parquet into the folder `output_dir`.
 
-        `ephemerals` are (name, SELECT) pairs defined as views first, in order (shared sub-rules).
+        `relations` maps each table name the SQL reads to its Parquet file URIs; `ephemerals` are
+        (name, SELECT) pairs defined as views first, in order (shared sub-rules).
         """
         with self.session() as con:
             attach_parquet(con, relations)
@@ -79,8 +90,9 @@ class DuckDBEngine(DuckDBResource):
                 define_pseudonym(con, pseudonym_key)
             for name, body in ephemerals:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS {body}")
-            row = con.execute(f"COPY ({sql}) TO {_literal(output_uri)} (FORMAT parquet)").fetchone()
-            return int(row[0])
+            target = f"{output_dir.rstrip('/')}/{OUTPUT_FILE}"
+            row = con.execute(f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet)").fetchone()
+            return EngineOutput(rows=int(row[0]), files=[OUTPUT_FILE])
 
     def query(self, sql: str, relations: Mapping[str, Sequence[str]]) -> pa.Table:
         with self.session() as con:

@@ -68,9 +68,16 @@ class StagedSnapshot:
 
     def file(self, part: str, index: int = 0) -> str:
         """Relative path of a new data file of `part`; the caller writes it, the manifest lists it."""
-        path = f"{self.folder}/{part}/part-{index:05d}.parquet"
+        path = f"{self.part_folder(part)}/part-{index:05d}.parquet"
         self.files.setdefault(part, []).append(path)
         return path
+
+    def part_folder(self, part: str) -> str:
+        return f"{self.folder}/{part}"
+
+    def add_files(self, part: str, names: list[str]) -> None:
+        """Record data files an engine wrote into `part_folder(part)` (names relative to it)."""
+        self.files.setdefault(part, []).extend(f"{self.part_folder(part)}/{n}" for n in sorted(names))
 
     def manifest(self) -> Snapshot:
         return Snapshot(zone=self.zone, table=self.table, snapshot=self.snapshot,
@@ -107,6 +114,9 @@ class Lake:
         folder = f"{self._table_dir(zone, table)}/snapshots/{snapshot}"
         self.store.make_dirs(folder)
         return StagedSnapshot(zone=zone, table=table, snapshot=snapshot, folder=folder)
+
+    def make_dirs(self, rel: str) -> None:
+        self.store.make_dirs(rel)
 
     def make_dirs_for(self, rel_file: str) -> None:
         self.store.make_dirs(rel_file.rsplit("/", 1)[0])
