@@ -8,13 +8,12 @@ then returns it for the IO manager to publish. When only its checks are selected
 from typing import Iterator
 
 import dagster as dg
-import pyarrow.parquet as pq
 
 from .builders import build_landing, build_sql
 from .checks import CHECKS, run_checks
 from .checks.audit import Audit
 from .contract import TableSpec
-from .engines.duckdb_engine import DuckDBEngine
+from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
 from .resources import LandingResource, PolicyResource
 from .storage.io_manager import LakeResource
 from .storage.lake import Lake, Snapshot, StagedSnapshot, TableNotPublished
@@ -49,8 +48,9 @@ def describe(spec: TableSpec) -> str:
 
 
 def preview(lake: Lake, files: list[str]) -> dg.MetadataValue:
-    batch = next(pq.ParquetFile(lake.uri(files[0])).iter_batches(batch_size=PREVIEW_ROWS), None)
-    rows = batch.to_pylist() if batch is not None else []
+    with connect(lake.store.duckdb_setup()) as con:
+        attach_parquet(con, {"t": [lake.uri(files[0])]})
+        rows = con.execute(f"SELECT * FROM t LIMIT {PREVIEW_ROWS}").fetch_arrow_table().to_pylist()
     if not rows:
         return dg.MetadataValue.md("*(no rows)*")
     header = list(rows[0])

@@ -13,14 +13,11 @@ from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 def build_landing(spec: TableSpec, staged: StagedSnapshot, lake: Lake, landing_store) -> None:
     """Validate every line of the table's landing source into typed rows and rejected lines."""
-    paths = {part: staged.file(part) for part in spec.parts}
-    for path in paths.values():
-        lake.make_dirs_for(path)
     # policy is irrelevant at landing: both policies share the same typed rows
-    with pq.ParquetWriter(lake.uri(paths["data"]), spec.arrow_schema("strict")) as rows, \
-         pq.ParquetWriter(lake.uri(paths["rejected"]), spec.arrow_schema("strict", "rejected")) as rejected:
-        stats = read_source(landing_store, SOURCE_OF[spec.name], spec.arrow_schema("strict"),
-                            rows.write_batch, rejected.write_batch)
+    schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
+    with lake.local_output(staged.file("data")) as data, lake.local_output(staged.file("rejected")) as rejects, \
+         pq.ParquetWriter(data, schemas["data"]) as rows, pq.ParquetWriter(rejects, schemas["rejected"]) as bad:
+        stats = read_source(landing_store, SOURCE_OF[spec.name], schemas["data"], rows.write_batch, bad.write_batch)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
         "landing_root": landing_store.uri(),
@@ -48,7 +45,7 @@ def build_sql(spec: TableSpec, staged: StagedSnapshot, lake: Lake, engine: DuckD
     uses_pseudonym = any("pseudonym" in r.functions for r in [rule, *subrules])
     output = engine.select_into(
         rule.body, relations, lake.uri(folder), ephemerals=[(s.name, s.body) for s in subrules],
-        pseudonym_key=pseudonym_key() if uses_pseudonym else None)
+        pseudonym_key=pseudonym_key() if uses_pseudonym else None, setup=lake.store.duckdb_setup())
     staged.add_files("data", output.files)
     staged.rows = {"data": output.rows}
     staged.policy = None if spec.zone == "landing" else policy

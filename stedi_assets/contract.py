@@ -21,6 +21,9 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "double": pa.float64(),
 }
 
+# Engine-neutral type name -> what DuckDB's DESCRIBE reports for a Parquet column of that type.
+DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE"}
+
 PII = "pii"  # column tag: the column holds personal data (identity, contact or device of a person)
 
 

@@ -10,12 +10,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..contract import TableSpec
-from ..engines.duckdb_engine import attach_parquet
+from ..engines.duckdb_engine import attach_parquet, connect
 from ..storage.lake import Lake, Snapshot
 from ..zones import table as table_spec
 from ..zones.sql import PART_SUFFIX
@@ -61,10 +59,20 @@ class Audit:
 
     def rows(self, name: str, part: str = "data") -> int:
         """Row count read from the Parquet footers, not from any manifest."""
-        return sum(pq.ParquetFile(u).metadata.num_rows for u in self.uris(name, part))
+        return self.scalar(f"SELECT count(*) FROM {self._relation(name, part)}", (self._relation(name, part),))
 
-    def schema(self, part: str = "data") -> list[pa.Schema]:
-        return [pq.read_schema(u) for u in self.uris(self.spec.name, part)]
+    def schema(self, part: str = "data") -> list[list[tuple[str, str]]]:
+        """(column, DuckDB type) of each data file of the audited snapshot, in file order."""
+        return [[(row[0], row[1]) for row in self._query_uris(f"DESCRIBE SELECT * FROM read_parquet(['{u}'])")]
+                for u in self.uris(self.spec.name, part)]
+
+    @staticmethod
+    def _relation(name: str, part: str) -> str:
+        return name if part == "data" else f"{name}{PART_SUFFIX}"
+
+    def _query_uris(self, sql: str) -> list[tuple]:
+        with connect(self.lake.store.duckdb_setup()) as con:
+            return con.execute(sql).fetchall()
 
     def query(self, sql: str, tables: tuple[str, ...] = (), **arrow: pa.Table) -> list[tuple]:
         """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables."""
@@ -72,14 +80,11 @@ class Audit:
         for name in tables:
             base = name.removesuffix(PART_SUFFIX)
             relations[name] = self.uris(base, "rejected" if base != name else "data")
-        con = duckdb.connect()
-        try:
+        with connect(self.lake.store.duckdb_setup()) as con:
             attach_parquet(con, relations)
             for name, value in arrow.items():
                 con.register(name, value)
             return con.execute(sql).fetchall()
-        finally:
-            con.close()
 
     def scalar(self, sql: str, tables: tuple[str, ...] = (), **arrow: pa.Table) -> Any:
         return self.query(sql, tables, **arrow)[0][0]
@@ -87,4 +92,7 @@ class Audit:
     @functools.cached_property
     def register(self):
         from .register import ConsentRegister
-        return ConsentRegister.from_table(pq.read_table(self.uris("customer_landing")).to_pylist())
+        with connect(self.lake.store.duckdb_setup()) as con:
+            attach_parquet(con, {"customer_landing": self.uris("customer_landing")})
+            records = con.execute("SELECT * FROM customer_landing").fetch_arrow_table().to_pylist()
+        return ConsentRegister.from_table(records)

@@ -58,10 +58,11 @@ HEX_PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 def no_pii(audit: Audit) -> Outcome:
     """The ML table has no column of personal data (and in strict no serial), and no value like an e-mail."""
     forbidden = PERSONAL_COLUMNS | ({"serialNumber"} if audit.policy == "strict" else set())
-    columns = {f.name for schema in audit.schema() for f in schema}
+    described = [column for schema in audit.schema() for column in schema]
+    columns = {name for name, _ in described}
     found = sorted(columns & forbidden)
     name = audit.spec.name
-    text_columns = sorted({f.name for s in audit.schema() for f in s if str(f.type) in ("string", "large_string")})
+    text_columns = sorted({column for column, kind in described if kind == "VARCHAR"})
     emails = sum(audit.scalar(f"SELECT count(*) FROM {name} WHERE contains(\"{c}\", '@')", (name,))
                  for c in text_columns)
     bad_ids = 0

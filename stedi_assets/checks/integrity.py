@@ -1,6 +1,7 @@
 """Shape checks: the contract's columns, one row per customer, no repeated rows, attributable readings."""
 from __future__ import annotations
 
+from ..contract import DUCKDB_TYPES
 from .audit import Audit, Outcome, failed, passed
 
 
@@ -13,11 +14,10 @@ def schema(audit: Audit) -> Outcome:
     """Every data file has exactly the contract's columns and types, in order."""
     problems = []
     for part in audit.spec.parts:
-        expected = audit.spec.arrow_schema(audit.policy, part)
+        expected = [(c.name, DUCKDB_TYPES[c.type]) for c in audit.spec.columns_for(audit.policy, part)]
         for actual in audit.schema(part):
-            # Names and types, in order; nullability flags differ between writers and do not matter.
-            if [(f.name, f.type) for f in actual] != [(f.name, f.type) for f in expected]:
-                problems.append(f"{part}: " + ", ".join(f"{f.name} {f.type}" for f in actual))
+            if actual != expected:   # names and types in order; writers differ in nullability, which is ignored
+                problems.append(f"{part}: " + ", ".join(f"{n} {t}" for n, t in actual))
     metadata = {"expected": [f"{c.name} {c.type}" for c in audit.spec.columns_for(audit.policy)]}
     return passed(**metadata) if not problems else failed(**metadata, found=problems[:3])
 

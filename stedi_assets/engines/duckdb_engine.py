@@ -34,6 +34,18 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+@contextmanager
+def connect(setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private in-memory DuckDB that can read the lake (`setup` comes from the lake's store)."""
+    con = duckdb.connect()
+    try:
+        for statement in setup:
+            con.execute(statement)
+        yield con
+    finally:
+        con.close()
+
+
 def attach_parquet(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Sequence[str]]) -> None:
     """Create a view per relation over its Parquet files; `zone.table` names get a schema."""
     for name, uris in relations.items():
@@ -69,8 +81,10 @@ class DuckDBEngine(DuckDBResource):
     threads: int | None = Field(default=None, description="Worker threads; all cores by default.")
 
     @contextmanager
-    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def session(self, setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.get_connection() as con:
+            for statement in setup:      # lake access (may hold credentials: never logged)
+                con.execute(statement)
             if self.memory_limit:
                 con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
             if self.threads:
@@ -78,13 +92,15 @@ class DuckDBEngine(DuckDBResource):
             yield con
 
     def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
-                    ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None) -> EngineOutput:
+                    ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
+                    setup: Sequence[str] = ()) -> EngineOutput:
         """Write the result of `sql` as Parquet into the folder `output_dir`.
 
         `relations` maps each table name the SQL reads to its Parquet file URIs; `ephemerals` are
-        (name, SELECT) pairs defined as views first, in order (shared sub-rules).
+        (name, SELECT) pairs defined as views first, in order (shared sub-rules); `setup` lets the
+        connection reach the lake (see the stores' duckdb_setup).
         """
-        with self.session() as con:
+        with self.session(setup) as con:
             attach_parquet(con, relations)
             if pseudonym_key is not None:
                 define_pseudonym(con, pseudonym_key)
@@ -94,7 +110,7 @@ class DuckDBEngine(DuckDBResource):
             row = con.execute(f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet)").fetchone()
             return EngineOutput(rows=int(row[0]), files=[OUTPUT_FILE])
 
-    def query(self, sql: str, relations: Mapping[str, Sequence[str]]) -> pa.Table:
-        with self.session() as con:
+    def query(self, sql: str, relations: Mapping[str, Sequence[str]], setup: Sequence[str] = ()) -> pa.Table:
+        with self.session(setup) as con:
             attach_parquet(con, relations)
             return con.execute(sql).fetch_arrow_table()

@@ -11,11 +11,14 @@ does the pointer move, in one atomic replace. A crash before that leaves the pre
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import Iterator
 
-from .stores import LocalStore
 
 POINTER = "_current.json"
 MANIFEST = "_manifest.json"
@@ -94,7 +97,7 @@ def new_snapshot_id() -> str:
 class Lake:
     """Snapshot bookkeeping over a store; engines read and write the data files by `uri()`."""
 
-    def __init__(self, store: LocalStore, retention: int = DEFAULT_RETENTION) -> None:
+    def __init__(self, store, retention: int = DEFAULT_RETENTION) -> None:
         if retention < 1:
             raise ValueError("retention must keep at least the current snapshot (>= 1)")
         self.store, self.retention = store, retention
@@ -117,6 +120,19 @@ class Lake:
 
     def make_dirs(self, rel: str) -> None:
         self.store.make_dirs(rel)
+
+    @contextmanager
+    def local_output(self, rel: str) -> Iterator[str]:
+        """A local path to write the file `rel` at; on an object store it is uploaded afterwards."""
+        direct = self.store.local_path(rel)
+        if direct is not None:
+            self.make_dirs_for(rel)
+            yield direct
+            return
+        with tempfile.TemporaryDirectory(prefix="stedi-") as tmp:
+            path = os.path.join(tmp, rel.rsplit("/", 1)[-1])
+            yield path
+            self.store.put_file(path, rel)
 
     def make_dirs_for(self, rel_file: str) -> None:
         self.store.make_dirs(rel_file.rsplit("/", 1)[0])

@@ -74,6 +74,32 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Create `rel` only if it does not exist yet; False if it does (a lock others can see)."""
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+
+    def put_file(self, local: str, rel: str) -> None:
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if Path(local).resolve() != target.resolve():
+            shutil.copyfile(local, target)
+
+    def local_path(self, rel: str) -> str | None:
+        """A path on this machine where `rel` can be written directly, if there is one."""
+        return str(self.root / rel)
+
+    def duckdb_setup(self) -> list[str]:
+        """Statements a DuckDB connection needs before it reads or writes `uri()`s: none locally."""
+        return []
+
     def make_dirs(self, rel: str) -> None:
         (self.root / rel).mkdir(parents=True, exist_ok=True)
 
@@ -90,10 +116,17 @@ def _local_path(uri: str) -> str:
     if parsed.scheme == "file":
         return parsed.path
     if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
-        raise StoreError(f"unsupported location {uri!r}: only local folders are supported here")
+        raise StoreError(f"unsupported location {uri!r}: use a local folder, file:// or s3://")
     return uri
 
 
-def open_store(uri: str | os.PathLike) -> LocalStore:
-    """The store for a location URI."""
+def is_s3(uri: str | os.PathLike) -> bool:
+    return str(uri).startswith("s3://")
+
+
+def open_store(uri: str | os.PathLike, endpoint_url: str | None = None):
+    """The store for a location URI: s3://bucket/prefix or a local folder."""
+    if is_s3(uri):
+        from .s3 import S3Store
+        return S3Store(str(uri), endpoint_url=endpoint_url)
     return LocalStore(uri)

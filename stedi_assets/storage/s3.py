@@ -1,0 +1,195 @@
+"""An S3 bucket prefix as a store (AWS, or any S3-compatible server through a custom endpoint).
+
+Credentials and region come from the standard AWS chain (environment, profile, instance role); the
+endpoint from `endpoint_url`, else AWS_ENDPOINT_URL. Transient faults (HTTP 500/503, throttling,
+connection resets) are retried with bounded exponential backoff by botocore's standard retry mode;
+anything else becomes one StoreError line naming the bucket and endpoint, never a credential.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .stores import StoreError
+
+MAX_ATTEMPTS = 6          # botocore "standard" mode: exponential backoff with jitter, capped at 20 s
+DUCKDB_HTTP_RETRIES = 6
+
+
+def _client_error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+class S3Store:
+    def __init__(self, uri: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS) -> None:
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise StoreError(f"not an S3 location: {uri!r} (expected s3://bucket/prefix)")
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.session = boto3.session.Session()
+        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        self.client = self.session.client(
+            "s3", endpoint_url=endpoint or None,
+            region_name=self.session.region_name or "us-east-1",
+            config=Config(retries={"max_attempts": max_attempts, "mode": "standard"},
+                          connect_timeout=5, read_timeout=60,
+                          s3={"addressing_style": "path"} if endpoint else None))
+        self.endpoint = self.client.meta.endpoint_url
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.uri()!r})"
+
+    # -- paths -----------------------------------------------------------------------------------
+    def key(self, rel: str = "") -> str:
+        return "/".join(p for p in (self.prefix, rel.strip("/")) if p)
+
+    def uri(self, rel: str = "") -> str:
+        return f"s3://{self.bucket}/{self.key(rel)}".rstrip("/")
+
+    def _fail(self, action: str, rel: str, err: Exception) -> StoreError:
+        if isinstance(err, ClientError):
+            code = _client_error_code(err)
+            reason = {"NoSuchBucket": "the bucket does not exist", "AccessDenied": "access denied",
+                      "403": "access denied", "InvalidAccessKeyId": "the access key is not known",
+                      "SignatureDoesNotMatch": "the secret key does not match"}.get(code, code or "error")
+        else:
+            reason = type(err).__name__
+        return StoreError(f"cannot {action} s3://{self.bucket}/{self.key(rel)} at {self.endpoint}: {reason}")
+
+    def _call(self, action: str, rel: str, fn, **kwargs):
+        try:
+            return fn(**kwargs)
+        except (ClientError, BotoCoreError) as err:
+            raise self._fail(action, rel, err) from None
+
+    # -- reading ---------------------------------------------------------------------------------
+    def exists(self, rel: str = "") -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(rel))
+            return True
+        except ClientError as err:
+            if _client_error_code(err) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._fail("read", rel, err) from None
+        except BotoCoreError as err:
+            raise self._fail("read", rel, err) from None
+
+    def is_dir(self, rel: str = "") -> bool:
+        prefix = self.key(rel)
+        page = self._call("list", rel, self.client.list_objects_v2, Bucket=self.bucket,
+                          Prefix=f"{prefix}/" if prefix else "", MaxKeys=1)
+        return page.get("KeyCount", 0) > 0
+
+    def size(self, rel: str) -> int:
+        return self._call("read", rel, self.client.head_object, Bucket=self.bucket, Key=self.key(rel))["ContentLength"]
+
+    def _list(self, rel: str, delimiter: str | None):
+        prefix = self.key(rel)
+        prefix = f"{prefix}/" if prefix else ""
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {})}
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+                yield prefix, page
+        except (ClientError, BotoCoreError) as err:
+            raise self._fail("list", rel, err) from None
+
+    def list_files(self, prefix: str = "") -> list[str]:
+        base = len(self.key()) + 1 if self.prefix else 0
+        return sorted(o["Key"][base:] for _, page in self._list(prefix, None) for o in page.get("Contents", [])
+                      if not o["Key"].endswith("/"))
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        return sorted(p["Prefix"][len(start):].strip("/") for start, page in self._list(prefix, "/")
+                      for p in page.get("CommonPrefixes", []))
+
+    def read_bytes(self, rel: str) -> bytes:
+        body = self._call("read", rel, self.client.get_object, Bucket=self.bucket, Key=self.key(rel))["Body"]
+        return body.read()
+
+    def open(self, rel: str) -> BinaryIO:
+        """A local, seekable copy of the object (landing files are read line by line)."""
+        spool = tempfile.TemporaryFile()
+        self._call("read", rel, self.client.download_fileobj, Bucket=self.bucket, Key=self.key(rel), Fileobj=spool)
+        spool.seek(0)
+        return spool
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        """One PUT: S3 replaces an object atomically, readers get the old or the new body."""
+        self._call("write", rel, self.client.put_object, Bucket=self.bucket, Key=self.key(rel), Body=data)
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as err:
+            if _client_error_code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise self._fail("write", rel, err) from None
+        except BotoCoreError as err:
+            raise self._fail("write", rel, err) from None
+
+    def put_file(self, local: str, rel: str) -> None:
+        self._call("write", rel, self.client.upload_file, Filename=str(local), Bucket=self.bucket, Key=self.key(rel))
+
+    def local_path(self, rel: str) -> str | None:
+        return None
+
+    def make_dirs(self, rel: str) -> None:
+        """Object stores have no folders."""
+
+    def delete_tree(self, rel: str) -> None:
+        keys = [self.key(rel)] + [self.key(p) for p in self.list_files(rel)]  # the object itself, or a "folder"
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start:start + 1000]]
+            self._call("delete", rel, self.client.delete_objects, Bucket=self.bucket,
+                       Delete={"Objects": batch, "Quiet": True})
+
+    # -- buckets ---------------------------------------------------------------------------------
+    def ensure_bucket(self) -> bool:
+        """Create the bucket if it is missing; True if it was created."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as err:
+            if _client_error_code(err) not in ("404", "NoSuchBucket", "NotFound"):
+                raise self._fail("reach bucket", "", err) from None
+        except BotoCoreError as err:
+            raise self._fail("reach bucket", "", err) from None
+        region = self.client.meta.region_name
+        kwargs = {} if region in (None, "us-east-1") else {
+            "CreateBucketConfiguration": {"LocationConstraint": region}}
+        self._call("create bucket", "", self.client.create_bucket, Bucket=self.bucket, **kwargs)
+        return True
+
+    # -- engines ---------------------------------------------------------------------------------
+    def duckdb_setup(self) -> list[str]:
+        """Statements that let a DuckDB connection read and write this bucket (they hold secrets: never log)."""
+        import duckdb_extension_httpfs
+
+        extension = (Path(duckdb_extension_httpfs.__file__).parent / "extensions" / "v1.5.5" /
+                     "httpfs.duckdb_extension")
+        credentials = self.session.get_credentials()
+        if credentials is None:
+            raise StoreError(f"no AWS credentials found for s3://{self.bucket} (environment, profile or role)")
+        frozen = credentials.get_frozen_credentials()
+        endpoint = urlparse(self.endpoint)
+        options = {
+            "KEY_ID": frozen.access_key, "SECRET": frozen.secret_key,
+            "REGION": self.client.meta.region_name or "us-east-1",
+            "ENDPOINT": endpoint.netloc, "USE_SSL": "true" if endpoint.scheme == "https" else "false",
+            "URL_STYLE": "path" if "amazonaws.com" not in endpoint.netloc else "vhost",
+        }
+        if frozen.token:
+            options["SESSION_TOKEN"] = frozen.token
+        body = ", ".join(f"{k} {v}" if k == "USE_SSL" else f"{k} '{v}'" for k, v in options.items())
+        return [f"LOAD '{extension}'", f"CREATE OR REPLACE SECRET stedi_lake (TYPE s3, {body})",
+                f"SET http_retries = {DUCKDB_HTTP_RETRIES}", "SET http_retry_backoff = 2"]
