@@ -6,7 +6,7 @@ setup(
     description="STEDI lakehouse: landing, trusted and curated zones as Dagster assets on DuckDB and Parquet",
     python_requires=">=3.10,<3.15",
     packages=find_packages(exclude=["stedi_assets_tests"]),
-    package_data={"stedi_assets": ["zones/*/*.sql"]},
+    package_data={"stedi_assets": ["zones/*/*.sql", "catalog/ddl/*/*.sql"]},
     install_requires=[
         # The dagster integration libraries pin dagster==1.13.27 exactly; keep the family together.
         "dagster==1.13.27",
@@ -19,6 +19,9 @@ setup(
         "pandas>=2.2,<3",
         "pyarrow>=18",
         "sqlglot>=25",
+        # The signed httpfs binary for duckdb 1.5.5: DuckDB reads and writes s3:// with no download.
+        "duckdb-extension-httpfs==1.5.5",
+        "boto3>=1.34",
     ],
     extras_require={
         "test": ["pytest>=8", "moto[server]>=5.1"],

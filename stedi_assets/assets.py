@@ -16,7 +16,7 @@ from .contract import TableSpec
 from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
 from .resources import LandingResource, PolicyResource
 from .storage.io_manager import LakeResource
-from .storage.lake import Lake, Snapshot, StagedSnapshot, TableNotPublished
+from .storage.lake import Lake, Snapshot, StagedSnapshot, TableLocked, TableNotPublished
 from .storage.stores import open_store
 from .zones import TABLES, table
 from .zones.landing.validation import FIELDS
@@ -99,6 +99,14 @@ def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landin
 
     _check_inputs(spec, policy.name, inputs)
     landing_store = landing.store() if spec.name in SOURCE_OF else None
+    try:
+        with lake.lock(spec.zone, spec.name, owner=context.run_id, wait_seconds=lake_resource.lock_wait_seconds):
+            yield from _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected)
+    except TableLocked as err:
+        raise dg.Failure(str(err)) from None
+
+
+def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected) -> Iterator:
     staged = lake.stage(spec.zone, spec.name)
     try:
         if landing_store is not None:
@@ -115,6 +123,7 @@ def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landin
     if blocked:
         lake.discard(staged)
     else:
+        # The IO manager publishes while this generator waits here (the pointer moves under the lock).
         yield dg.Output(staged, output_name=spec.name, metadata=_snapshot_metadata(spec, staged, lake))
     for name in selected:
         yield _check_result(spec, name, outcomes[name])

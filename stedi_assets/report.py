@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Sequence
 
 from .storage.lake import Lake, TableNotPublished
-from .storage.stores import open_store
 from .zones import TABLES
 
 
@@ -18,8 +17,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence]) -> None:
                         for v, w in zip(row, widths)).rstrip())
 
 
-def print_zones(lake_root: str, result) -> None:
-    lake = Lake(open_store(lake_root))
+def print_zones(lake: Lake, result) -> None:
     updated = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     rows = []
     for spec in TABLES:

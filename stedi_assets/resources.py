@@ -14,10 +14,11 @@ import dagster as dg
 from pydantic import Field
 
 from . import settings
+from .catalog.glue import GlueCatalogResource
 from .engines.duckdb_engine import DuckDBEngine
 from .storage.io_manager import LakeIOManager, LakeResource
 from .storage.lake import Lake
-from .storage.stores import open_store
+from .storage.stores import StoreError, is_s3, open_store
 from .zones.landing.reader import SUFFIXES
 from .zones.landing.schema import SOURCE_OF
 
@@ -28,11 +29,16 @@ log = logging.getLogger(__name__)
 class LandingResource(dg.ConfigurableResource):
     """The landing root: customer/, accelerometer/ and step_trainer/ folders of JSON-lines files."""
 
-    root: str = Field(description="Landing root URI: a local folder.")
+    root: str = Field(description="Landing root URI: a local folder or s3://bucket/prefix.")
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; default AWS_ENDPOINT_URL or AWS.")
 
     def store(self):
-        store = open_store(self.root)
-        if not store.is_dir():
+        try:
+            store = open_store(self.root, endpoint_url=self.endpoint_url)
+            present = store.is_dir()
+        except StoreError as err:
+            raise dg.Failure(str(err)) from None
+        if not present:
             raise dg.Failure(f"landing folder {self.root} does not exist")
         if not any(p.endswith(SUFFIXES) for s in SOURCE_OF.values() for p in store.list_files(s)):
             raise dg.Failure(f"landing folder {self.root} is empty: no .json/.jsonl(.gz) files under "
@@ -58,24 +64,35 @@ class PolicyResource(dg.ConfigurableResource):
         return store.read_bytes(KEY_FILE).strip()
 
 
-def local_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None) -> dict:
+def _resources(landing: str | None, lake: str | None, policy: str | None, catalog: GlueCatalogResource) -> dict:
     lake_resource = LakeResource(root=lake or settings.lake_uri())
     return {
         "landing": LandingResource(root=landing or settings.landing_uri()),
         "lake": lake_resource,
-        "io_manager": LakeIOManager(lake_resource=lake_resource),
+        "io_manager": LakeIOManager(lake_resource=lake_resource, catalog=catalog),
         "engine": DuckDBEngine(),
         "policy": PolicyResource(name=settings.checked_policy(policy or settings.policy())),
     }
 
 
-RESOURCES_BY_DEPLOYMENT = {"local": local_resources}
+def local_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None) -> dict:
+    """A laptop: lake and landing are folders (or any store URI), no catalog."""
+    return _resources(landing, lake, policy, GlueCatalogResource(enabled=False))
+
+
+def aws_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None) -> dict:
+    """AWS: the lake on S3, every published table registered in the Glue Data Catalog."""
+    root = lake or settings.lake_uri()
+    if not is_s3(root):
+        raise settings.SettingError(f"STEDI_DEPLOYMENT=aws needs an s3:// lake, not {root!r} (set STEDI_LAKE)")
+    return _resources(landing, root, policy, GlueCatalogResource(
+        enabled=settings.flag("STEDI_GLUE_CATALOG", default=True),
+        database_prefix=os.environ.get("STEDI_GLUE_DATABASE_PREFIX", "stedi")))
+
+
+RESOURCES_BY_DEPLOYMENT = {"local": local_resources, "aws": aws_resources}
 
 
 def resources(**overrides) -> dict:
     """The resources of the deployment named by STEDI_DEPLOYMENT (default local)."""
-    deployment = os.environ.get("STEDI_DEPLOYMENT", "local")
-    if deployment not in RESOURCES_BY_DEPLOYMENT:
-        raise settings.SettingError(f"unknown STEDI_DEPLOYMENT {deployment!r}: "
-                                    f"choose {' or '.join(RESOURCES_BY_DEPLOYMENT)}")
-    return RESOURCES_BY_DEPLOYMENT[deployment](**overrides)
+    return RESOURCES_BY_DEPLOYMENT[settings.deployment()](**overrides)

@@ -29,3 +29,18 @@ def checked_policy(name: str) -> str:
 
 def policy() -> str:
     return checked_policy(os.environ.get("STEDI_POLICY", DEFAULT_POLICY))
+
+
+DEPLOYMENTS = ("local", "aws")
+
+
+def deployment() -> str:
+    name = os.environ.get("STEDI_DEPLOYMENT", "local")
+    if name not in DEPLOYMENTS:
+        raise SettingError(f"unknown STEDI_DEPLOYMENT {name!r}: choose {' or '.join(DEPLOYMENTS)}")
+    return name
+
+
+def flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")

@@ -13,16 +13,26 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator
 
+from .stores import StoreError
+
 
 POINTER = "_current.json"
 MANIFEST = "_manifest.json"
+LOCK = "_lock.json"
 DEFAULT_RETENTION = 5
+LOCK_STALE_SECONDS = 6 * 3600   # a writer holding a table longer than this is presumed dead
+
+
+class TableLocked(RuntimeError):
+    """Another writer holds a table's lock; the message names it."""
 
 
 class TableNotPublished(LookupError):
@@ -87,6 +97,19 @@ class StagedSnapshot:
                         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         files=self.files, rows=self.rows, policy=self.policy, inputs=self.inputs,
                         extra=self.extra)
+
+
+def _is_stale(holder: dict) -> bool:
+    if time.time() - holder.get("since", 0) > LOCK_STALE_SECONDS:
+        return True
+    if holder.get("host") == socket.gethostname():
+        try:
+            os.kill(int(holder.get("pid", 0)), 0)
+        except ProcessLookupError:
+            return True          # the writer died without releasing its lock
+        except (PermissionError, ValueError):
+            return False
+    return False
 
 
 def new_snapshot_id() -> str:
@@ -201,6 +224,46 @@ class Lake:
         for snapshot in doomed:
             self.store.delete_tree(f"{base}/{snapshot}")
         return doomed
+
+    @contextmanager
+    def lock(self, zone: str, table: str, owner: str, wait_seconds: float = 300) -> Iterator[None]:
+        """Hold the table's write lock (created with create-if-absent, so two writers cannot both win).
+
+        A second writer waits up to `wait_seconds`, then fails naming the holder. A lock left by a
+        dead process on this host, or older than LOCK_STALE_SECONDS, is broken.
+        """
+        path = f"{self._table_dir(zone, table)}/{LOCK}"
+        mine = json.dumps({"owner": owner, "host": socket.gethostname(), "pid": os.getpid(),
+                           "since": time.time()}).encode()
+        deadline = time.monotonic() + wait_seconds
+        while not self.store.create_exclusive(path, mine):
+            holder = self._lock_holder(path)
+            if holder is None or _is_stale(holder):
+                self.store.delete_tree(path)
+                continue
+            if time.monotonic() >= deadline:
+                since = datetime.fromtimestamp(holder.get("since", 0), timezone.utc).isoformat(timespec="seconds")
+                raise TableLocked(f"{zone}.{table} is being written by run {holder.get('owner')} "
+                                  f"(host {holder.get('host')}, pid {holder.get('pid')}) since {since}; "
+                                  f"if that run is gone, delete {self.store.uri(path)}")
+            time.sleep(0.5)
+        try:
+            yield
+        finally:
+            holder = self._lock_holder(path)
+            if holder is not None and holder.get("owner") == owner:
+                self.store.delete_tree(path)
+
+    def _lock_holder(self, path: str) -> dict | None:
+        """Who holds the lock at `path`; None if nobody does any more."""
+        if not self.store.exists(path):
+            return None
+        try:
+            return json.loads(self.store.read_bytes(path))
+        except ValueError:          # being written this instant: a fresh lock
+            return {"since": time.time()}
+        except (FileNotFoundError, StoreError):
+            return None             # released between our look and our read
 
     def tables(self) -> list[tuple[str, str]]:
         """(zone, table) of every published table in the lake."""

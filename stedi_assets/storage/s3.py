@@ -137,8 +137,24 @@ class S3Store:
         except BotoCoreError as err:
             raise self._fail("write", rel, err) from None
 
-    def put_file(self, local: str, rel: str) -> None:
-        self._call("write", rel, self.client.upload_file, Filename=str(local), Bucket=self.bucket, Key=self.key(rel))
+    def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
+        extra = {"ExtraArgs": {"Metadata": {"sha256": checksum}}} if checksum else {}
+        self._call("write", rel, self.client.upload_file, Filename=str(local), Bucket=self.bucket,
+                   Key=self.key(rel), **extra)
+
+    def checksum(self, rel: str) -> str | None:
+        """The SHA-256 recorded when `rel` was uploaded by put_file, if it exists."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.key(rel))
+        except ClientError as err:
+            if _client_error_code(err) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail("read", rel, err) from None
+        return head.get("Metadata", {}).get("sha256")
+
+    def mark_folder(self, rel: str) -> None:
+        """An empty `rel/` object, so that consoles and listings show the prefix before data arrives."""
+        self._call("write", rel, self.client.put_object, Bucket=self.bucket, Key=self.key(rel) + "/", Body=b"")
 
     def local_path(self, rel: str) -> str | None:
         return None
@@ -154,7 +170,7 @@ class S3Store:
                        Delete={"Objects": batch, "Quiet": True})
 
     # -- buckets ---------------------------------------------------------------------------------
-    def ensure_bucket(self) -> bool:
+    def ensure_root(self) -> bool:
         """Create the bucket if it is missing; True if it was created."""
         try:
             self.client.head_bucket(Bucket=self.bucket)

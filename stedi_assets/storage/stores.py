@@ -5,6 +5,7 @@ landing reader and the engines work on relative paths and `uri()`s alike.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -86,11 +87,23 @@ class LocalStore:
             f.write(data)
         return True
 
-    def put_file(self, local: str, rel: str) -> None:
+    def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
         target = self.root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if Path(local).resolve() != target.resolve():
             shutil.copyfile(local, target)
+
+    def checksum(self, rel: str) -> str | None:
+        target = self.root / rel
+        return file_sha256(target) if target.is_file() else None
+
+    def ensure_root(self) -> bool:
+        created = not self.root.exists()
+        self.root.mkdir(parents=True, exist_ok=True)
+        return created
+
+    def mark_folder(self, rel: str) -> None:
+        (self.root / rel).mkdir(parents=True, exist_ok=True)
 
     def local_path(self, rel: str) -> str | None:
         """A path on this machine where `rel` can be written directly, if there is one."""
@@ -109,6 +122,14 @@ class LocalStore:
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _local_path(uri: str) -> str:

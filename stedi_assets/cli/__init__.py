@@ -1,0 +1,77 @@
+"""`stedi`: generate landing data, run the pipeline and its checks, manage and query the lake.
+
+`run` and `check` execute through Dagster (with DAGSTER_HOME set, their runs show in `dagster dev`)
+and exit non-zero when any ERROR check fails: Dagster itself has no such command.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Sequence
+
+from .. import settings
+from ..contract import POLICIES
+from ..storage.lake import TableLocked
+from ..storage.stores import StoreError
+from . import lake_admin, pipeline
+from .common import EXIT_USAGE, CliError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stedi", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler, help: str, landing: bool = False, lake: bool = True):
+        p = sub.add_parser(name, help=help, description=help)
+        if landing:
+            p.add_argument("--landing", help="landing root: folder or s3://bucket/prefix (default $STEDI_LANDING or ./landing)")
+        if lake:
+            p.add_argument("--lake", help="lake root: folder or s3://bucket/prefix (default $STEDI_LAKE or ./lake)")
+        p.set_defaults(handler=handler)
+        return p
+
+    gen = command("generate", pipeline.generate, "write a deterministic landing tree shaped like the Udacity data",
+                  lake=False)
+    gen.add_argument("out", help="folder to write (customer/, accelerometer/, step_trainer/)")
+    gen.add_argument("--customers", type=int, default=100)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--defects", default="", help="comma-separated defect kinds to inject, or 'all'")
+
+    run = command("run", pipeline.run, "materialize the lakehouse (or a selection) and run its checks", landing=True)
+    run.add_argument("--policy", choices=POLICIES, help="zone rules (default $STEDI_POLICY or strict)")
+    run.add_argument("--select", help="Dagster asset selection, e.g. 'group:trusted' or 'key:\"trusted/customer_trusted\"+'")
+
+    chk = command("check", pipeline.check, "run the checks on the published tables; writes nothing")
+    chk.add_argument("--select", help="only the checks of these assets (Dagster selection)")
+
+    query = command("query", lake_admin.query, "run SQL over the published tables (<zone>.<table>)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("sql")
+
+    command("init", lake_admin.init, "create the bucket (if missing) and the zone prefixes", landing=True)
+    land = command("land", lake_admin.land, "upload landing files into the landing root (skips identical files)",
+                   landing=True, lake=False)
+    land.add_argument("local_dir", help="folder with customer/, accelerometer/, step_trainer/")
+
+    ddl = command("ddl", lake_admin.ddl, "print the Athena DDL of every table for this lake", landing=True)
+    ddl.add_argument("--database-prefix", default="stedi", help="databases are <prefix>_raw, <prefix>_<zone>")
+
+    snaps = command("snapshots", lake_admin.snapshots, "list the kept snapshots of a table")
+    snaps.add_argument("table", help="e.g. trusted.customer_trusted or customer_trusted")
+    back = command("rollback", lake_admin.rollback, "point a table back at an older snapshot")
+    back.add_argument("table")
+    back.add_argument("snapshot", nargs="?", help="snapshot id (default: the one before the current)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Dagster's beta/preview notices are for library authors, not for someone running the pipeline.
+    warnings.filterwarnings("ignore", module=r"dagster(\..*)?$")
+    warnings.filterwarnings("ignore", category=UserWarning, message=".*(beta|preview).*")
+    try:
+        return args.handler(args)
+    except (CliError, settings.SettingError, StoreError, TableLocked, LookupError) as err:
+        print(f"stedi: error: {str(err).strip(chr(39))}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,45 @@
+"""What the `stedi` commands share: exit codes, one-line errors, and where the lake and landing are."""
+from __future__ import annotations
+
+import os
+
+from .. import settings
+from ..storage.lake import Lake
+from ..storage.stores import is_s3, open_store
+
+EXIT_CHECKS_FAILED, EXIT_USAGE = 1, 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def lake_root(args) -> str:
+    root = getattr(args, "lake", None) or settings.lake_uri()
+    if not is_s3(root) and os.path.exists(root) and not os.path.isdir(root):
+        raise CliError(f"lake {root} is not a folder")
+    return root
+
+
+def landing_root(args, must_exist: bool = True) -> str:
+    root = getattr(args, "landing", None) or settings.landing_uri()
+    if must_exist and not is_s3(root) and not os.path.isdir(root):
+        raise CliError(f"landing folder {root} does not exist")
+    return root
+
+
+def open_lake(args, must_have_tables: bool = True) -> Lake:
+    root = lake_root(args)
+    lake = Lake(open_store(root))
+    if must_have_tables and not lake.tables():
+        raise CliError(f"lake {root} has no published tables: run `stedi run` first")
+    return lake
+
+
+def table_name(text: str) -> tuple[str, str]:
+    """'trusted.customer_trusted' or 'customer_trusted' -> (zone, table)."""
+    from ..zones import table
+    spec = table(text.split(".", 1)[-1])
+    if "." in text and text.split(".", 1)[0] != spec.zone:
+        raise CliError(f"{text}: table {spec.name} is in zone {spec.zone}")
+    return spec.zone, spec.name

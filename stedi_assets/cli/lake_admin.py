@@ -1,0 +1,116 @@
+"""`stedi query`, `init`, `land`, `ddl`, `snapshots`, `rollback`: the lake itself, without Dagster."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from ..contract import ZONES
+from ..storage.stores import file_sha256, open_store
+from ..zones import TABLES
+from ..zones.landing.reader import SUFFIXES
+from ..zones.landing.schema import SOURCE_OF
+from .common import CliError, landing_root, lake_root, open_lake, table_name
+
+
+def query(args) -> int:
+    import duckdb
+    from ..engines.duckdb_engine import attach_parquet, connect
+    from ..report import print_table
+    lake = open_lake(args)
+    relations = {f"{zone}.{table}": [lake.uri(f) for f in lake.current(zone, table).files["data"]]
+                 for zone, table in lake.tables()}
+    with connect(lake.store.duckdb_setup()) as con:
+        attach_parquet(con, relations)
+        try:
+            cursor = con.execute(args.sql)
+        except duckdb.Error as err:
+            raise CliError(str(err).splitlines()[0]) from None
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif args.format == "json":
+        json.dump([dict(zip(columns, r)) for r in rows], sys.stdout, default=str, indent=1)
+        print()
+    else:
+        print_table(columns, rows)
+    return 0
+
+
+def init(args) -> int:
+    lake, landing = open_store(lake_root(args)), open_store(landing_root(args, must_exist=False))
+    for store in (lake, landing):
+        if store.ensure_root():
+            print(f"created {store.uri()}")
+    for zone in ZONES:
+        lake.mark_folder(zone)
+    for source in SOURCE_OF.values():
+        landing.mark_folder(source)
+    print(f"lake {lake.uri()}: {', '.join(z + '/' for z in ZONES)}")
+    print(f"landing {landing.uri()}: {', '.join(s + '/' for s in SOURCE_OF.values())}")
+    return 0
+
+
+def land(args) -> int:
+    """Upload every landing file of LOCAL_DIR to the same relative path under the landing root."""
+    source, target = open_store(args.local_dir), open_store(landing_root(args, must_exist=False))
+    if not source.is_dir():
+        raise CliError(f"folder {args.local_dir} does not exist")
+    files = [p for s in SOURCE_OF.values() for p in source.list_files(s) if p.endswith(SUFFIXES)]
+    if not files:
+        raise CliError(f"{args.local_dir} has no landing files under {', '.join(SOURCE_OF.values())}")
+    uploaded = 0
+    for rel in files:
+        digest = file_sha256(source.uri(rel))
+        if target.checksum(rel) == digest:
+            continue
+        target.put_file(source.uri(rel), rel, checksum=digest)
+        uploaded += 1
+    print(f"{uploaded} uploaded, {len(files) - uploaded} already there, to {target.uri()}")
+    return 0
+
+
+def ddl(args) -> int:
+    """Every table's CREATE statement, filled in for this lake (published tables at their current snapshot)."""
+    from ..catalog.ddl import database, render, statements
+    lake = open_lake(args, must_have_tables=False)
+    values = {"lake": lake.store.uri(), "landing": open_store(landing_root(args, must_exist=False)).uri(),
+              "raw_database": database("raw", args.database_prefix),
+              **{f"{z}_database": database(z, args.database_prefix) for z in ZONES}}
+    texts = statements()
+    chosen = [name for name in texts if name.startswith("raw/")]
+    for spec in TABLES:
+        policy = "strict"
+        if lake.has_current(spec.zone, spec.name):
+            current = lake.current(spec.zone, spec.name)
+            values[f"{spec.name}_snapshot"] = current.snapshot
+            policy = current.policy or policy
+        shared = f"{spec.zone}/{spec.name}.sql"
+        chosen.append(shared if shared in texts else f"{spec.zone}/{spec.name}.{policy}.sql")
+    print("\n".join(f"-- {name}\n{render(texts[name], values)}" for name in chosen))
+    return 0
+
+
+def snapshots(args) -> int:
+    from ..report import print_table
+    lake = open_lake(args)
+    zone, table = table_name(args.table)
+    current = lake.current(zone, table).snapshot
+    print_table(("snapshot", "created", "rows", "policy", ""), [
+        (s.snapshot, s.created_at, f"{s.rows.get('data', 0):,}", s.policy or "", "current" if s.snapshot == current else "")
+        for s in lake.snapshots(zone, table)])
+    return 0
+
+
+def rollback(args) -> int:
+    from ..resources import resources
+    lake = open_lake(args)
+    zone, table = table_name(args.table)
+    target = lake.rollback(zone, table, args.snapshot)
+    registered = resources(lake=lake_root(args))["io_manager"].catalog.register(target, lake)
+    print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)"
+          + (f"; Glue table {registered} re-pointed" if registered else ""))
+    return 0
