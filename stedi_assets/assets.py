@@ -50,7 +50,7 @@ def describe(spec: TableSpec) -> str:
 def preview(lake: Lake, files: list[str]) -> dg.MetadataValue:
     with connect(lake.store.duckdb_setup()) as con:
         attach_parquet(con, {"t": [lake.uri(files[0])]})
-        rows = con.execute(f"SELECT * FROM t LIMIT {PREVIEW_ROWS}").fetch_arrow_table().to_pylist()
+        rows = con.execute(f"SELECT * FROM t LIMIT {PREVIEW_ROWS}").to_arrow_table().to_pylist()
     if not rows:
         return dg.MetadataValue.md("*(no rows)*")
     header = list(rows[0])
@@ -100,7 +100,7 @@ def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landin
     _check_inputs(spec, policy.name, inputs)
     landing_store = landing.store() if spec.name in SOURCE_OF else None
     try:
-        with lake.lock(spec.zone, spec.name, owner=context.run_id, wait_seconds=lake_resource.lock_wait_seconds):
+        with lake.lock(spec.zone, spec.name, owner=context.run.run_id, wait_seconds=lake_resource.lock_wait_seconds):
             yield from _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected)
     except TableLocked as err:
         raise dg.Failure(str(err)) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -54,3 +56,53 @@ def write_landing(root: Path, source: str, lines: list, name: str = "part-1.json
         for l in lines)
     path.write_bytes(data)
     return path
+
+
+# --- S3: moto's in-process server (fast tier) and Ceph RADOS Gateway (real tier) -------------------
+# .ci/run starts radosgw (stedi_assets_tests/services/ceph_up.sh) and sets STEDI_TEST_CEPH_*; there
+# STEDI_REQUIRE_CEPH=1 turns a missing server into a failure instead of a skip.
+
+@dataclass(frozen=True)
+class S3Target:
+    name: str
+    endpoint: str
+    key: str
+    secret: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret,
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint, **extra}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["moto", "ceph"])
+def s3_target(request) -> S3Target:
+    if request.param == "moto":
+        return S3Target("moto", request.getfixturevalue("moto_endpoint"), "test", "test")
+    endpoint = os.environ.get("STEDI_TEST_CEPH_ENDPOINT")
+    if not endpoint:
+        if os.environ.get("STEDI_REQUIRE_CEPH"):
+            pytest.fail("STEDI_REQUIRE_CEPH is set but no Ceph RADOS Gateway is running (STEDI_TEST_CEPH_ENDPOINT)")
+        pytest.skip("no Ceph RADOS Gateway running (start stedi_assets_tests/services/ceph_up.sh)")
+    return S3Target("ceph", endpoint, os.environ["STEDI_TEST_CEPH_KEY"], os.environ["STEDI_TEST_CEPH_SECRET"])
+
+
+@pytest.fixture
+def s3_env(s3_target, monkeypatch) -> S3Target:
+    """AWS settings of the S3 server under test in this process's environment."""
+    for name, value in s3_target.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_target
+
+
+def new_bucket() -> str:
+    return f"stedi-{uuid.uuid4().hex[:12]}"

@@ -94,5 +94,5 @@ class Audit:
         from .register import ConsentRegister
         with connect(self.lake.store.duckdb_setup()) as con:
             attach_parquet(con, {"customer_landing": self.uris("customer_landing")})
-            records = con.execute("SELECT * FROM customer_landing").fetch_arrow_table().to_pylist()
+            records = con.execute("SELECT * FROM customer_landing").to_arrow_table().to_pylist()
         return ConsentRegister.from_table(records)

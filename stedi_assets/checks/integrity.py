@@ -23,9 +23,9 @@ def schema(audit: Audit) -> Outcome:
 
 
 def unique_customers(audit: Audit) -> Outcome:
-    """One row per identity key lower(trim(email))."""
+    """One row per identity key lower(trim(BOTH ' ' FROM email))."""
     name = audit.spec.name
-    rows, keys = audit.query(f"SELECT count(*), count(DISTINCT lower(trim(email))) FROM {name}", (name,))[0]
+    rows, keys = audit.query(f"SELECT count(*), count(DISTINCT lower(trim(BOTH ' ' FROM email))) FROM {name}", (name,))[0]
     metadata = {"rows": rows, "distinct_customers": keys}
     return passed(**metadata) if rows == keys else failed(_strict_only(audit), **metadata)
 
@@ -56,7 +56,7 @@ def ambiguous_readings(audit: Audit) -> Outcome:
                  matches AS (SELECT r.t, r.s, r.d, count(DISTINCT c.customer_key) AS m
                              FROM readings r JOIN owners o ON r.s = o.serial
                              JOIN candidates c ON c.serial = r.s
-                             LEFT JOIN accelerometer_landing a ON lower(trim(a.user)) = c.customer_key AND a.timestamp = r.t
+                             LEFT JOIN accelerometer_landing a ON lower(trim(BOTH ' ' FROM a.user)) = c.customer_key AND a.timestamp = r.t
                              WHERE a.timestamp IS NOT NULL
                              GROUP BY r.t, r.s, r.d)
             SELECT count(*) FROM readings r JOIN owners o ON r.s = o.serial

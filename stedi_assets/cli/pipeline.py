@@ -29,6 +29,7 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
 
     lake = lake_root(args)
     landing = landing_root(args, must_exist=needs_landing)
+    open_lake(args, must_have_tables=False).tables()    # fail fast, in one line, if the lake is unreachable
     chosen = resources(landing=landing, lake=lake, policy=policy)
     if needs_landing:
         try:
@@ -42,7 +43,8 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     result = dg.materialize(TABLE_ASSETS, resources=chosen, selection=selection, instance=instance,
                             raise_on_error=False,
-                            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+                            # failures are reported by this command itself, in its own words
+                            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     return result, lake
 
 

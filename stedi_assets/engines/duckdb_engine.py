@@ -113,4 +113,4 @@ class DuckDBEngine(DuckDBResource):
     def query(self, sql: str, relations: Mapping[str, Sequence[str]], setup: Sequence[str] = ()) -> pa.Table:
         with self.session(setup) as con:
             attach_parquet(con, relations)
-            return con.execute(sql).fetch_arrow_table()
+            return con.execute(sql).to_arrow_table()

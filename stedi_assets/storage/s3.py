@@ -7,6 +7,8 @@ anything else becomes one StoreError line naming the bucket and endpoint, never 
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +17,7 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .stores import StoreError
@@ -27,6 +30,26 @@ def _client_error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
+@functools.lru_cache(maxsize=16)
+def _client(endpoint: str | None, _credentials: str, max_attempts: int):
+    """One boto3 session and client per endpoint and credentials (making one takes ~0.2 s; both are
+    safe to share between threads)."""
+    session = boto3.session.Session()
+    client = session.client(
+        "s3", endpoint_url=endpoint, region_name=session.region_name or "us-east-1",
+        config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5,
+                      read_timeout=60, s3={"addressing_style": "path"} if endpoint else None))
+    return session, client
+
+
+def _credentials_fingerprint() -> str:
+    # A new key in the environment must get a new client; hash it so no secret sits in the cache key.
+    material = "|".join(os.environ.get(k, "") for k in (
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+        "AWS_DEFAULT_REGION", "AWS_MAX_ATTEMPTS"))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 class S3Store:
     def __init__(self, uri: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS) -> None:
         parsed = urlparse(uri)
@@ -34,14 +57,8 @@ class S3Store:
             raise StoreError(f"not an S3 location: {uri!r} (expected s3://bucket/prefix)")
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
-        self.session = boto3.session.Session()
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        self.client = self.session.client(
-            "s3", endpoint_url=endpoint or None,
-            region_name=self.session.region_name or "us-east-1",
-            config=Config(retries={"max_attempts": max_attempts, "mode": "standard"},
-                          connect_timeout=5, read_timeout=60,
-                          s3={"addressing_style": "path"} if endpoint else None))
+        self.session, self.client = _client(endpoint or None, _credentials_fingerprint(), max_attempts)
         self.endpoint = self.client.meta.endpoint_url
 
     def __repr__(self) -> str:
@@ -60,6 +77,9 @@ class S3Store:
             reason = {"NoSuchBucket": "the bucket does not exist", "AccessDenied": "access denied",
                       "403": "access denied", "InvalidAccessKeyId": "the access key is not known",
                       "SignatureDoesNotMatch": "the secret key does not match"}.get(code, code or "error")
+        elif isinstance(err, Boto3Error):   # transfer errors wrap the ClientError's text
+            reason = "the bucket does not exist" if "NoSuchBucket" in str(err) else \
+                "access denied" if "AccessDenied" in str(err) or "403" in str(err) else type(err).__name__
         else:
             reason = type(err).__name__
         return StoreError(f"cannot {action} s3://{self.bucket}/{self.key(rel)} at {self.endpoint}: {reason}")
@@ -67,7 +87,7 @@ class S3Store:
     def _call(self, action: str, rel: str, fn, **kwargs):
         try:
             return fn(**kwargs)
-        except (ClientError, BotoCoreError) as err:
+        except (ClientError, BotoCoreError, Boto3Error) as err:
             raise self._fail(action, rel, err) from None
 
     # -- reading ---------------------------------------------------------------------------------

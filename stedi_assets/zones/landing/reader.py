@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -64,6 +65,11 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+# Decimals stay exact (1655564444058.0 is an integer, 1655564444058.0000001 is not); NaN and
+# Infinity are not JSON. One decoder for all lines: json.loads with options builds one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=Decimal)
+
+
 def parse_line(source: str, raw: bytes) -> tuple[tuple | None, str | None]:
     """(typed values, None) for a valid line, (None, reason) for an invalid one."""
     try:
@@ -71,9 +77,11 @@ def parse_line(source: str, raw: bytes) -> tuple[tuple | None, str | None]:
     except UnicodeDecodeError as err:
         return None, f"not valid UTF-8 ({err.reason} at byte {err.start})"
     try:
-        record = json.loads(text, parse_constant=_reject_constant)
+        record = _DECODER.decode(text)
     except ValueError as err:
         return None, f"not valid JSON: {err}"
+    except RecursionError:
+        return None, "not valid JSON: nested too deeply"
     try:
         return validate(source, record), None
     except Invalid as err:

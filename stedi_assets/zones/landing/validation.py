@@ -6,6 +6,7 @@ never passes for a number and a float like 1.5 never passes for an epoch-millise
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any, Callable
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -15,29 +16,44 @@ class Invalid(ValueError):
     """A record breaks a landing rule; the message is the quarantine reason."""
 
 
+def _is_number(value: Any) -> bool:
+    # bool is a subclass of int in Python, but JSON true/false are not numbers. JSON decimals are
+    # parsed as Decimal (see reader.parse_line), so their exact written value is what is judged.
+    return not isinstance(value, bool) and isinstance(value, (int, float, Decimal))
+
+
 def _integer(value: Any) -> int:
-    # bool is a subclass of int in Python, but JSON true/false are not numbers.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise Invalid(f"is {_json_type(value)}, not an integer")
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        raise Invalid(f"is {value!r}, not a whole number")
+    if isinstance(value, (float, Decimal)):
+        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)) \
+                or value != int(value):
+            raise Invalid(f"is {value}, not a whole number")
+        value = int(value)
     if not INT64_MIN <= value <= INT64_MAX:
-        raise Invalid(f"is {value!r}, outside the 64-bit integer range")
-    return int(value)
+        raise Invalid(f"is {value}, outside the 64-bit integer range")
+    return value
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise Invalid(f"is {_json_type(value)}, not a number")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:           # an integer too large for a double
+        raise Invalid(f"is {str(value)[:30]}..., too large for a number") from None
     if not math.isfinite(result):
-        raise Invalid(f"is {value!r}, not a finite number")
+        raise Invalid(f"is {value}, not a finite number")
     return result
 
 
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise Invalid(f"is {_json_type(value)}, not a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:      # a lone surrogate written as a \ud800 escape: no such character
+        raise Invalid("holds an unpaired surrogate escape, not text") from None
     return value
 
 
