@@ -155,3 +155,37 @@ def test_two_runs_at_once_do_not_corrupt_the_lake(s3_env, udacity_on_s3, capsys)
         assert row["n"] == expected
     locks = boto3.client("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="concurrent/")["Contents"]
     assert not [o["Key"] for o in locks if o["Key"].endswith("_lock.json")]
+
+
+def test_glue_catalog_follows_every_publish(s3_env, udacity_on_s3, capsys, monkeypatch):
+    if s3_env.name != "moto":
+        pytest.skip("the Glue Data Catalog is served by moto only")
+    monkeypatch.setenv("STEDI_DEPLOYMENT", "aws")
+    monkeypatch.setenv("STEDI_GLUE_DATABASE_PREFIX", f"t{udacity_on_s3[-6:]}")
+    lake, landing = f"s3://{udacity_on_s3}/glue", f"s3://{udacity_on_s3}/raw"
+    assert main(["run", "--landing", landing, "--lake", lake]) == 0
+    glue = boto3.client("glue")
+    database = f"t{udacity_on_s3[-6:]}_curated"
+    table = glue.get_table(DatabaseName=database, Name="machine_learning_curated")["Table"]
+    first = table["Parameters"]["stedi_snapshot"]
+    assert table["StorageDescriptor"]["Location"] == f"{lake}/curated/machine_learning_curated/snapshots/{first}/data/"
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
+        "customer_id", "sensorReadingTime", "distanceFromObject", "x", "y", "z"]
+    assert {t["Name"] for t in glue.get_tables(DatabaseName=f"t{udacity_on_s3[-6:]}_trusted")["TableList"]} == {
+        "customer_trusted", "accelerometer_trusted", "step_trainer_trusted"}
+
+    assert main(["run", "--landing", landing, "--lake", lake, "--select", 'key:"curated/machine_learning_curated"']) == 0
+    second = glue.get_table(DatabaseName=database, Name="machine_learning_curated")["Table"]
+    assert second["Parameters"]["stedi_snapshot"] != first
+    assert second["StorageDescriptor"]["Location"].endswith(f"/{second['Parameters']['stedi_snapshot']}/data/")
+    capsys.readouterr()
+    assert main(["rollback", "curated.machine_learning_curated", "--lake", lake]) == 0
+    assert "re-pointed" in capsys.readouterr().out
+    assert glue.get_table(DatabaseName=database, Name="machine_learning_curated")["Table"][
+        "Parameters"]["stedi_snapshot"] == first
+
+
+def test_aws_deployment_refuses_a_local_lake(tmp_path, monkeypatch, udacity_landing, capsys):
+    monkeypatch.setenv("STEDI_DEPLOYMENT", "aws")
+    assert main(["run", "--landing", str(udacity_landing), "--lake", str(tmp_path / "lake")]) == 2
+    assert "needs an s3:// lake" in capsys.readouterr().err
