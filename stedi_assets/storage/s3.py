@@ -26,6 +26,10 @@ MAX_ATTEMPTS = 6          # botocore "standard" mode: exponential backoff with j
 DUCKDB_HTTP_RETRIES = 6
 
 
+NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+
 def _client_error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
@@ -84,23 +88,24 @@ class S3Store:
             reason = type(err).__name__
         return StoreError(f"cannot {action} s3://{self.bucket}/{self.key(rel)} at {self.endpoint}: {reason}")
 
-    def _call(self, action: str, rel: str, fn, **kwargs):
+    def _call(self, action: str, rel: str, fn, expected: tuple[str, ...] = (), **kwargs):
+        """Call the client; None if it fails with one of the `expected` error codes, else a StoreError."""
         try:
             return fn(**kwargs)
-        except (ClientError, BotoCoreError, Boto3Error) as err:
+        except ClientError as err:
+            if _client_error_code(err) in expected:
+                return None
             raise self._fail(action, rel, err) from None
+        except (BotoCoreError, Boto3Error) as err:
+            raise self._fail(action, rel, err) from None
+
+    def _head(self, rel: str) -> dict | None:
+        return self._call("read", rel, self.client.head_object, expected=NOT_FOUND, Bucket=self.bucket,
+                          Key=self.key(rel))
 
     # -- reading ---------------------------------------------------------------------------------
     def exists(self, rel: str = "") -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.key(rel))
-            return True
-        except ClientError as err:
-            if _client_error_code(err) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise self._fail("read", rel, err) from None
-        except BotoCoreError as err:
-            raise self._fail("read", rel, err) from None
+        return self._head(rel) is not None
 
     def is_dir(self, rel: str = "") -> bool:
         prefix = self.key(rel)
@@ -109,7 +114,10 @@ class S3Store:
         return page.get("KeyCount", 0) > 0
 
     def size(self, rel: str) -> int:
-        return self._call("read", rel, self.client.head_object, Bucket=self.bucket, Key=self.key(rel))["ContentLength"]
+        head = self._head(rel)
+        if head is None:
+            raise FileNotFoundError(self.uri(rel))
+        return head["ContentLength"]
 
     def _list(self, rel: str, delimiter: str | None):
         prefix = self.key(rel)
@@ -147,15 +155,8 @@ class S3Store:
         self._call("write", rel, self.client.put_object, Bucket=self.bucket, Key=self.key(rel), Body=data)
 
     def create_exclusive(self, rel: str, data: bytes) -> bool:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, IfNoneMatch="*")
-            return True
-        except ClientError as err:
-            if _client_error_code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                return False
-            raise self._fail("write", rel, err) from None
-        except BotoCoreError as err:
-            raise self._fail("write", rel, err) from None
+        return self._call("write", rel, self.client.put_object, expected=PRECONDITION_FAILED, Bucket=self.bucket,
+                          Key=self.key(rel), Body=data, IfNoneMatch="*") is not None
 
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
         extra = {"ExtraArgs": {"Metadata": {"sha256": checksum}}} if checksum else {}
@@ -164,13 +165,8 @@ class S3Store:
 
     def checksum(self, rel: str) -> str | None:
         """The SHA-256 recorded when `rel` was uploaded by put_file, if it exists."""
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.key(rel))
-        except ClientError as err:
-            if _client_error_code(err) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise self._fail("read", rel, err) from None
-        return head.get("Metadata", {}).get("sha256")
+        head = self._head(rel)
+        return None if head is None else head.get("Metadata", {}).get("sha256")
 
     def mark_folder(self, rel: str) -> None:
         """An empty `rel/` object, so that consoles and listings show the prefix before data arrives."""
@@ -192,14 +188,8 @@ class S3Store:
     # -- buckets ---------------------------------------------------------------------------------
     def ensure_root(self) -> bool:
         """Create the bucket if it is missing; True if it was created."""
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
+        if self._call("reach bucket", "", self.client.head_bucket, expected=NOT_FOUND, Bucket=self.bucket) is not None:
             return False
-        except ClientError as err:
-            if _client_error_code(err) not in ("404", "NoSuchBucket", "NotFound"):
-                raise self._fail("reach bucket", "", err) from None
-        except BotoCoreError as err:
-            raise self._fail("reach bucket", "", err) from None
         region = self.client.meta.region_name
         kwargs = {} if region in (None, "us-east-1") else {
             "CreateBucketConfiguration": {"LocationConstraint": region}}

@@ -19,13 +19,17 @@ REJECTED_COLUMNS = (
     Column("reason", "string", "Why the line was rejected."),
 )
 
-LANDING_CHECKS = ("reconciliation", "schema", "row_count")
+def landing_table(name: str, description: str, columns: tuple[Column, ...]) -> TableSpec:
+    """A landing table: the source's typed columns plus lineage, with its rejected lines beside it."""
+    return TableSpec(zone="landing", name=name, description=description, columns=(*columns, *LINEAGE),
+                     checks=("reconciliation", "schema", "row_count"), parts=("data", "rejected"),
+                     part_columns={"rejected": REJECTED_COLUMNS})
 
-CUSTOMER_LANDING = TableSpec(
-    zone="landing",
-    name="customer_landing",
-    description="Customer records from the STEDI web site, one typed row per valid landing line.",
-    columns=(
+
+CUSTOMER_LANDING = landing_table(
+    "customer_landing",
+    "Customer records from the STEDI web site, one typed row per valid landing line.",
+    (
         Column("customerName", "string", "Full name of the customer.", pii=True),
         Column("email", "string", "E-mail address; lower(trim(email)) is the identity key of the customer.", pii=True),
         Column("phone", "string", "Phone number.", pii=True),
@@ -37,43 +41,29 @@ CUSTOMER_LANDING = TableSpec(
                "Research consent since (epoch ms); null means no consent to research use."),
         Column("shareWithPublicAsOfDate", "bigint", "Consent to public sharing since (epoch ms), or null."),
         Column("shareWithFriendsAsOfDate", "bigint", "Consent to sharing with friends since (epoch ms), or null."),
-        *LINEAGE,
     ),
-    checks=LANDING_CHECKS,
-    parts=("data", "rejected"),
-    part_columns={"rejected": REJECTED_COLUMNS},
 )
 
-ACCELEROMETER_LANDING = TableSpec(
-    zone="landing",
-    name="accelerometer_landing",
-    description="Accelerometer readings from the mobile app, one typed row per valid landing line.",
-    columns=(
+ACCELEROMETER_LANDING = landing_table(
+    "accelerometer_landing",
+    "Accelerometer readings from the mobile app, one typed row per valid landing line.",
+    (
         Column("user", "string", "E-mail of the app user who took the reading.", pii=True),
         Column("timestamp", "bigint", "Reading time, epoch milliseconds (legacy key timeStamp accepted)."),
         Column("x", "double", "Acceleration along x."),
         Column("y", "double", "Acceleration along y."),
         Column("z", "double", "Acceleration along z."),
-        *LINEAGE,
     ),
-    checks=LANDING_CHECKS,
-    parts=("data", "rejected"),
-    part_columns={"rejected": REJECTED_COLUMNS},
 )
 
-STEP_TRAINER_LANDING = TableSpec(
-    zone="landing",
-    name="step_trainer_landing",
-    description="Distance readings from Step Trainer devices, one typed row per valid landing line.",
-    columns=(
+STEP_TRAINER_LANDING = landing_table(
+    "step_trainer_landing",
+    "Distance readings from Step Trainer devices, one typed row per valid landing line.",
+    (
         Column("sensorReadingTime", "bigint", "Reading time, epoch milliseconds."),
         Column("serialNumber", "string", "Serial number of the device.", pii=True),
         Column("distanceFromObject", "double", "Distance the sensor measured."),
-        *LINEAGE,
     ),
-    checks=LANDING_CHECKS,
-    parts=("data", "rejected"),
-    part_columns={"rejected": REJECTED_COLUMNS},
 )
 
 LANDING_TABLES = (CUSTOMER_LANDING, ACCELEROMETER_LANDING, STEP_TRAINER_LANDING)
