@@ -68,3 +68,18 @@ def test_landing_sensor_requests_a_run_only_when_landing_files_change(tmp_path):
     (tmp_path / "customer" / "landing" / "c-2.json").write_text('{"email": "c@d"}\n')
     new, new_cursor = evaluate(cursor)
     assert isinstance(new, dg.RunRequest) and new_cursor != cursor and new.run_key == new_cursor
+
+
+def test_policy_is_chosen_in_dagster_run_config(udacity_landing, tmp_path):
+    """What the launchpad does: `resources: policy: config: name: rubric` overrides STEDI_POLICY."""
+    from stedi_assets.assets import TABLE_ASSETS
+    from stedi_assets.jobs import JOBS
+    from stedi_assets.resources import local_resources
+
+    local = dg.Definitions(assets=TABLE_ASSETS, jobs=JOBS,
+                           resources=local_resources(landing=str(udacity_landing), lake=str(tmp_path)))
+    result = local.resolve_job_def("lakehouse_job").execute_in_process(
+        run_config={"resources": {"policy": {"config": {"name": "rubric"}}}})
+    rows = {e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
+            for e in result.get_asset_materialization_events()}
+    assert rows["accelerometer_trusted"] == 40981 and rows["machine_learning_curated"] == 43681
