@@ -30,6 +30,11 @@ def udacity_on_s3(s3_target, udacity_landing):
     return bucket
 
 
+def aws(service: str):
+    """A client for the server under test now (boto3.client() would reuse the first credentials it saw)."""
+    return boto3.session.Session().client(service)
+
+
 def cli_json(capsys, *argv) -> list[dict]:
     capsys.readouterr()
     assert main([*argv, "--format", "json"]) == 0
@@ -46,14 +51,14 @@ def test_pipeline_on_s3_reproduces_the_udacity_counts(s3_env, udacity_on_s3, pol
     capsys.readouterr()
     assert main(["check", "--lake", lake]) == 0
     assert "32 passed, 0 failed" in capsys.readouterr().out
-    objects = boto3.client("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix=f"{policy}/trusted/customer_trusted/")
+    objects = aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix=f"{policy}/trusted/customer_trusted/")
     assert any(o["Key"].endswith("/_current.json") for o in objects["Contents"])
 
 
 def test_init_creates_bucket_and_prefixes_and_land_is_idempotent(s3_env, udacity_landing, capsys):
     bucket = new_bucket()
     assert main(["init", "--lake", f"s3://{bucket}/lake", "--landing", f"s3://{bucket}/landing"]) == 0
-    keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]}
+    keys = {o["Key"] for o in aws("s3").list_objects_v2(Bucket=bucket)["Contents"]}
     assert {"lake/landing/", "lake/trusted/", "lake/curated/", "landing/customer/", "landing/accelerometer/",
             "landing/step_trainer/"} <= keys
     capsys.readouterr()
@@ -94,7 +99,7 @@ def test_server_gone_mid_run_fails_in_one_line_and_leaves_the_lake_as_it_was(s3_
                                                                             monkeypatch):
     lake, landing = f"s3://{udacity_on_s3}/cut", f"s3://{udacity_on_s3}/raw"
     assert main(["run", "--landing", landing, "--lake", lake]) == 0
-    s3 = boto3.client("s3")
+    s3 = aws("s3")
     pointers = {o["Key"]: s3.get_object(Bucket=udacity_on_s3, Key=o["Key"])["Body"].read()
                 for o in s3.list_objects_v2(Bucket=udacity_on_s3, Prefix="cut/")["Contents"]
                 if o["Key"].endswith("_current.json")}
@@ -153,7 +158,7 @@ def test_two_runs_at_once_do_not_corrupt_the_lake(s3_env, udacity_on_s3, capsys)
     for table, expected in EXPECTED["strict"].items():
         (row,) = cli_json(capsys, "query", "--lake", lake, f"SELECT count(*) AS n FROM {table}")
         assert row["n"] == expected
-    locks = boto3.client("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="concurrent/")["Contents"]
+    locks = aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="concurrent/")["Contents"]
     assert not [o["Key"] for o in locks if o["Key"].endswith("_lock.json")]
 
 
@@ -164,7 +169,7 @@ def test_glue_catalog_follows_every_publish(s3_env, udacity_on_s3, capsys, monke
     monkeypatch.setenv("STEDI_GLUE_DATABASE_PREFIX", f"t{udacity_on_s3[-6:]}")
     lake, landing = f"s3://{udacity_on_s3}/glue", f"s3://{udacity_on_s3}/raw"
     assert main(["run", "--landing", landing, "--lake", lake]) == 0
-    glue = boto3.client("glue")
+    glue = aws("glue")
     database = f"t{udacity_on_s3[-6:]}_curated"
     table = glue.get_table(DatabaseName=database, Name="machine_learning_curated")["Table"]
     first = table["Parameters"]["stedi_snapshot"]
