@@ -5,6 +5,8 @@ import pyarrow.parquet as pq
 
 from .contract import TableSpec
 from .engines.duckdb_engine import DuckDBEngine
+from .privacy.forget import key_id
+from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedSnapshot
 from .zones.landing.reader import read_source
 from .zones.landing.schema import SOURCE_OF
@@ -12,18 +14,22 @@ from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 
 def build_landing(spec: TableSpec, staged: StagedSnapshot, lake: Lake, landing_store) -> None:
-    """Validate every line of the table's landing source into typed rows and rejected lines."""
+    """Validate every line of the table's landing source into typed rows and rejected lines; records
+    of erased people are dropped (counted as rejected, reason "erased")."""
+    source = SOURCE_OF[spec.name]
+    erased = ErasureRegister.load(lake).landing_filter(source)
     # policy is irrelevant at landing: both policies share the same typed rows
     schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
     with lake.local_output(staged.file("data")) as data, lake.local_output(staged.file("rejected")) as rejects, \
          pq.ParquetWriter(data, schemas["data"]) as rows, pq.ParquetWriter(rejects, schemas["rejected"]) as bad:
-        stats = read_source(landing_store, SOURCE_OF[spec.name], schemas["data"], rows.write_batch, bad.write_batch)
+        stats = read_source(landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
         "landing_root": landing_store.uri(),
         "landing_files": {p: landing_store.size(p) for p in stats.files},
         "ignored_files": stats.ignored_files,
         "blank_lines": stats.blank_lines,
+        "erased_lines": stats.erased,
     }
 
 
@@ -42,12 +48,14 @@ def build_sql(spec: TableSpec, staged: StagedSnapshot, lake: Lake, engine: DuckD
             relations[name] = [lake.uri(f) for f in inputs[base].files[part]]
     folder = staged.part_folder("data")
     lake.make_dirs(folder)
-    uses_pseudonym = any("pseudonym" in r.functions for r in [rule, *subrules])
+    key = pseudonym_key() if any("pseudonym" in r.functions for r in [rule, *subrules]) else None
     output = engine.select_into(
         rule.body, relations, lake.uri(folder), ephemerals=[(s.name, s.body) for s in subrules],
-        pseudonym_key=pseudonym_key() if uses_pseudonym else None, setup=lake.store.duckdb_setup())
+        pseudonym_key=key, setup=lake.store.duckdb_setup())
     staged.add_files("data", output.files)
     staged.rows = {"data": output.rows}
     staged.policy = None if spec.zone == "landing" else policy
     staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
     staged.extra = {"engine": "duckdb", "sql": rule.path.name}
+    if key is not None:   # which key made the pseudonyms: erasure must match them with the same key
+        staged.extra["pseudonym_key_id"] = key_id(key)

@@ -5,15 +5,14 @@ code never asks where it runs.
 """
 from __future__ import annotations
 
-import logging
 import os
-import secrets
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
 from . import settings
+from .privacy import keys
 from .catalog.glue import GlueCatalogResource
 from .engines.duckdb_engine import DuckDBEngine
 from .storage.io_manager import LakeIOManager, LakeResource
@@ -22,8 +21,6 @@ from .storage.stores import StoreError, is_s3, open_store
 from .zones.landing.reader import SUFFIXES
 from .zones.landing.schema import SOURCE_OF
 
-KEY_FILE = "_private/pseudonym.key"
-log = logging.getLogger(__name__)
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -52,16 +49,12 @@ class PolicyResource(dg.ConfigurableResource):
     name: Literal["strict", "rubric"] = Field(default="strict", description="strict or rubric")
 
     def pseudonym_key(self, lake: Lake) -> bytes:
-        """The key of the ML table's customer pseudonyms: STEDI_PSEUDONYM_KEY, else a local lake key."""
-        configured = os.environ.get("STEDI_PSEUDONYM_KEY")
-        if configured:
-            return configured.encode()
-        store = lake.store
-        if not store.exists(KEY_FILE):
-            store.write_atomic(KEY_FILE, secrets.token_hex(32).encode())
-            log.warning("STEDI_PSEUDONYM_KEY is not set: generated a pseudonym key in %s; keep it private "
-                        "and set STEDI_PSEUDONYM_KEY in shared deployments", store.uri(KEY_FILE))
-        return store.read_bytes(KEY_FILE).strip()
+        """The key of the ML table's customer pseudonyms: STEDI_PSEUDONYM_KEY (required for a lake on
+        S3), else a key generated once in a local lake's private area."""
+        try:
+            return keys.pseudonym_key(lake)
+        except keys.MissingKey as err:
+            raise dg.Failure(str(err)) from None
 
 
 def _resources(landing: str | None, lake: str | None, policy: str | None, catalog: GlueCatalogResource) -> dict:

@@ -71,7 +71,9 @@ class S3Target:
 
     def env(self, **extra: str) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret,
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint, **extra}
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint,
+                # a lake on S3 never generates its keys: they must be configured
+                "STEDI_PSEUDONYM_KEY": "test-pseudonym-key", "STEDI_ERASURE_KEY": "test-erasure-key", **extra}
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def test_pipeline_on_s3_reproduces_the_udacity_counts(s3_env, udacity_on_s3, pol
         assert row["n"] == expected, f"{s3_env.name} {policy} {table}"
     capsys.readouterr()
     assert main(["check", "--lake", lake]) == 0
-    assert "32 passed, 0 failed" in capsys.readouterr().out
+    assert "41 passed, 0 failed" in capsys.readouterr().out
     objects = aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix=f"{policy}/trusted/customer_trusted/")
     assert any(o["Key"].endswith("/_current.json") for o in objects["Contents"])
 
@@ -194,3 +194,34 @@ def test_aws_deployment_refuses_a_local_lake(tmp_path, monkeypatch, udacity_land
     monkeypatch.setenv("STEDI_DEPLOYMENT", "aws")
     assert main(["run", "--landing", str(udacity_landing), "--lake", str(tmp_path / "lake")]) == 2
     assert "needs an s3:// lake" in capsys.readouterr().err
+
+
+def test_a_lake_on_s3_needs_configured_keys(s3_env, udacity_on_s3, capsys, monkeypatch):
+    monkeypatch.delenv("STEDI_PSEUDONYM_KEY")
+    lake = f"s3://{udacity_on_s3}/nokey"
+    assert main(["run", "--landing", f"s3://{udacity_on_s3}/raw", "--lake", lake]) == 1
+    assert "STEDI_PSEUDONYM_KEY is not set" in capsys.readouterr().out
+    assert not [o for o in aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="nokey/_private/").get("Contents", [])]
+
+
+def test_forget_on_s3(s3_env, udacity_on_s3, udacity_landing, capsys):
+    bucket = udacity_on_s3
+    landing, lake = f"s3://{bucket}/forget-landing", f"s3://{bucket}/forget"
+    assert main(["land", str(udacity_landing), "--landing", landing]) == 0
+    assert main(["run", "--landing", landing, "--lake", lake]) == 0
+    (row,) = cli_json(capsys, "query", "--lake", lake,
+                      "SELECT email, serialNumber FROM curated.customer_curated ORDER BY email LIMIT 1")
+    assert main(["forget", row["email"], "--landing", landing, "--lake", lake]) == 0
+    s3 = aws("s3")
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="forget-landing/")["Contents"]:
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode().lower()
+        assert row["email"].lower() not in body and row["serialNumber"] not in body
+    for table in ("landing.customer_landing", "trusted.customer_trusted", "curated.customer_curated"):
+        (found,) = cli_json(capsys, "query", "--lake", lake,
+                            f"SELECT count(*) AS n FROM {table} WHERE lower(email) = lower('{row['email']}')")
+        assert found["n"] == 0
+    (readings,) = cli_json(capsys, "query", "--lake", lake,
+                           f"SELECT count(*) AS n FROM landing.step_trainer_landing WHERE serialNumber = '{row['serialNumber']}'")
+    assert readings["n"] == 0
+    capsys.readouterr()
+    assert main(["check", "--lake", lake]) == 0

@@ -28,6 +28,7 @@ CHECKS: dict[str, CheckDef] = {c.name: c for c in (
     CheckDef("schema", integrity.schema, blocking=True),
     CheckDef("consent", consent.consent, blocking=True, reads=("customer_landing",)),
     CheckDef("no_pii", consent.no_pii, blocking=True),
+    CheckDef("erasure", consent.erasure, blocking=True),
     CheckDef("reconciliation", counts.reconciliation, blocking=True),
     CheckDef("row_count", counts.row_count, blocking=True),
     CheckDef("quarantine_complete", counts.quarantine_complete, blocking=True),

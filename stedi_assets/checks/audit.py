@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import pyarrow as pa
 
 from ..contract import TableSpec
-from ..engines.duckdb_engine import attach_parquet, connect
+from ..engines.duckdb_engine import attach_parquet, connect, define_pseudonym
 from ..storage.lake import Lake, Snapshot
 from ..zones import table as table_spec
 from ..zones.sql import PART_SUFFIX
@@ -74,20 +74,25 @@ class Audit:
         with connect(self.lake.store.duckdb_setup()) as con:
             return con.execute(sql).fetchall()
 
-    def query(self, sql: str, tables: tuple[str, ...] = (), **arrow: pa.Table) -> list[tuple]:
-        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables."""
+    def query(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None,
+              **arrow: pa.Table) -> list[tuple]:
+        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables;
+        with `keyed_hash`, SQL can call pseudonym(x) = hex HMAC-SHA256 of x under that key."""
         relations = {}
         for name in tables:
             base = name.removesuffix(PART_SUFFIX)
             relations[name] = self.uris(base, "rejected" if base != name else "data")
         with connect(self.lake.store.duckdb_setup()) as con:
             attach_parquet(con, relations)
+            if keyed_hash is not None:
+                define_pseudonym(con, keyed_hash)
             for name, value in arrow.items():
                 con.register(name, value)
             return con.execute(sql).fetchall()
 
-    def scalar(self, sql: str, tables: tuple[str, ...] = (), **arrow: pa.Table) -> Any:
-        return self.query(sql, tables, **arrow)[0][0]
+    def scalar(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None,
+               **arrow: pa.Table) -> Any:
+        return self.query(sql, tables, keyed_hash, **arrow)[0][0]
 
     @functools.cached_property
     def register(self):

@@ -1,8 +1,12 @@
 """Privacy checks: consent holds row by row, and the machine-learning table carries no personal data."""
 from __future__ import annotations
 
+import json
 import re
 
+import pyarrow as pa
+
+from ..privacy.register import ErasureRegister, subject_columns
 from .audit import Audit, Outcome, failed, passed
 
 # SQL that counts the rows breaking consent, per table and policy, against the oracle's tables:
@@ -51,13 +55,19 @@ def consent(audit: Audit) -> Outcome:
     return passed(**metadata) if violations == 0 else failed(**metadata)
 
 
-PERSONAL_COLUMNS = {"email", "customerName", "phone", "birthDay", "user", "customer_key"}
 HEX_PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 
 
+def personal_columns(policy: str) -> set[str]:
+    """Every column the contract tags as personal data (pii); the rubric policy keeps the serial."""
+    from ..zones import TABLES
+    tagged = {c.name for t in TABLES for cols in (t.columns, *t.part_columns.values()) for c in cols if c.pii}
+    return tagged - ({"serialNumber"} if policy == "rubric" else set())
+
+
 def no_pii(audit: Audit) -> Outcome:
-    """The ML table has no column of personal data (and in strict no serial), and no value like an e-mail."""
-    forbidden = PERSONAL_COLUMNS | ({"serialNumber"} if audit.policy == "strict" else set())
+    """The ML table has no column tagged pii (the rubric keeps the serial), and no value like an e-mail."""
+    forbidden = personal_columns(audit.policy)
     described = [column for schema in audit.schema() for column in schema]
     columns = {name for name, _ in described}
     found = sorted(columns & forbidden)
@@ -71,3 +81,47 @@ def no_pii(audit: Audit) -> Outcome:
         bad_ids = sum(1 for i in ids if i is None or not HEX_PSEUDONYM.match(i))
     metadata = {"personal_columns": found, "values_like_email": int(emails), "malformed_customer_ids": bad_ids}
     return passed(**metadata) if not found and not emails and not bad_ids else failed(**metadata)
+
+
+def erasure(audit: Audit) -> Outcome:
+    """No row of an erased person: no identity key or serial whose keyed hash is in the register.
+
+    The register keeps only keyed hashes, so the check hashes what the table holds and compares.
+    customer_id pseudonyms cannot be hashed back; the consent check ties each one to a landing
+    customer, and erased customers are gone from landing.
+    """
+    register = ErasureRegister.load(audit.lake)
+    if not register:
+        return passed(erased_people=0)
+    name = audit.spec.name
+    found = 0
+    for part in audit.spec.parts:
+        relation = name if part == "data" else f"{name}_rejected"
+        columns = [column for column, _ in audit.schema(part)[0]]
+        subject = subject_columns(columns)
+        terms = [f"pseudonym(lower(trim(BOTH ' ' FROM \"{c}\"))) IN (SELECT h FROM identities)"
+                 for c in subject["identity"]]
+        terms += [f"pseudonym({c}) IN (SELECT h FROM identities)" for c in subject["key"]]
+        terms += [f"pseudonym(\"{c}\") IN (SELECT h FROM serials)" for c in subject["serial"]]
+        if terms:
+            found += audit.scalar(f"SELECT count(*) FROM {relation} WHERE {' OR '.join(terms)}", (relation,),
+                                  keyed_hash=register.key,
+                                  identities=pa.table({"h": sorted(register.identities)}),
+                                  serials=pa.table({"h": sorted(register.serials)}))
+        if "raw" in columns:
+            raws = audit.query(f"SELECT raw FROM {relation} WHERE raw <> ''", (relation,))
+            found += sum(1 for (raw,) in raws if _mentions_erased(register, raw))
+    metadata = {"erased_people": len(register.identities), "rows_of_erased_people": int(found)}
+    return passed(**metadata) if found == 0 else failed(**metadata)
+
+
+def _mentions_erased(register: ErasureRegister, raw: str) -> bool:
+    """Whether a quarantined line names an erased person in one of its fields."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(record, dict):
+        return False
+    return any(isinstance(record.get(f), str) and register.erased(kind, record[f])
+               for f, kind in (("email", "identity"), ("user", "identity"), ("serialNumber", "serial")))

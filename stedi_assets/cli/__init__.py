@@ -12,6 +12,7 @@ from typing import Sequence
 
 from .. import settings
 from ..contract import POLICIES
+from ..privacy.keys import MissingKey
 from ..storage.lake import TableLocked
 from ..storage.stores import StoreError
 from . import lake_admin, pipeline
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     back = command("rollback", lake_admin.rollback, "point a table back at an older snapshot")
     back.add_argument("table")
     back.add_argument("snapshot", nargs="?", help="snapshot id (default: the one before the current)")
+    forget = command("forget", lake_admin.forget,
+                     "erase people from landing, every table and every snapshot", landing=True)
+    forget.add_argument("emails", nargs="*", help="e-mail addresses to erase")
+    forget.add_argument("--file", help="a file with one e-mail per line")
+    command("audit", lake_admin.audit, "who each table covers, and who the rules kept out")
     return parser
 
 
@@ -72,6 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, message=".*(beta|preview).*")
     try:
         return args.handler(args)
-    except (CliError, settings.SettingError, StoreError, TableLocked, LookupError) as err:
+    except (CliError, settings.SettingError, StoreError, TableLocked, LookupError, MissingKey) as err:
         print(f"stedi: error: {str(err).strip(chr(39))}", file=sys.stderr)
         return EXIT_USAGE

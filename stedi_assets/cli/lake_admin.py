@@ -114,3 +114,34 @@ def rollback(args) -> int:
     print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)"
           + (f"; Glue table {registered} re-pointed" if registered else ""))
     return 0
+
+
+def forget(args) -> int:
+    """Erase people everywhere: landing files, every table and snapshot; remember them as keyed hashes."""
+    from ..privacy.forget import forget as erase
+    emails = [e.strip() for e in args.emails]
+    if args.file:
+        with open(args.file) as f:
+            emails += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    if not emails:
+        raise CliError("name at least one e-mail, or --file with one e-mail per line")
+    lake = open_lake(args, must_have_tables=False)
+    landing = open_store(landing_root(args))
+    try:
+        report = erase(lake, landing, emails)
+    except (ValueError, RuntimeError) as err:
+        raise CliError(str(err)) from None
+    print(f"erased {report.people} people ({report.serials} device serials): {report.landing_lines_removed} landing "
+          f"lines removed from {report.landing_files_rewritten} files")
+    for table, rows in sorted(report.rows_removed.items()):
+        print(f"  {table:34} {rows:>8,} rows removed (all kept snapshots)")
+    for dropped in report.snapshots_dropped:
+        print(f"  {dropped}: dropped (built with an older pseudonym key)")
+    return 0
+
+
+def audit(args) -> int:
+    from ..privacy.report import COLUMNS, audit_rows
+    from ..report import print_table
+    print_table(COLUMNS, audit_rows(open_lake(args)))
+    return 0

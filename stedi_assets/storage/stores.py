@@ -88,10 +88,19 @@ class LocalStore:
         return True
 
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
+        """Copy `local` to `rel`, replacing it in one step."""
         target = self.root / rel
+        if Path(local).resolve() == target.resolve():
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
-        if Path(local).resolve() != target.resolve():
-            shutil.copyfile(local, target)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def checksum(self, rel: str) -> str | None:
         target = self.root / rel

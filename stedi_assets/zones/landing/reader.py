@@ -35,6 +35,7 @@ class SourceStats:
     rows: int = 0
     rejected: int = 0
     blank_lines: int = 0
+    erased: int = 0
 
 
 def landing_files(store, source: str) -> tuple[list[str], list[str]]:
@@ -110,8 +111,13 @@ class _Batcher:
             self.columns = [[] for _ in self.schema]
 
 
-def read_source(store, source: str, data_schema: pa.Schema, write_rows: Sink, write_rejected: Sink) -> SourceStats:
-    """Validate every line of `source` under the landing store; typed rows and rejects go to the sinks."""
+def read_source(store, source: str, data_schema: pa.Schema, write_rows: Sink, write_rejected: Sink,
+                erased: Callable[[tuple], bool] | None = None) -> SourceStats:
+    """Validate every line of `source` under the landing store; typed rows and rejects go to the sinks.
+
+    A valid record of an erased person (`erased`) is counted as rejected with reason "erased" and
+    its text is not kept: data re-delivered after an erasure never re-enters the lake.
+    """
     stats = SourceStats()
     stats.files, stats.ignored_files = landing_files(store, source)
     rows = _Batcher(data_schema, write_rows)
@@ -125,7 +131,10 @@ def read_source(store, source: str, data_schema: pa.Schema, write_rows: Sink, wr
                         stats.blank_lines += 1
                         continue
                     values, reason = parse_line(source, raw)
-                    if values is not None:
+                    if values is not None and erased is not None and erased(values):
+                        stats.erased += 1
+                        rejected.add((source, path, last, "", "erased"))
+                    elif values is not None:
                         rows.add((*values, path, last))
                     else:
                         rejected.add((source, path, last, raw.decode("utf-8", "backslashreplace"), reason))

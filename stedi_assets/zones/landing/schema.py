@@ -22,7 +22,7 @@ REJECTED_COLUMNS = (
 def landing_table(name: str, description: str, columns: tuple[Column, ...]) -> TableSpec:
     """A landing table: the source's typed columns plus lineage, with its rejected lines beside it."""
     return TableSpec(zone="landing", name=name, description=description, columns=(*columns, *LINEAGE),
-                     checks=("reconciliation", "schema", "row_count"), parts=("data", "rejected"),
+                     checks=("reconciliation", "schema", "row_count", "erasure"), parts=("data", "rejected"),
                      part_columns={"rejected": REJECTED_COLUMNS})
 
 
@@ -77,5 +77,5 @@ QUARANTINE = TableSpec(
     name="rejected",
     description="The quarantine: every landing line that failed validation, with file, line, raw text and reason.",
     columns=REJECTED_COLUMNS,
-    checks=("quarantine_complete", "schema"),
+    checks=("quarantine_complete", "schema", "erasure"),
 )

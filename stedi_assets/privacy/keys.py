@@ -1,0 +1,42 @@
+"""Secret keys (pseudonyms, erasure register): from the environment, or generated for a local lake.
+
+A lake on S3 is shared infrastructure: there a key must be configured, never generated next to the
+data it protects. A local lake may keep a generated key in its private area, with a warning.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+
+from ..storage.lake import Lake
+from ..storage.stores import LocalStore
+
+log = logging.getLogger(__name__)
+
+
+class MissingKey(RuntimeError):
+    """A key is required and not configured; the message says which variable to set."""
+
+
+def secret_key(lake: Lake, env_var: str, purpose: str) -> bytes:
+    configured = os.environ.get(env_var)
+    if configured:
+        return configured.encode()
+    if not isinstance(lake.store, LocalStore):
+        raise MissingKey(f"{env_var} is not set: a lake on {lake.store.uri()} needs a configured {purpose} key "
+                         "(from your secret store), none is generated there")
+    path = f"_private/{env_var.lower().removeprefix('stedi_')}"
+    if not lake.store.exists(path):
+        lake.store.write_atomic(path, secrets.token_hex(32).encode())
+        log.warning("%s is not set: generated a %s key in %s; keep it private and set %s in shared "
+                    "deployments", env_var, purpose, lake.store.uri(path), env_var)
+    return lake.store.read_bytes(path).strip()
+
+
+def pseudonym_key(lake: Lake) -> bytes:
+    return secret_key(lake, "STEDI_PSEUDONYM_KEY", "pseudonym")
+
+
+def erasure_key(lake: Lake) -> bytes:
+    return secret_key(lake, "STEDI_ERASURE_KEY", "erasure-register")

@@ -1,0 +1,160 @@
+"""Privacy by construction: erasure reaches every file of the lake, re-delivered data of an erased
+person is dropped at landing, revocation takes effect, keys are required where the lake is shared."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import read_table, run_pipeline
+from stedi_assets.cli import main
+from stedi_assets.generator import DEFECTS, generate_landing
+from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.stores import LocalStore
+from stedi_assets.zones import TABLES
+
+
+def all_rows(lake: Path) -> dict[str, Counter]:
+    """Every published table's rows (data and rejected parts) as multisets."""
+    found = {}
+    for spec in TABLES:
+        for part in spec.parts:
+            rows = read_table(lake, spec.zone, spec.name, part)
+            found[f"{spec.qualified_name}/{part}"] = Counter(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    return found
+
+
+def mentions(row: str, needles: list[str]) -> bool:
+    return any(n in row.lower() for n in needles)
+
+
+def search_everything(root: Path, needles: list[str]) -> list[str]:
+    """Every file under `root` that holds a needle: Parquet cell by cell, anything else byte by byte."""
+    hits = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        if path.suffix == ".parquet":
+            con = duckdb.connect()
+            rows = con.execute(f"SELECT * FROM read_parquet('{path}')").fetchall()
+            if any(mentions(" ".join(map(str, r)), needles) for r in rows):
+                hits.append(str(path))
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        if mentions(data.decode("utf-8", "replace"), needles):
+            hits.append(str(path))
+    return hits
+
+
+def person_of(lake: Path) -> tuple[str, str]:
+    """A curated customer with step readings: (e-mail, serial)."""
+    customer = sorted(read_table(lake, "curated", "customer_curated"), key=lambda r: r["email"])
+    serials = {r["serialNumber"] for r in read_table(lake, "trusted", "step_trainer_trusted")}
+    chosen = next(r for r in customer if r["serialNumber"] in serials)
+    return chosen["email"], chosen["serialNumber"]
+
+
+@pytest.fixture(params=["udacity", "generated"])
+def landing_copy(request, tmp_path, udacity_landing) -> Path:
+    """A landing tree that erasure may rewrite: a copy of the Udacity data, or generated with every defect."""
+    target = tmp_path / "landing"
+    if request.param == "udacity":
+        shutil.copytree(udacity_landing, target)
+    else:
+        generate_landing(target, customers=150, seed=3, defects=DEFECTS)
+    return target
+
+
+def test_forget_erases_a_person_everywhere_and_nothing_else(landing_copy, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing_copy, lake).success
+    assert run_pipeline(landing_copy, lake).success        # a second snapshot of everything
+    email, serial = person_of(lake)
+    key = email.strip(" ").lower()
+    needles = [key, serial.lower()]
+    before = all_rows(lake)
+
+    assert main(["forget", email, "--landing", str(landing_copy), "--lake", str(lake)]) == 0
+    assert "erased 1 people" in capsys.readouterr().out
+
+    assert search_everything(lake, needles) == []             # every zone, quarantine, every snapshot
+    assert search_everything(landing_copy, needles) == []     # and the landing files themselves
+    after = all_rows(lake)
+    for table, rows in before.items():                        # everybody else is untouched
+        kept = Counter({r: n for r, n in rows.items() if not mentions(r, needles)})
+        if table.startswith("curated.machine_learning_curated"):
+            kept = Counter({r: n for r, n in kept.items()})   # pseudonymous: compared by count below
+            assert sum(after[table].values()) <= sum(rows.values())
+            continue
+        assert after[table] == kept, table
+    assert main(["check", "--lake", str(lake)]) == 0          # erasure, consent, reconciliation all hold
+
+
+def test_data_redelivered_for_an_erased_person_is_dropped_at_landing(tmp_path, udacity_landing, capsys):
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    shutil.copytree(udacity_landing, landing)
+    assert run_pipeline(landing, lake).success
+    email, serial = person_of(lake)
+    original = landing / "customer" / "landing" / "customer-1691348231425.json"
+    backup = original.read_bytes()
+    assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
+    (landing / "customer" / "landing" / "customer-redelivered.json").write_bytes(backup)   # sent again
+
+    result = run_pipeline(landing, lake)
+    assert result.success
+    rejected = read_table(lake, "landing", "rejected")
+    erased = [r for r in rejected if r["reason"] == "erased"]
+    assert len(erased) == 1 and erased[0]["raw"] == ""        # counted, with no trace of the person
+    assert email not in json.dumps(read_table(lake, "landing", "customer_landing"))
+    assert Lake(LocalStore(lake)).current("landing", "customer_landing").extra["erased_lines"] == 1
+    register = (lake / "_private" / "erasure_register.json").read_text()
+    assert email.lower() not in register.lower() and serial not in register   # keyed hashes only
+
+
+def test_revocation_removes_a_customer_from_trusted_and_curated_on_the_next_run(tmp_path, udacity_landing):
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    shutil.copytree(udacity_landing, landing)
+    assert run_pipeline(landing, lake).success
+    email, _ = person_of(lake)
+    record = next(r for r in read_table(lake, "landing", "customer_landing") if r["email"] == email)
+    revoked = {k: v for k, v in record.items() if k not in ("source_file", "source_line")}
+    revoked.update(lastUpdateDate=record["lastUpdateDate"] + 1, shareWithResearchAsOfDate=None)
+    (landing / "customer" / "landing" / "customer-revocation.json").write_text(json.dumps(revoked) + "\n")
+
+    assert run_pipeline(landing, lake).success
+    key = email.lower()
+    for zone, table, column in [("trusted", "customer_trusted", "email"), ("trusted", "accelerometer_trusted", "user"),
+                                ("curated", "customer_curated", "email"), ("trusted", "step_trainer_trusted", "customer_key")]:
+        assert not [r for r in read_table(lake, zone, table) if r[column].strip(" ").lower() == key], table
+
+
+def test_pii_columns_are_tagged_in_the_dagster_column_schema():
+    from stedi_assets.assets import column_schema
+    from stedi_assets.zones import table
+    tagged = {c.name for c in column_schema(table("customer_trusted")).columns if c.tags.get("pii") == "true"}
+    assert {"email", "customerName", "phone", "birthDay", "serialNumber"} <= tagged
+    ml = column_schema(table("machine_learning_curated"), "strict")
+    assert not [c.name for c in ml.columns if c.tags.get("pii")]
+
+
+def test_key_rotation_re_pseudonymizes_and_forget_drops_old_key_snapshots(tmp_path, udacity_landing, monkeypatch, capsys):
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    shutil.copytree(udacity_landing, landing)
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "old-key")
+    assert run_pipeline(landing, lake).success
+    old_ids = {r["customer_id"] for r in read_table(lake, "curated", "machine_learning_curated")}
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "new-key")
+    assert run_pipeline(landing, lake).success
+    new_ids = {r["customer_id"] for r in read_table(lake, "curated", "machine_learning_curated")}
+    assert old_ids and new_ids and not old_ids & new_ids
+    email, _ = person_of(lake)
+    assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
+    assert "dropped (built with an older pseudonym key)" in capsys.readouterr().out
+    assert len(Lake(LocalStore(lake)).snapshots("curated", "machine_learning_curated")) == 1
