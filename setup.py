@@ -24,7 +24,9 @@ setup(
         "boto3>=1.34",
     ],
     extras_require={
-        "test": ["pytest>=8", "moto[server]>=5.1"],
+        # Spark engine (STEDI_ENGINE=spark): the Spark of AWS Glue 5.0 / EMR 7; needs Java 17.
+        "spark": ["pyspark==3.5.9"],
+        "test": ["pytest>=8", "moto[server]>=5.1", "pyspark==3.5.9"],
     },
     entry_points={"console_scripts": ["stedi=stedi_assets.cli:main"]},
 )

@@ -164,7 +164,7 @@ def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         name=spec.name,
         outs={spec.name: dg.AssetOut(
             key=list(spec.key), group_name=spec.zone, description=describe(spec), is_required=False,
-            kinds={"parquet", "duckdb"} if spec.zone != "landing" or spec.name == "rejected" else {"parquet", "python"},
+            kinds={"parquet", "sql"} if spec.zone != "landing" or spec.name == "rejected" else {"parquet", "python"},
             metadata={"dagster/column_schema": column_schema(spec), "dagster/table_name": spec.qualified_name})},
         ins={name: dg.AssetIn(key=list(table(name).key)) for name in inputs},
         check_specs=check_specs,

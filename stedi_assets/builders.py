@@ -56,6 +56,6 @@ def build_sql(spec: TableSpec, staged: StagedSnapshot, lake: Lake, engine: DuckD
     staged.rows = {"data": output.rows}
     staged.policy = None if spec.zone == "landing" else policy
     staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
-    staged.extra = {"engine": "duckdb", "sql": rule.path.name}
+    staged.extra = {"engine": engine.name, "sql": rule.path.name}   # duckdb, spark or glue
     if key is not None:   # which key made the pseudonyms: erasure must match them with the same key
         staged.extra["pseudonym_key_id"] = key_id(key)

@@ -57,30 +57,43 @@ class PolicyResource(dg.ConfigurableResource):
             raise dg.Failure(str(err)) from None
 
 
-def _resources(landing: str | None, lake: str | None, policy: str | None, catalog: GlueCatalogResource) -> dict:
+def engine_resource(name: str | None = None):
+    """The engine that computes the derived tables: STEDI_ENGINE=duckdb (default) or spark; the one place
+    it is chosen. Spark's master comes from STEDI_SPARK_MASTER (local[*] by default, or spark://host:7077)."""
+    if settings.checked_engine(name or settings.engine()) == "spark":
+        from .engines.spark_engine import SparkEngine      # pyspark is the optional [spark] extra
+
+        return SparkEngine(master=settings.spark_master())
+    return DuckDBEngine()
+
+
+def _resources(landing: str | None, lake: str | None, policy: str | None, catalog: GlueCatalogResource,
+               engine: str | None = None) -> dict:
     lake_resource = LakeResource(root=lake or settings.lake_uri())
     return {
         "landing": LandingResource(root=landing or settings.landing_uri()),
         "lake": lake_resource,
         "io_manager": LakeIOManager(lake_resource=lake_resource, catalog=catalog),
-        "engine": DuckDBEngine(),
+        "engine": engine_resource(engine),
         "policy": PolicyResource(name=settings.checked_policy(policy or settings.policy())),
     }
 
 
-def local_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None) -> dict:
+def local_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None,
+                    engine: str | None = None) -> dict:
     """A laptop: lake and landing are folders (or any store URI), no catalog."""
-    return _resources(landing, lake, policy, GlueCatalogResource(enabled=False))
+    return _resources(landing, lake, policy, GlueCatalogResource(enabled=False), engine)
 
 
-def aws_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None) -> dict:
+def aws_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None,
+                  engine: str | None = None) -> dict:
     """AWS: the lake on S3, every published table registered in the Glue Data Catalog."""
     root = lake or settings.lake_uri()
     if not is_s3(root):
         raise settings.SettingError(f"STEDI_DEPLOYMENT=aws needs an s3:// lake, not {root!r} (set STEDI_LAKE)")
     return _resources(landing, root, policy, GlueCatalogResource(
         enabled=settings.flag("STEDI_GLUE_CATALOG", default=True),
-        database_prefix=os.environ.get("STEDI_GLUE_DATABASE_PREFIX", "stedi")))
+        database_prefix=os.environ.get("STEDI_GLUE_DATABASE_PREFIX", "stedi")), engine)
 
 
 RESOURCES_BY_DEPLOYMENT = {"local": local_resources, "aws": aws_resources}

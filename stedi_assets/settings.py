@@ -1,4 +1,4 @@
-"""Settings from the environment (STEDI_LANDING, STEDI_LAKE, STEDI_POLICY, STEDI_PSEUDONYM_KEY).
+"""Settings from the environment (STEDI_LANDING, STEDI_LAKE, STEDI_POLICY, STEDI_ENGINE, STEDI_PSEUDONYM_KEY).
 
 Every setting also has a Dagster config field or a CLI flag; the environment supplies the defaults.
 """
@@ -29,6 +29,23 @@ def checked_policy(name: str) -> str:
 
 def policy() -> str:
     return checked_policy(os.environ.get("STEDI_POLICY", DEFAULT_POLICY))
+
+
+ENGINES = ("duckdb", "spark")
+
+
+def checked_engine(name: str) -> str:
+    if name not in ENGINES:
+        raise SettingError(f"unknown engine {name!r}: choose {' or '.join(ENGINES)}")
+    return name
+
+
+def engine() -> str:
+    return checked_engine(os.environ.get("STEDI_ENGINE", "duckdb"))
+
+
+def spark_master() -> str:
+    return os.environ.get("STEDI_SPARK_MASTER", "local[*]")
 
 
 DEPLOYMENTS = ("local", "aws")

@@ -347,3 +347,17 @@ def test_rubric_duplicates_only_warn_and_are_published(tmp_path):
     assert_fails(result, "customer_trusted", "unique_customers", severity="WARN", rows=2, distinct_customers=1)
     assert_fails(result, "accelerometer_trusted", "distinct_rows", severity="WARN", rows=2, distinct_rows=1)
     assert len(read_table(tmp_path / "lake", "trusted", "accelerometer_trusted")) == 2
+
+
+def test_consent_oracle_lower_cases_like_sql(tmp_path):
+    """Regression: Python's str.lower() turns a final Σ into ς (SQL gives σ), which made the consent
+    check reject a correct accelerometer_trusted."""
+    from conftest import write_landing
+    landing = tmp_path / "landing"
+    write_landing(landing, "customer", [{"customerName": "O", "email": "ΟΔΥΣΣΕΥΣ@x.com", "serialNumber": "s",
+                                         "registrationDate": 1, "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}])
+    write_landing(landing, "accelerometer", [{"user": "οδυσσευσ@x.com", "timestamp": 5, "x": 0, "y": 0, "z": 0}])
+    write_landing(landing, "step_trainer", [{"sensorReadingTime": 5, "serialNumber": "s", "distanceFromObject": 1}])
+    result = run_pipeline(landing, tmp_path / "lake")
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name == "consent")

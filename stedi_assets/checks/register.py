@@ -13,7 +13,10 @@ import pyarrow as pa
 
 
 def identity_key(email: str) -> str:
-    return email.strip(" ").lower()
+    """lower(trim(email)) as SQL engines compute it: spaces (U+0020) trimmed, and each character
+    lower-cased on its own (simple case mapping). Python's str.lower() maps a word-final Σ to ς and
+    İ to two characters, which DuckDB and Spark do not."""
+    return "".join(c.lower()[0] for c in email.strip(" "))
 
 
 def pseudonym(key: bytes, identity: str) -> str:

@@ -80,6 +80,10 @@ class DuckDBEngine(DuckDBResource):
     memory_limit: str | None = Field(default=None, description="e.g. '4GB'; DuckDB spills beyond it.")
     threads: int | None = Field(default=None, description="Worker threads; all cores by default.")
 
+    @property
+    def name(self) -> str:
+        return "duckdb"
+
     @contextmanager
     def session(self, setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.get_connection() as con:

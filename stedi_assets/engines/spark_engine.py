@@ -1,0 +1,227 @@
+"""The scale-out engine: the rules' SQL files on Apache Spark 3.5 (local[*], a spark:// cluster, EMR, AWS Glue 5).
+
+It keeps DuckDBEngine's contract: `select_into(sql, relations, output_dir, ...)` reads each relation's
+Parquet files, runs the table's SELECT and writes the result as Parquet part files into `output_dir`,
+returning the row count and the part-file names; the lake layout, the snapshots and the checks do not
+know which engine ran. The SQL is the same file DuckDB runs, translated by `translate.to_spark` where the
+two dialects differ (that module lists every difference); `pseudonym()` becomes plain Spark SQL
+(HMAC-SHA256 with sha2/unhex/concat), so no Python UDF runs and no Python worker is ever started.
+
+Start-up: one SparkSession (one JVM) per process, created on first use and reused by every step that
+runs in the process; each call works in its own `newSession()` so temp views never leak between tables.
+
+The first half of this module needs only pyspark: the AWS Glue job script (stedi_assets/glue/entry.py)
+runs `run_select` on a Glue worker, where Dagster is not installed. `SparkEngine`, the Dagster resource,
+is defined below it when dagster is importable.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import threading
+from typing import TYPE_CHECKING, Mapping, Sequence
+from urllib.parse import unquote, urlparse
+
+from .translate import to_spark, view_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+# HMAC key pads are 128 hex digits; Spark replaces matches by *********(redacted) in EXPLAIN output, the
+# SQL tab of the UI and event logs, so the pseudonym key does not show up in plans.
+REDACT_KEY_PADS = "(?i)[0-9a-f]{128}"
+
+BASE_CONF = {
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    # Part files only: no _SUCCESS marker (the snapshot's manifest is the commit record).
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    "spark.sql.parquet.compression.codec": "snappy",
+    "spark.sql.redaction.string.regex": REDACT_KEY_PADS,
+}
+# local[*]: no web UI, and shuffles sized for one machine rather than Spark's cluster default of 200.
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": str(max(2, 2 * (os.cpu_count() or 1))),
+}
+
+_lock = threading.Lock()
+_session: "SparkSession | None" = None
+_session_master: str | None = None
+
+
+def _is_local(master: str | None) -> bool:
+    if master is None:
+        return False
+    host = urlparse(master).hostname if "://" in master else None
+    return master.startswith("local") or host in ("127.0.0.1", "localhost")
+
+
+def spark_session(master: str | None = "local[*]", app_name: str = "stedi-lakehouse",
+                  conf: Mapping[str, str] | None = None, log_level: str = "WARN") -> "SparkSession":
+    """The process's SparkSession, started on first use (seconds: a JVM) and reused afterwards.
+
+    `master` None means "whatever the environment provides" (spark-submit, AWS Glue, EMR).
+    """
+    global _session, _session_master
+    if master is not None and master.startswith("sc://"):
+        raise ValueError(f"Spark Connect ({master}) is not supported: the engine needs the classic "
+                         "SparkSession (newSession, Hadoop FileSystem); use local[*], spark://host:port or yarn")
+    with _lock:
+        if _session is not None and _session.sparkContext._jsc is not None:
+            if master is not None and _session_master is not None and master != _session_master:
+                raise RuntimeError(f"this process already runs Spark with master {_session_master}; one "
+                                   f"SparkSession per process, so it cannot also use {master}")
+            return _session
+        if _is_local(master):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # else Spark binds a public address
+        from pyspark.sql import SparkSession
+
+        settings = {**BASE_CONF, **(LOCAL_CONF if master and master.startswith("local") else {}), **(conf or {})}
+        builder = SparkSession.builder.appName(app_name)
+        if master is not None:
+            builder = builder.master(master)
+        for key, value in settings.items():
+            builder = builder.config(key, value)
+        _session = builder.getOrCreate()
+        _session.sparkContext.setLogLevel(log_level)
+        _session_master = master
+        return _session
+
+
+def stop_session() -> None:
+    """Stop the process's SparkSession (tests, benchmarks); the next use starts a new one."""
+    global _session, _session_master
+    with _lock:
+        if _session is not None:
+            _session.stop()
+        _session, _session_master = None, None
+
+
+def spark_uri(uri: str, s3_scheme: str = "s3") -> str:
+    """A lake URI as Spark's Hadoop file systems want it: local paths become file:// URIs.
+
+    `s3_scheme` "s3a" rewrites s3:// for open-source Spark with hadoop-aws; EMR and Glue read s3:// as is.
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3" and s3_scheme != "s3":
+        return f"{s3_scheme}://{uri[len('s3://'):]}"
+    if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:
+        path = parsed.path if parsed.scheme == "file" else uri
+        return "file://" + os.path.abspath(path)
+    return uri
+
+
+def _remove_side_files(spark: "SparkSession", target: str, keep: Sequence[str]) -> None:
+    """Delete the checksum files Hadoop's local file system writes beside each part (.part-….crc)."""
+    if target.startswith("file://"):         # Hadoop's local file system hides .crc files from listings
+        folder = target[len("file://"):]
+        for name in os.listdir(folder):
+            if name not in keep and (name.endswith(".crc") or name == "_SUCCESS"):
+                os.remove(os.path.join(folder, name))
+        return
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(target)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if name not in keep and (name.endswith(".crc") or name == "_SUCCESS"):
+            fs.delete(status.getPath(), False)
+
+
+def register_relations(spark: "SparkSession", relations: Mapping[str, Sequence[str]], s3_scheme: str = "s3") -> None:
+    """A temp view per relation over its Parquet files (`zone.table` becomes `zone__table`)."""
+    for name, uris in relations.items():
+        if not uris:
+            raise ValueError(f"relation {name} has no data files")
+        spark.read.parquet(*[spark_uri(u, s3_scheme) for u in uris]).createOrReplaceTempView(view_name(name))
+
+
+def run_select(spark: "SparkSession", sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
+               ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
+               s3_scheme: str = "s3") -> tuple[int, list[str]]:
+    """Run the DuckDB-dialect SELECT `sql` on Spark into `output_dir`; (rows, part-file names).
+
+    `relations` maps each table name the SQL reads to its Parquet file URIs; `ephemerals` are
+    (name, SELECT) pairs defined as views first, in order.
+    """
+    session = spark.newSession()          # private temp views and SQL settings for this table
+    register_relations(session, relations, s3_scheme)
+    for name, body in ephemerals:
+        session.sql(to_spark(body, pseudonym_key=pseudonym_key)).createOrReplaceTempView(view_name(name))
+    target = spark_uri(output_dir.rstrip("/"), s3_scheme)
+    session.sql(to_spark(sql, pseudonym_key=pseudonym_key)).write.mode("overwrite").parquet(target)
+    written = session.read.parquet(target)
+    files = sorted(posixpath.basename(unquote(urlparse(f).path)) for f in written.inputFiles())
+    rows = written.count()
+    _remove_side_files(session, target, files)
+    return rows, files
+
+
+def run_query(spark: "SparkSession", sql: str, relations: Mapping[str, Sequence[str]],
+              s3_scheme: str = "s3") -> "pa.Table":
+    """The result of an ad-hoc DuckDB-dialect SELECT, computed by Spark, as an Arrow table.
+
+    Unlike the rules, ad-hoc SQL may use constructs without a tested translation (sqlglot's alone).
+    """
+    import pyarrow as pa
+
+    session = spark.newSession()
+    register_relations(session, relations, s3_scheme)
+    df = session.sql(to_spark(sql, portable_only=False))
+    batches = df._collect_as_arrow()       # the Arrow path toPandas() uses; keeps int64 with nulls exact
+    if batches:
+        return pa.Table.from_batches(batches)
+    return pa.schema([(f.name, _arrow_type(f.dataType)) for f in df.schema.fields]).empty_table()
+
+
+def _arrow_type(spark_type) -> "pa.DataType":
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    return to_arrow_type(spark_type)
+
+
+try:
+    import dagster as dg
+    from pydantic import Field
+except ModuleNotFoundError:      # a Glue/EMR worker: run_select above is all it needs
+    dg = None
+
+if dg is not None:
+    from .duckdb_engine import EngineOutput
+
+    class SparkEngine(dg.ConfigurableResource):
+        """Runs a table's SELECT on Apache Spark into the lake (same SQL files, same layout as DuckDB)."""
+
+        master: str = Field(default="local[*]", description=(
+            "Spark master: local[*] (this machine), spark://host:7077 (standalone cluster), yarn (EMR); "
+            "empty: whatever spark-submit or the platform provides."))
+        app_name: str = Field(default="stedi-lakehouse", description="Spark application name.")
+        spark_conf: dict[str, str] = Field(default={}, description=(
+            "Extra Spark settings, e.g. spark.driver.memory, spark.sql.shuffle.partitions, fs.s3a.* keys."))
+        s3_scheme: str = Field(default="s3", description=(
+            "URI scheme for s3:// lake paths: s3 on EMR and Glue, s3a for open-source Spark with hadoop-aws."))
+        log_level: str = Field(default="WARN", description="Spark's log level (ERROR, WARN, INFO, ...).")
+
+        @property
+        def name(self) -> str:
+            return "spark"
+
+        def session(self) -> "SparkSession":
+            return spark_session(self.master or None, self.app_name, self.spark_conf, self.log_level)
+
+        def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
+                        ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
+                        setup: Sequence[str] = ()) -> EngineOutput:
+            """Write the result of `sql` as Parquet part files into the folder `output_dir`.
+
+            `setup` holds DuckDB statements for reaching the lake and is not used: Spark reaches
+            s3:// through its Hadoop configuration (the platform's role on EMR/Glue, or spark_conf).
+            """
+            rows, files = run_select(self.session(), sql, relations, output_dir, ephemerals=ephemerals,
+                                     pseudonym_key=pseudonym_key, s3_scheme=self.s3_scheme)
+            return EngineOutput(rows=rows, files=files)
+
+        def query(self, sql: str, relations: Mapping[str, Sequence[str]], setup: Sequence[str] = ()) -> "pa.Table":
+            return run_query(self.session(), sql, relations, self.s3_scheme)

@@ -1,0 +1,194 @@
+"""The Dagster side of the Glue path: run a table's SQL as an AWS Glue 5.0 job run, through Dagster Pipes.
+
+`GlueJob` builds the `start_job_run` parameters for stedi_assets/glue/entry.py and launches it with
+dagster-aws's `PipesGlueClient`: the Pipes context goes to S3 (`PipesS3ContextInjector`), the job's log
+lines and its result come back through S3 (`PipesS3MessageReader`, the default) or CloudWatch.
+`GlueEngine` is an engine resource like DuckDBEngine and SparkEngine: bound to the `engine` key, every
+derived table of a run is computed by a Glue job run, with the same SQL files, into the same lake layout.
+
+The job itself is created once, outside Dagster (`job_definition` gives the create_job parameters;
+`build_job_bundle` zips the package for --extra-py-files). See the README section "Running on AWS Glue".
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import boto3
+import dagster as dg
+from dagster_aws.pipes import (PipesCloudWatchMessageReader, PipesGlueClient, PipesS3ContextInjector,
+                               PipesS3MessageReader)
+from pydantic import Field
+
+from ..contract import POLICIES
+from ..engines.duckdb_engine import EngineOutput
+from ..zones.sql import ephemerals, load_rule
+from .entry import key_check, rule_sha256
+
+GLUE_VERSION = "5.0"                 # Spark 3.5, Python 3.11: what pyspark==3.5.9 reproduces locally
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+ENTRY_SCRIPT = Path(__file__).with_name("entry.py")
+# What the worker installs from PyPI at start (pure Python); Glue 5.0 provides pyspark, pyarrow and boto3.
+WORKER_MODULES = ("sqlglot==30.30.0", "dagster-pipes==1.13.27")
+
+
+@dataclass(frozen=True)
+class GlueRun:
+    rows: int
+    files: list[str]
+    run_metadata: Mapping[str, Any]        # Glue job run id, name and console URL
+
+
+class GlueJob(dg.ConfigurableResource):
+    """An AWS Glue job running stedi_assets/glue/entry.py, launched through dagster-aws's PipesGlueClient."""
+
+    job_name: str = Field(description="Name of the Glue job (created from job_definition()).")
+    pipes_bucket: str = Field(description="S3 bucket for the Pipes context and, with messages='s3', its messages.")
+    pipes_prefix: str = Field(default="dagster-pipes/", description="Key prefix of the Pipes context objects.")
+    region_name: str | None = Field(default=None, description="AWS region; the default chain when empty.")
+    endpoint_url: str | None = Field(default=None, description="AWS endpoint override (tests).")
+    messages: Literal["s3", "cloudwatch"] = Field(default="s3", description=(
+        "Where the job's Pipes messages come back: s3 (the bucket above) or cloudwatch (Glue's output log)."))
+    message_interval: float = Field(default=10.0, description="Seconds between polls for Pipes messages.")
+    pseudonym_secret_id: str | None = Field(default=None, description=(
+        "Secrets Manager secret with the pseudonym key; needed for tables that call pseudonym()."))
+    worker_type: str | None = Field(default=None, description="Override the job's WorkerType (e.g. G.1X).")
+    number_of_workers: int | None = Field(default=None, description="Override the job's NumberOfWorkers.")
+    timeout_minutes: int | None = Field(default=None, description="Override the job's Timeout.")
+    extra_arguments: dict[str, str] = Field(default={}, description="More job arguments (e.g. --s3-scheme).")
+
+    def _client(self, service: str):
+        return boto3.client(service, region_name=self.region_name, endpoint_url=self.endpoint_url)
+
+    def glue_client(self):
+        return self._client("glue")
+
+    def start_job_run_params(self, *, table: str, policy: str, relations: Mapping[str, Sequence[str]],
+                             output_dir: str, pseudonym_key: bytes | None = None) -> dict:
+        """The StartJobRun request for computing `table` (PipesGlueClient adds the Pipes arguments)."""
+        arguments = {
+            "--table": table,
+            "--policy": policy,
+            "--relations": json.dumps({name: list(uris) for name, uris in relations.items()}, sort_keys=True),
+            "--output-dir": output_dir,
+            "--sql-sha256": rule_sha256(table, policy),
+            **self.extra_arguments,
+        }
+        if pseudonym_key is not None:
+            if not self.pseudonym_secret_id:
+                raise dg.Failure(f"{table} ({policy}) needs the pseudonym key on Glue: set GlueJob.pseudonym_secret_id "
+                                 "to a Secrets Manager secret holding STEDI_PSEUDONYM_KEY")
+            # The key never travels in the job's arguments: the job reads the secret and proves it holds
+            # the same key with this fingerprint.
+            arguments["--pseudonym-secret-id"] = self.pseudonym_secret_id
+            arguments["--pseudonym-key-check"] = key_check(pseudonym_key)
+        params: dict[str, Any] = {"JobName": self.job_name, "Arguments": arguments}
+        if self.worker_type:
+            params["WorkerType"] = self.worker_type
+        if self.number_of_workers:
+            params["NumberOfWorkers"] = self.number_of_workers
+        if self.timeout_minutes:
+            params["Timeout"] = self.timeout_minutes
+        return params
+
+    def pipes_client(self) -> PipesGlueClient:
+        s3 = self._client("s3")
+        reader = (PipesS3MessageReader(bucket=self.pipes_bucket, client=s3, interval=self.message_interval)
+                  if self.messages == "s3" else PipesCloudWatchMessageReader(client=self._client("logs")))
+        return PipesGlueClient(
+            client=self.glue_client(),
+            context_injector=PipesS3ContextInjector(bucket=self.pipes_bucket, client=s3, key_prefix=self.pipes_prefix),
+            message_reader=reader)
+
+    def run(self, context: dg.AssetExecutionContext, *, table: str, policy: str,
+            relations: Mapping[str, Sequence[str]], output_dir: str, pseudonym_key: bytes | None = None) -> GlueRun:
+        params = self.start_job_run_params(table=table, policy=policy, relations=relations, output_dir=output_dir,
+                                           pseudonym_key=pseudonym_key)
+        invocation = self.pipes_client().run(context=context, start_job_run_params=params,
+                                             extras={"table": table, "policy": policy})
+        results = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "rows" in m]
+        if not results:
+            raise dg.Failure(f"Glue job {self.job_name} finished but reported no result for {table}: did the job "
+                             "run stedi_assets/glue/entry.py and reach Dagster Pipes (pipes bucket, IAM)?")
+        run_metadata = {k: (v.value if hasattr(v, "value") else v) for k, v in invocation.metadata.items()}
+        context.log.info(f"{table}: Glue run {run_metadata.get('AWS Glue Job Run ID')} wrote "
+                         f"{results[-1]['rows']} rows ({run_metadata.get('AWS Glue Job Run URL')})")
+        return GlueRun(rows=int(results[-1]["rows"]), files=list(results[-1]["files"]), run_metadata=run_metadata)
+
+
+class GlueEngine(dg.ConfigurableResource):
+    """An engine whose tables are computed by AWS Glue job runs of the packaged SQL (see GlueJob).
+
+    The lake must be on S3 (Glue cannot see this machine's folders); `allow_local_paths` is for tests
+    that stand a local Spark in for the Glue service.
+    """
+
+    job: GlueJob
+    allow_local_paths: bool = Field(default=False, description="Accept non-s3:// lake URIs (tests only).")
+
+    @property
+    def name(self) -> str:
+        return "glue"
+
+    def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
+                    ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
+                    setup: Sequence[str] = ()) -> EngineOutput:
+        context = dg.AssetExecutionContext.get()
+        table = context.asset_key.path[-1]
+        policy = _policy_of(table, sql, ephemerals)
+        uris = [output_dir, *(u for us in relations.values() for u in us)]
+        if not self.allow_local_paths and not all(u.startswith("s3://") for u in uris):
+            raise dg.Failure(f"GlueEngine needs the lake on S3 (s3://...); {table} reads or writes "
+                             f"{next(u for u in uris if not u.startswith('s3://'))}")
+        run = self.job.run(context, table=table, policy=policy, relations=relations, output_dir=output_dir,
+                           pseudonym_key=pseudonym_key)
+        return EngineOutput(rows=run.rows, files=run.files)
+
+
+def _policy_of(table: str, sql: str, subrules: Sequence[tuple[str, str]]) -> str:
+    """The policy whose packaged rule for `table` is `sql`: the Glue job recomputes it from the package."""
+    for policy in POLICIES:
+        rule = load_rule(table, policy)
+        if rule is not None and rule.body == sql and \
+                [(s.name, s.body) for s in ephemerals(rule, policy)] == list(subrules):
+            return policy
+    raise dg.Failure(f"the SQL given for {table} is not one of its packaged rules: GlueEngine runs packaged SQL only")
+
+
+def job_definition(*, job_name: str, role_arn: str, script_location: str, package_location: str,
+                   worker_type: str = "G.1X", number_of_workers: int = 2, max_concurrent_runs: int = 3,
+                   extra_default_arguments: Mapping[str, str] | None = None) -> dict:
+    """`glue.create_job(**job_definition(...))`: a Glue 5.0 Spark job running entry.py.
+
+    script_location: s3://…/entry.py (a copy of stedi_assets/glue/entry.py); package_location: s3://…/
+    stedi_assets.zip from build_job_bundle(). Plain Parquet needs no --datalake-formats.
+    """
+    return {
+        "Name": job_name,
+        "Role": role_arn,
+        "Command": {"Name": "glueetl", "ScriptLocation": script_location, "PythonVersion": "3"},
+        "GlueVersion": GLUE_VERSION,
+        "WorkerType": worker_type,
+        "NumberOfWorkers": number_of_workers,
+        "ExecutionProperty": {"MaxConcurrentRuns": max_concurrent_runs},
+        "DefaultArguments": {
+            "--job-language": "python",
+            "--extra-py-files": package_location,
+            "--additional-python-modules": ",".join(WORKER_MODULES),
+            **(extra_default_arguments or {}),
+        },
+    }
+
+
+def build_job_bundle(out: str | os.PathLike) -> Path:
+    """Zip the package's Python modules and SQL files for the job's --extra-py-files; returns the zip."""
+    out = Path(out)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(PACKAGE_ROOT.rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".sql") and "__pycache__" not in path.parts:
+                bundle.write(path, Path("stedi_assets") / path.relative_to(PACKAGE_ROOT))
+    return out

@@ -1,0 +1,344 @@
+"""The AWS Glue path without AWS: the job script under local Spark, and Dagster's Pipes launch against moto.
+
+What runs for real: stedi_assets/glue/entry.py (argument parsing with Glue's own arguments mixed in,
+packaged-SQL lookup and digest check, Secrets Manager key lookup, Spark compute, Pipes context loading
+and message writing), dagster-aws's PipesGlueClient (StartJobRun/GetJobRun calls, S3 context injection,
+S3 message reading) and GlueEngine inside a full Dagster materialization. moto serves S3, Secrets
+Manager and the Glue API (it records job runs but executes nothing), and `LocalGlueWorker` stands in for
+Glue's workers: when moto records a StartJobRun it runs the job's script here, under local Spark, with
+the run's merged arguments, as Glue would. Not exercised: the real Glue service (IAM, workers, the Glue
+5.0 image and its Python modules, --additional-python-modules installs), Spark on s3:// paths, and the
+CloudWatch message reader (only the job side's switch to stdout messages is tested).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+
+from stedi_assets.assets import TABLE_ASSETS
+from stedi_assets.contract import POLICIES
+from stedi_assets.generator import DEFECTS, generate_landing
+from stedi_assets.glue import entry
+from stedi_assets.glue.pipes import (ENTRY_SCRIPT, GLUE_VERSION, GlueEngine, GlueJob, build_job_bundle,
+                                     job_definition)
+from stedi_assets.resources import local_resources
+from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.stores import LocalStore
+from stedi_assets.zones import TABLES, table
+from stedi_assets.zones.sql import PART_SUFFIX, ephemerals, load_rule
+from stedi_assets_tests.conftest import read_table
+
+KEY = "glue-test-key"
+REGION = "us-east-1"
+DERIVED = [s for s in TABLES if s.zone != "landing" or s.name == "rejected"]
+
+
+def rows(lake, zone, name) -> Counter:
+    return Counter(tuple(sorted(r.items())) for r in read_table(lake, zone, name))
+
+
+def folder_rows(folder: Path, files) -> Counter:
+    return Counter(tuple(sorted(r.items())) for f in files for r in pq.read_table(folder / f).to_pylist())
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("glue") / "landing"
+    generate_landing(root, customers=40, seed=5, defects=DEFECTS)
+    return root
+
+
+@pytest.fixture(scope="module")
+def duckdb_lakes(landing, tmp_path_factory) -> dict[str, Path]:
+    """The reference: each policy's lake built by DuckDB."""
+    lakes = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STEDI_PSEUDONYM_KEY", KEY)
+        for policy in POLICIES:
+            lakes[policy] = tmp_path_factory.mktemp(f"duckdb-{policy}")
+            result = dg.materialize(TABLE_ASSETS, resources=local_resources(str(landing), str(lakes[policy]), policy))
+            assert result.success
+    return lakes
+
+
+def relations_for(lake: Path, name: str, policy: str) -> dict[str, list[str]]:
+    """What builders.build_sql hands an engine: each relation the rule reads -> its published Parquet files."""
+    rule = load_rule(name, policy)
+    relations = {}
+    for r in [rule, *ephemerals(rule, policy)]:
+        for relation in r.relations:
+            if relation.startswith("_"):
+                continue
+            base = relation.removesuffix(PART_SUFFIX)
+            snapshot = Lake(LocalStore(lake)).current(table(base).zone, base)
+            relations[relation] = [str(lake / f) for f in snapshot.files["data" if base == relation else "rejected"]]
+    return relations
+
+
+def job_args(name: str, policy: str, relations: dict, output_dir: Path, **extra: str) -> list[str]:
+    args = {"--table": name, "--policy": policy, "--relations": json.dumps(relations), "--output-dir": str(output_dir),
+            "--sql-sha256": entry.rule_sha256(name, policy), **extra}
+    # what Glue itself puts on the command line, around the job's own arguments
+    return ["--JOB_ID", "j_0123", "--JOB_RUN_ID", "jr_0123", "--job-bookmark-option", "job-bookmark-disable",
+            *[x for kv in args.items() for x in kv], "--JOB_NAME", "stedi-table", "--TempDir", "s3://tmp/glue/"]
+
+
+# ------------------------------------------------------------------------ the job script, under local Spark
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", POLICIES)
+def test_entry_computes_every_table_like_duckdb(policy, duckdb_lakes, tmp_path):
+    lake = duckdb_lakes[policy]
+    for spec in DERIVED:
+        out = tmp_path / spec.name
+        out.mkdir()
+        result = entry.main(job_args(spec.name, policy, relations_for(lake, spec.name, policy), out,
+                                     **{"--pseudonym-key-hex": KEY.encode().hex(), "--spark-master": "local[*]"}))
+        assert sorted(p.name for p in out.iterdir()) == result["files"]          # part files only
+        assert folder_rows(out, result["files"]) == rows(lake, spec.zone, spec.name), spec.name
+        assert result["rows"] == sum(rows(lake, spec.zone, spec.name).values())
+
+
+@pytest.mark.slow
+def test_entry_runs_as_a_glue_script_from_the_job_bundle_without_dagster_or_duckdb(duckdb_lakes, tmp_path):
+    """As on a Glue worker: the script copied out of the package, the package from the --extra-py-files zip,
+    and neither Dagster nor DuckDB importable."""
+    bundle = build_job_bundle(tmp_path / "stedi_assets.zip")
+    script = tmp_path / "entry.py"
+    script.write_text(ENTRY_SCRIPT.read_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    lake = duckdb_lakes["strict"]
+    argv = job_args("machine_learning_curated", "strict", relations_for(lake, "machine_learning_curated", "strict"),
+                    out, **{"--pseudonym-key-hex": KEY.encode().hex(), "--spark-master": "local[*]"})
+    runner = (
+        "import runpy, sys\n"
+        "sys.modules.update(dict.fromkeys(['dagster', 'dagster_aws', 'dagster_duckdb', 'duckdb']))\n"
+        f"sys.path.insert(0, {str(bundle)!r})\n"
+        f"sys.argv = [{str(script)!r}, *{argv!r}]\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+        "import stedi_assets\n"
+        "assert '/stedi_assets-' in stedi_assets.__file__, stedi_assets.__file__   # unpacked from the zip\n")
+    done = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])      # printed when not launched by Pipes
+    assert folder_rows(out, result["files"]) == rows(lake, "curated", "machine_learning_curated")
+    assert result["rows"] > 0
+
+
+# ------------------------------------------------------------------------ the job script's refusals
+
+def test_entry_refuses_sql_that_differs_from_the_callers(tmp_path):
+    args = job_args("customer_trusted", "strict", {"customer_landing": ["x.parquet"]}, tmp_path)
+    args[args.index("--sql-sha256") + 1] = "0" * 64
+    with pytest.raises(entry.JobError, match="packaged SQL of customer_trusted"):
+        entry.main(args)
+
+
+def test_entry_refuses_missing_relations(tmp_path):
+    with pytest.raises(entry.JobError, match="lacks accelerometer_trusted"):
+        entry.main(job_args("customer_curated", "strict", {"customer_trusted": ["x.parquet"]}, tmp_path))
+
+
+def test_entry_needs_the_pseudonym_key_and_checks_it_is_the_callers(tmp_path):
+    relations = {"step_trainer_trusted": ["a.parquet"], "accelerometer_trusted": ["b.parquet"]}
+    with pytest.raises(entry.JobError, match="pseudonym-secret-id"):
+        entry.main(job_args("machine_learning_curated", "strict", relations, tmp_path))
+    with pytest.raises(entry.JobError, match="not the caller's"):
+        entry.main(job_args("machine_learning_curated", "strict", relations, tmp_path, **{
+            "--pseudonym-key-hex": b"another key".hex(), "--pseudonym-key-check": entry.key_check(KEY.encode())}))
+
+
+def test_entry_refuses_landing_tables(tmp_path):
+    with pytest.raises(entry.JobError, match="validating reader"):
+        entry.main(["--table", "customer_landing", "--policy", "strict", "--relations", "{}", "--output-dir", "x"])
+
+
+# ------------------------------------------------------------------------ the Dagster side's parameters
+
+def test_start_job_run_params_carry_the_table_and_never_the_key():
+    job = GlueJob(job_name="stedi-table", pipes_bucket="b", pseudonym_secret_id="stedi/pseudonym-key",
+                  worker_type="G.1X", number_of_workers=4, timeout_minutes=30, extra_arguments={"--s3-scheme": "s3"})
+    relations = {"step_trainer_trusted": ["s3://lake/t/1.parquet"], "accelerometer_trusted": ["s3://lake/a/1.parquet"]}
+    params = job.start_job_run_params(table="machine_learning_curated", policy="strict", relations=relations,
+                                      output_dir="s3://lake/curated/x/data", pseudonym_key=KEY.encode())
+    args = params.pop("Arguments")
+    assert params == {"JobName": "stedi-table", "WorkerType": "G.1X", "NumberOfWorkers": 4, "Timeout": 30}
+    assert json.loads(args.pop("--relations")) == relations
+    assert args == {"--table": "machine_learning_curated", "--policy": "strict",
+                    "--output-dir": "s3://lake/curated/x/data",
+                    "--sql-sha256": entry.rule_sha256("machine_learning_curated", "strict"),
+                    "--s3-scheme": "s3", "--pseudonym-secret-id": "stedi/pseudonym-key",
+                    "--pseudonym-key-check": entry.key_check(KEY.encode())}
+    assert KEY not in json.dumps(params) + json.dumps(args) and KEY.encode().hex() not in json.dumps(args)
+    with pytest.raises(dg.Failure, match="pseudonym_secret_id"):
+        GlueJob(job_name="j", pipes_bucket="b").start_job_run_params(
+            table="machine_learning_curated", policy="strict", relations=relations, output_dir="o",
+            pseudonym_key=KEY.encode())
+
+
+def test_job_definition_is_a_glue_5_spark_job():
+    definition = job_definition(job_name="stedi-table", role_arn="arn:aws:iam::123456789012:role/stedi-glue",
+                                script_location="s3://code/entry.py", package_location="s3://code/stedi_assets.zip")
+    assert definition["GlueVersion"] == GLUE_VERSION == "5.0"
+    assert definition["Command"] == {"Name": "glueetl", "ScriptLocation": "s3://code/entry.py", "PythonVersion": "3"}
+    assert definition["DefaultArguments"]["--extra-py-files"] == "s3://code/stedi_assets.zip"
+    assert "--datalake-formats" not in definition["DefaultArguments"]          # plain Parquet
+    assert "dagster-pipes==" in definition["DefaultArguments"]["--additional-python-modules"]
+
+
+def test_glue_engine_wants_the_lake_on_s3(landing, tmp_path):
+    engine = GlueEngine(job=GlueJob(job_name="j", pipes_bucket="b", region_name=REGION))
+    result = dg.materialize(TABLE_ASSETS, resources={**local_resources(str(landing), str(tmp_path), "rubric"),
+                                                     "engine": engine},
+                            selection=dg.AssetSelection.groups("landing")
+                            | dg.AssetSelection.assets(["trusted", "customer_trusted"]), raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "GlueEngine needs the lake on S3" in str(failure.event_specific_data.error)
+
+
+# ------------------------------------------------------------------------ Pipes, end to end against moto
+
+class LocalGlueWorker:
+    """The Glue API of moto, plus what moto does not do: run the job. On StartJobRun it runs the job's
+    script (entry.main) in this process under local Spark with the run's merged arguments, as a Glue
+    worker would; if the script raises, the run reads FAILED with the error, as on Glue."""
+
+    def __init__(self, glue) -> None:
+        self.glue, self.failed, self.argv = glue, {}, []
+        self.meta = glue.meta
+
+    def start_job_run(self, **params):
+        run_id = self.glue.start_job_run(**params)["JobRunId"]
+        run = self.glue.get_job_run(JobName=params["JobName"], RunId=run_id)["JobRun"]
+        argv = ["--JOB_ID", "j_1", "--JOB_RUN_ID", run_id, "--JOB_NAME", params["JobName"],
+                *[x for kv in run["Arguments"].items() for x in kv]]
+        self.argv.append(argv)
+        try:
+            entry.main(argv)
+        except Exception as err:       # noqa: BLE001 - the worker's failure is the job run's state
+            self.failed[run_id] = f"{type(err).__name__}: {err}"
+        return {"JobRunId": run_id}
+
+    def get_job_run(self, **params):
+        response = self.glue.get_job_run(**params)
+        if params["RunId"] in self.failed:
+            response["JobRun"].update(JobRunState="FAILED", ErrorMessage=self.failed[params["RunId"]])
+        return response
+
+    def batch_stop_job_run(self, **params):
+        return self.glue.batch_stop_job_run(**params)
+
+
+class LocalGlueJob(GlueJob):
+    def glue_client(self):
+        worker = LocalGlueWorker(super().glue_client())
+        self.__dict__.setdefault("_workers", []).append(worker)
+        return worker
+
+
+@pytest.fixture
+def aws(monkeypatch, tmp_path):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": REGION, "STEDI_PSEUDONYM_KEY": KEY}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="stedi-code")
+        s3.create_bucket(Bucket="stedi-pipes")
+        s3.upload_file(str(ENTRY_SCRIPT), "stedi-code", "glue/entry.py")
+        s3.upload_file(str(build_job_bundle(tmp_path / "stedi_assets.zip")), "stedi-code", "glue/stedi_assets.zip")
+        secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="stedi/pseudonym-key", SecretString=KEY)
+        glue = boto3.client("glue", region_name=REGION)
+        glue.create_job(**job_definition(
+            job_name="stedi-table", role_arn="arn:aws:iam::123456789012:role/stedi-glue",
+            script_location="s3://stedi-code/glue/entry.py", package_location="s3://stedi-code/glue/stedi_assets.zip",
+            max_concurrent_runs=1, extra_default_arguments={"--spark-master": "local[*]"}))  # local Spark stands in
+        yield {"secret_arn": secret["ARN"], "glue": glue, "s3": s3}
+
+
+def glue_engine(aws) -> GlueEngine:
+    return GlueEngine(allow_local_paths=True, job=LocalGlueJob(
+        job_name="stedi-table", pipes_bucket="stedi-pipes", region_name=REGION, message_interval=0.2,
+        pseudonym_secret_id=aws["secret_arn"]))
+
+
+@pytest.mark.slow
+def test_pipes_glue_client_builds_the_lake_like_duckdb(aws, landing, duckdb_lakes, tmp_path):
+    lake = tmp_path / "lake"
+    instance = dg.DagsterInstance.ephemeral()
+    engine = glue_engine(aws)
+    result = dg.materialize(TABLE_ASSETS, resources={**local_resources(str(landing), str(lake), "strict"),
+                                                     "engine": engine}, instance=instance)
+    assert result.success
+    failed = {(e.asset_key.path[-1], e.check_name, e.severity.value) for e in result.get_asset_check_evaluations()
+              if not e.passed}
+    assert failed == {("step_trainer_trusted", "ambiguous_readings", "WARN")}     # the duplicate-serial defect
+    for spec in TABLES:
+        assert rows(lake, spec.zone, spec.name) == rows(duckdb_lakes["strict"], spec.zone, spec.name), spec.name
+
+    # one Glue job run per derived table, with the table's arguments and the Pipes bootstrap arguments
+    runs = aws["glue"].get_job_runs(JobName="stedi-table")["JobRuns"]
+    assert sorted(r["Arguments"]["--table"] for r in runs) == sorted(s.name for s in DERIVED)
+    for run in runs:
+        assert run["JobRunState"] == "SUCCEEDED"
+        assert {"--policy", "--relations", "--output-dir", "--sql-sha256", "--dagster-pipes-context",
+                "--dagster-pipes-messages"} <= set(run["Arguments"])
+        needs_key = run["Arguments"]["--table"] == "machine_learning_curated"
+        assert ("--pseudonym-secret-id" in run["Arguments"]) == needs_key
+    # the job's log lines came back through Pipes (S3 messages) into the run's log
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("machine_learning_curated: " in m and "rows in 1 file(s)" in m for m in logs), logs[-20:]
+    assert any("Started AWS Glue job stedi-table run" in m for m in logs)
+    # the Pipes context objects were removed from the bucket after each run
+    assert aws["s3"].list_objects_v2(Bucket="stedi-pipes", Prefix="dagster-pipes/").get("KeyCount") == 0
+
+
+@pytest.mark.slow
+def test_a_failed_glue_run_fails_the_asset(aws, landing, duckdb_lakes, tmp_path):
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=aws["secret_arn"], SecretString="not the key")          # the job will refuse this key
+    lake = tmp_path / "lake"
+    ml = dg.AssetSelection.assets(["curated", "machine_learning_curated"])
+    upstream = dg.materialize(TABLE_ASSETS, resources=local_resources(str(landing), str(lake), "strict"),
+                              selection=dg.AssetSelection.all() - ml)            # DuckDB builds the inputs
+    assert upstream.success
+    result = dg.materialize(TABLE_ASSETS, resources={**local_resources(str(landing), str(lake), "strict"),
+                                                     "engine": glue_engine(aws)}, raise_on_error=False, selection=ml)
+    assert not result.success
+    failures = {e.step_key: str(e.event_specific_data.error) for e in result.all_events
+                if e.event_type_value == "STEP_FAILURE"}
+    assert list(failures) == ["machine_learning_curated"]
+    assert "completed with status FAILED" in failures["machine_learning_curated"]
+    assert "not the caller's" in failures["machine_learning_curated"]
+    assert not Lake(LocalStore(lake)).has_current("curated", "machine_learning_curated")
+
+
+def test_messages_go_to_stdout_when_dagster_reads_cloudwatch(aws, capsys):
+    """With PipesCloudWatchMessageReader the job writes Pipes messages to stdout, which Glue ships to CloudWatch."""
+    from dagster_pipes import encode_param
+
+    aws["s3"].put_object(Bucket="stedi-pipes", Key="ctx.json", Body=json.dumps(
+        {"asset_keys": ["trusted/customer_trusted"], "run_id": "r", "job_name": "j", "retry_number": 0,
+         "extras": {}, "code_version_by_asset_key": None, "provenance_by_asset_key": None,
+         "partition_key": None, "partition_key_range": None, "partition_time_window": None}).encode())
+    argv = ["--dagster-pipes-context", encode_param({"bucket": "stedi-pipes", "key": "ctx.json"}),
+            "--dagster-pipes-messages", encode_param({"stdio": "stdout"})]
+    with entry.pipes_context(argv) as pipes:
+        pipes.report_custom_message({"rows": 1, "files": ["part-0.parquet"]})
+    out = capsys.readouterr().out
+    assert '"method": "report_custom_message"' in out and "part-0.parquet" in out
