@@ -158,3 +158,22 @@ def test_key_rotation_re_pseudonymizes_and_forget_drops_old_key_snapshots(tmp_pa
     assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
     assert "dropped (built with an older pseudonym key)" in capsys.readouterr().out
     assert len(Lake(LocalStore(lake)).snapshots("curated", "machine_learning_curated")) == 1
+
+
+def test_audit_reports_coverage_and_exclusions(tmp_path, udacity_landing, capsys):
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    shutil.copytree(udacity_landing, landing)
+    assert run_pipeline(landing, lake).success
+    capsys.readouterr()
+    assert main(["audit", "--lake", str(lake)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "482 customers" in rows["trusted.customer_trusted"]
+    assert rows["trusted.customer_trusted"].split()[-1] == "474"   # 956 customers, 482 consented
+    assert "464 customers" in rows["curated.customer_curated"]
+    assert "0 people erased" in rows["(erasure"]
+    email, _ = person_of(lake)
+    assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--lake", str(lake)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "1 people erased" in rows["(erasure"] and "463 customers" in rows["curated.customer_curated"]
