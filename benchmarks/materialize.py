@@ -3,8 +3,8 @@
     python benchmarks/materialize.py --customers 2000 [--policy strict] [--defects all]
 
 Prints, per asset, the wall time of its step inside one in-process run of the whole graph, and the
-peak resident memory of a separate process that materializes that asset alone (os.wait4 reports
-each child's own peak, so the figures do not mix). The memory figure includes Python, Dagster and
+peak resident memory of a separate process that materializes that asset alone (each process reports
+its own high-water mark, so the figures do not mix). The memory figure includes Python, Dagster and
 DuckDB start-up: the `baseline` row is a process that only loads the definitions.
 """
 from __future__ import annotations
@@ -30,14 +30,23 @@ def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
             for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
 
 
-def peak_rss_mb(args: list[str], env: dict) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of a child process running `args`."""
+# The child reports its own high-water mark (VmHWM of its address space after exec): the rusage a
+# parent gets from wait4 also counts the parent's memory copied at fork time, which hides the child's.
+CHILD = ("import sys, runpy; code = 0; sys.argv = sys.argv[1:]\n"
+         "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+         "except SystemExit as stop:\n    code = stop.code or 0\n"
+         "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]\n"
+         "print('VMHWM_KB', hwm, file=sys.stderr)\nsys.exit(code)")
+
+
+def peak_rss_mb(module: str, args: list[str], env: dict) -> tuple[float, float]:
+    """(seconds, peak resident memory in MB) of a fresh process running `python -m module args`."""
     start = time.perf_counter()
-    child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{' '.join(args)} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024   # ru_maxrss is in KiB on Linux
+    done = subprocess.run([sys.executable, "-c", CHILD, module, *args], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{module} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    kb = int(next(l for l in done.stderr.splitlines() if l.startswith("VMHWM_KB")).split()[1])
+    return time.perf_counter() - start, kb / 1024
 
 
 def main() -> None:
@@ -65,14 +74,13 @@ def main() -> None:
                 for e in result.get_asset_materialization_events()}
 
         env = {**os.environ, "STEDI_LANDING": str(landing), "STEDI_LAKE": str(lake), "STEDI_POLICY": args.policy}
-        cli = [sys.executable, "-m", "stedi_assets.cli"]
-        _, baseline = peak_rss_mb([sys.executable, "-c", "import stedi_assets.definitions"], env)
+        _, baseline = peak_rss_mb("stedi_assets.definitions", [], env)
         print(f"\npolicy {args.policy}, {args.customers:,} customers, {os.cpu_count()} cores; "
               f"whole graph in one run: {total:.2f} s\n")
         print(f"{'asset':34} {'rows':>12} {'step s':>8} {'alone s':>8} {'peak MB':>8}")
         print(f"{'baseline (load definitions)':34} {'':>12} {'':>8} {'':>8} {baseline:>8.0f}")
         for spec in TABLES:
-            alone, peak = peak_rss_mb([*cli, "run", "--select", f'key:"{spec.zone}/{spec.name}"'], env)
+            alone, peak = peak_rss_mb("stedi_assets.cli", ["run", "--select", f'key:"{spec.zone}/{spec.name}"'], env)
             print(f"{spec.zone + '.' + spec.name:34} {rows[spec.name]:>12,} {seconds[spec.name]:>8.2f} "
                   f"{alone:>8.2f} {peak:>8.0f}")
 
