@@ -66,11 +66,10 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
 
 
 def _audit(spec, policy, target, lake, inputs, landing, policy_resource) -> Audit:
-    def key():
-        return policy_resource.pseudonym_key(lake)
-    needs_key = policy == "strict" and "consent" in spec.checks and spec.name == "machine_learning_curated"
-    return Audit(spec=spec, policy=policy, files=target.files, extra=target.extra, lake=lake,
-                 inputs=inputs, landing=landing, pseudonym_key=key() if needs_key else None)
+    # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
+    needs_key = policy == "strict" and spec.name == "machine_learning_curated"
+    return Audit(spec=spec, policy=policy, files=target.files, extra=target.extra, lake=lake, inputs=inputs,
+                 landing=landing, pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None)
 
 
 def _check_inputs(spec: TableSpec, policy: str, inputs: dict[str, Snapshot]) -> None:
