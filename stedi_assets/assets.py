@@ -12,7 +12,7 @@ import dagster as dg
 from .builders import build_landing, build_sql
 from .checks import CHECKS, run_checks
 from .checks.audit import Audit
-from .contract import TableSpec
+from .contract import PII, TableSpec
 from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
 from .resources import LandingResource, PolicyResource
 from .storage.io_manager import LakeResource
@@ -31,7 +31,7 @@ def column_schema(spec: TableSpec, policy: str | None = None) -> dg.TableSchema:
     return dg.TableSchema(columns=[
         dg.TableColumn(c.name, c.type, description=c.description + (
             "" if policy or len(c.policies) > 1 else f" ({c.policies[0]} policy only)"),
-            tags={"pii": "true"} if c.pii else {})
+            tags={PII: "true"} if c.pii else {})
         for c in columns])
 
 

@@ -69,6 +69,3 @@ class TableSpec:
 
     def arrow_schema(self, policy: str, part: str = "data") -> pa.Schema:
         return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in self.columns_for(policy, part)])
-
-    def pii_columns(self, policy: str) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns_for(policy) if c.pii)

@@ -32,10 +32,6 @@ class ConsentRegister:
     def rubric_emails(self) -> frozenset[str]:
         return frozenset(email for email, _ in self.rubric_pairs)
 
-    @property
-    def rubric_serials(self) -> frozenset[str]:
-        return frozenset(serial for _, serial in self.rubric_pairs)
-
     @classmethod
     def from_table(cls, records: list[dict]) -> "ConsentRegister":
         winners: dict[str, dict] = {}
