@@ -1,8 +1,9 @@
 """Every table of the lake as a Dagster asset, made by one factory from its contract and its rule.
 
-Each asset writes a new snapshot, audits it with the table's checks (write-audit-publish) and only
-then returns it for the IO manager to publish. When only its checks are selected (the checks job,
-`stedi check`) it audits the published snapshot instead and writes nothing.
+Each asset stages new data files, audits them with the table's checks (write-audit-publish) and only
+then returns them for the IO manager to commit as the table's next Iceberg snapshot. When only its checks
+are selected (the checks job, `stedi check`) it audits the lake's latest consistent snapshot instead and
+writes nothing.
 """
 
 from typing import Iterator
@@ -15,8 +16,9 @@ from .checks.audit import Audit
 from .contract import PII, TableSpec
 from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
 from .resources import LandingResource, PolicyResource
-from .storage.io_manager import LakeResource
-from .storage.lake import Lake, Snapshot, StagedSnapshot, TableLocked, TableNotPublished
+from .storage.io_manager import LakeResource, run_started_ms
+from .storage.lake import Lake, Snapshot, StagedWrite
+from .storage.runs import pinned
 from .storage.stores import open_store
 from .zones import TABLES, table
 from .zones.landing.validation import FIELDS
@@ -65,11 +67,12 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity(outcome.severity), metadata=dict(outcome.metadata))
 
 
-def _audit(spec, policy, target, lake, inputs, landing, policy_resource) -> Audit:
+def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup) -> Audit:
     # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
     needs_key = policy == "strict" and spec.name == "machine_learning_curated"
     return Audit(spec=spec, policy=policy, files=target.files, extra=target.extra, lake=lake, inputs=inputs,
-                 landing=landing, pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None)
+                 landing=landing, pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None,
+                 lookup=lookup)
 
 
 def _check_inputs(spec: TableSpec, policy: str, inputs: dict[str, Snapshot]) -> None:
@@ -85,34 +88,33 @@ def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landin
     lake = lake_resource.lake()
     key = dg.AssetKey(list(spec.key))
     selected = [c.name for c in context.selected_asset_check_keys if c.asset_key == key]
-    if key not in context.selected_asset_keys:         # checks only: audit what is published
-        try:
-            current = lake.current(spec.zone, spec.name)
-        except TableNotPublished as err:
-            raise dg.Failure(str(err)) from None
+    if key not in context.selected_asset_keys:         # checks only: audit the lake's consistent view
+        view = lake_resource.view(lake)
+        if spec.name not in view:
+            raise dg.Failure(f"{spec.qualified_name} has no committed snapshot in {lake.root}; materialize it first")
+        current = view[spec.name]
         audit = _audit(spec, current.policy or policy.name, current, lake, inputs,
-                       _landing_for(current), policy)
+                       _landing_for(current), policy, view.__getitem__)
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
         return
 
     _check_inputs(spec, policy.name, inputs)
     landing_store = landing.store() if spec.name in SOURCE_OF else None
-    try:
-        with lake.lock(spec.zone, spec.name, owner=context.run.run_id, wait_seconds=lake_resource.lock_wait_seconds):
-            yield from _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected)
-    except TableLocked as err:
-        raise dg.Failure(str(err)) from None
+    run = context.run
+    started = run_started_ms(context.instance, run.run_id)
+    yield from _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected,
+                                    lambda name: pinned(lake, name, run.run_id, started))
 
 
-def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected) -> Iterator:
-    staged = lake.stage(spec.zone, spec.name)
+def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected, lookup) -> Iterator:
+    staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
     try:
         if landing_store is not None:
             build_landing(spec, staged, lake, landing_store)
         else:
             build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
-        audit = _audit(spec, policy.name, staged, lake, inputs, landing_store, policy)
+        audit = _audit(spec, policy.name, staged, lake, inputs, landing_store, policy, lookup)
         gate = [n for n in spec.checks if CHECKS[n].blocking]
         outcomes = run_checks(audit, dict.fromkeys([*gate, *selected]))
     except BaseException:
@@ -122,13 +124,13 @@ def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, sele
     if blocked:
         lake.discard(staged)
     else:
-        # The IO manager publishes while this generator waits here (the pointer moves under the lock).
+        # The IO manager commits it (one Iceberg commit) before the checks' results are reported.
         yield dg.Output(staged, output_name=spec.name, metadata=_snapshot_metadata(spec, staged, lake))
     for name in selected:
         yield _check_result(spec, name, outcomes[name])
     if blocked:
         details = "; ".join(f"{n} {dict(outcomes[n].metadata)}" for n in blocked)
-        raise dg.Failure(f"{spec.qualified_name} not published: blocking check failed: {details}")
+        raise dg.Failure(f"{spec.qualified_name} not committed: blocking check failed: {details}")
 
 
 def _landing_for(snapshot: Snapshot):
@@ -136,7 +138,7 @@ def _landing_for(snapshot: Snapshot):
     return open_store(snapshot.extra["landing_root"]) if "landing_root" in snapshot.extra else None
 
 
-def _snapshot_metadata(spec: TableSpec, staged: StagedSnapshot, lake: Lake) -> dict:
+def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict:
     metadata = {
         "dagster/row_count": staged.rows["data"],
         "dagster/column_schema": column_schema(spec, staged.policy or "strict"),
@@ -163,7 +165,7 @@ def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         name=spec.name,
         outs={spec.name: dg.AssetOut(
             key=list(spec.key), group_name=spec.zone, description=describe(spec), is_required=False,
-            kinds={"parquet", "sql"} if spec.zone != "landing" or spec.name == "rejected" else {"parquet", "python"},
+            kinds={"iceberg", "sql"} if spec.zone != "landing" or spec.name == "rejected" else {"iceberg", "python"},
             metadata={"dagster/column_schema": column_schema(spec), "dagster/table_name": spec.qualified_name})},
         ins={name: dg.AssetIn(key=list(table(name).key)) for name in inputs},
         check_specs=check_specs,

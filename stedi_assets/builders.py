@@ -5,15 +5,15 @@ import pyarrow.parquet as pq
 
 from .contract import TableSpec
 from .engines.duckdb_engine import DuckDBEngine
-from .privacy.forget import key_id
+from .privacy.keys import key_id
 from .privacy.register import ErasureRegister
-from .storage.lake import Lake, Snapshot, StagedSnapshot
+from .storage.lake import Lake, Snapshot, StagedWrite
 from .zones.landing.reader import read_source
 from .zones.landing.schema import SOURCE_OF
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 
-def build_landing(spec: TableSpec, staged: StagedSnapshot, lake: Lake, landing_store) -> None:
+def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store) -> None:
     """Validate every line of the table's landing source into typed rows and rejected lines; records
     of erased people are dropped (counted as rejected, reason "erased")."""
     source = SOURCE_OF[spec.name]
@@ -33,7 +33,7 @@ def build_landing(spec: TableSpec, staged: StagedSnapshot, lake: Lake, landing_s
     }
 
 
-def build_sql(spec: TableSpec, staged: StagedSnapshot, lake: Lake, engine: DuckDBEngine, policy: str,
+def build_sql(spec: TableSpec, staged: StagedWrite, lake: Lake, engine: DuckDBEngine, policy: str,
               inputs: dict[str, Snapshot], pseudonym_key) -> None:
     """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot."""
     rule = load_rule(spec.name, policy)

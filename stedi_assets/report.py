@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .storage.lake import Lake, TableNotPublished
+from .storage.runs import pinned, produced_by
 from .zones import TABLES
 
 
@@ -18,17 +19,20 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence]) -> None:
 
 
 def print_zones(lake: Lake, result) -> None:
-    updated = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    """Rows per table as this run left them: what it committed, else the snapshot it read (or current)."""
     rows = []
     for spec in TABLES:
-        try:
-            snap = lake.current(spec.zone, spec.name)
-        except TableNotPublished:
-            rows.append((spec.zone, spec.name, "-", "-", "", "not published"))
-            continue
+        snap = produced_by(lake, spec.name, result.run_id)
+        status = "updated" if snap is not None else "unchanged"
+        if snap is None:
+            try:
+                snap = pinned(lake, spec.name, result.run_id, None)
+            except TableNotPublished:
+                rows.append((spec.zone, spec.name, "-", "-", "", "not committed"))
+                continue
         rows.append((spec.zone, spec.name, f"{snap.rows.get('data', 0):,}",
                      f"{snap.rows['rejected']:,}" if "rejected" in snap.rows else "",
-                     snap.policy or "", "updated" if spec.name in updated else "unchanged"))
+                     snap.policy or "", status))
     print_table(("zone", "table", "rows", "rejected", "policy", "this run"), rows)
     print()
 

@@ -13,7 +13,6 @@ from pydantic import Field
 
 from . import settings
 from .privacy import keys
-from .catalog.glue import GlueCatalogResource
 from .engines.duckdb_engine import DuckDBEngine
 from .storage.io_manager import LakeIOManager, LakeResource
 from .storage.lake import Lake
@@ -67,13 +66,12 @@ def engine_resource(name: str | None = None):
     return DuckDBEngine()
 
 
-def _resources(landing: str | None, lake: str | None, policy: str | None, catalog: GlueCatalogResource,
-               engine: str | None = None) -> dict:
-    lake_resource = LakeResource(root=lake or settings.lake_uri())
+def _resources(landing: str | None, lake: str | None, policy: str | None, engine: str | None = None) -> dict:
+    lake_resource = LakeResource(root=lake or settings.lake_uri(), catalog=settings.catalog())
     return {
         "landing": LandingResource(root=landing or settings.landing_uri()),
         "lake": lake_resource,
-        "io_manager": LakeIOManager(lake_resource=lake_resource, catalog=catalog),
+        "io_manager": LakeIOManager(lake_resource=lake_resource),
         "engine": engine_resource(engine),
         "policy": PolicyResource(name=settings.checked_policy(policy or settings.policy())),
     }
@@ -81,19 +79,17 @@ def _resources(landing: str | None, lake: str | None, policy: str | None, catalo
 
 def local_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None,
                     engine: str | None = None) -> dict:
-    """A laptop: lake and landing are folders (or any store URI), no catalog."""
-    return _resources(landing, lake, policy, GlueCatalogResource(enabled=False), engine)
+    """A laptop: lake and landing are folders (or any store URI); the catalog is embedded in the lake."""
+    return _resources(landing, lake, policy, engine)
 
 
 def aws_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None,
                   engine: str | None = None) -> dict:
-    """AWS: the lake on S3, every published table registered in the Glue Data Catalog."""
+    """AWS: the lake on S3, its tables in the Glue Data Catalog (STEDI_CATALOG defaults to glue)."""
     root = lake or settings.lake_uri()
     if not is_s3(root):
         raise settings.SettingError(f"STEDI_DEPLOYMENT=aws needs an s3:// lake, not {root!r} (set STEDI_LAKE)")
-    return _resources(landing, root, policy, GlueCatalogResource(
-        enabled=settings.flag("STEDI_GLUE_CATALOG", default=True),
-        database_prefix=os.environ.get("STEDI_GLUE_DATABASE_PREFIX", "stedi")), engine)
+    return _resources(landing, root, policy, engine)
 
 
 RESOURCES_BY_DEPLOYMENT = {"local": local_resources, "aws": aws_resources}

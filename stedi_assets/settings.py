@@ -1,4 +1,4 @@
-"""Settings from the environment (STEDI_LANDING, STEDI_LAKE, STEDI_POLICY, STEDI_ENGINE, STEDI_PSEUDONYM_KEY).
+"""Settings from the environment (STEDI_LANDING, STEDI_LAKE, STEDI_CATALOG, STEDI_POLICY, STEDI_ENGINE, …).
 
 Every setting also has a Dagster config field or a CLI flag; the environment supplies the defaults.
 """
@@ -42,6 +42,11 @@ def checked_engine(name: str) -> str:
 
 def engine() -> str:
     return checked_engine(os.environ.get("STEDI_ENGINE", "duckdb"))
+
+
+def catalog() -> str | None:
+    """STEDI_CATALOG: sqlite (embedded, default for a local lake), glue (default on AWS), or a SQLAlchemy URI."""
+    return os.environ.get("STEDI_CATALOG") or None
 
 
 def spark_master() -> str:

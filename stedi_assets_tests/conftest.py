@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +17,8 @@ import pytest
 
 from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.resources import local_resources
-from stedi_assets.storage.lake import Lake
-from stedi_assets.storage.stores import LocalStore
+from stedi_assets.storage.lake import open_lake
+from stedi_assets.storage.catalog import reset_catalogs
 
 REPO = Path(__file__).resolve().parents[1]
 # The Udacity data's licence forbids copying it into the project: tests read it from shared/ beside it.
@@ -38,9 +41,23 @@ def run_pipeline(landing, lake, policy="strict", selection=None, raise_on_error=
 
 
 def read_table(lake, zone: str, table: str, part: str = "data") -> list[dict]:
-    """The rows of a table's published snapshot, as a reader following the pointer sees them."""
-    snapshot = Lake(LocalStore(lake)).current(zone, table)
+    """The rows of a table's current Iceberg snapshot (its data files, as the catalog lists them)."""
+    snapshot = open_lake(str(lake)).current(zone, table)
     return [row for f in snapshot.files[part] for row in pq.read_table(Path(lake) / f).to_pylist()]
+
+
+@contextmanager
+def restored_afterwards(folder: Path):
+    """Put `folder` (a lake and its landing) back exactly as it was when the block ends."""
+    backup = Path(tempfile.mkdtemp(prefix="stedi-backup-"))
+    shutil.copytree(folder, backup / "copy")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+        shutil.copytree(backup / "copy", folder)
+        shutil.rmtree(backup)
+        reset_catalogs()      # pooled connections to the replaced catalog file must not be reused
 
 
 def checks_of(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:

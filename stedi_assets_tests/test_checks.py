@@ -18,9 +18,8 @@ import pytest
 from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.checks import CHECKS
 from stedi_assets.checks.audit import failed
-from stedi_assets.storage.lake import Lake
-from stedi_assets.storage.stores import LocalStore
-from stedi_assets_tests.conftest import checks_of, read_table, run_pipeline, write_landing
+from stedi_assets.storage.lake import open_lake
+from stedi_assets_tests.conftest import checks_of, read_table, restored_afterwards, run_pipeline, write_landing
 
 KEY = "checks-test-key"
 ASSETS = {a.key.path[-1]: a for a in TABLE_ASSETS}
@@ -70,12 +69,14 @@ def built(tmp_path_factory):
 
 @pytest.fixture
 def lake_copy(built, tmp_path):
-    shutil.copytree(built, tmp_path / "copy")
-    return tmp_path / "copy" / "landing", tmp_path / "copy" / "lake"
+    """The built lake, put back as it was after the test. (Iceberg metadata holds absolute paths: a copied
+    lake would still read and tamper with the original's files.)"""
+    with restored_afterwards(built):
+        yield built / "landing", built / "lake"
 
 
 def current(lake: Path, table: str):
-    return Lake(LocalStore(lake)).current(ZONE[table], table)
+    return open_lake(str(lake)).current(ZONE[table], table)
 
 
 def tamper(lake: Path, table: str, change, part: str = "data") -> None:
@@ -283,7 +284,9 @@ def add_new_reading(landing: Path) -> None:
 
 
 def snapshot_dirs(lake: Path, table: str) -> list[str]:
-    return sorted(p.name for p in (lake / ZONE[table] / table / "snapshots").iterdir())
+    """Every file under the table's data folder: a discarded write leaves none behind."""
+    folder = lake / ZONE[table] / table / "data"
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.is_dir() else []
 
 
 def test_a_failing_blocking_check_keeps_the_previous_snapshot_and_stops_downstream(lake_copy, monkeypatch):
@@ -317,10 +320,10 @@ def test_a_failing_blocking_check_on_a_first_build_publishes_nothing(tmp_path, m
     monkeypatch.setitem(CHECKS, "consent", fail_consent_of("customer_trusted"))
     result = run_pipeline(tmp_path / "landing", tmp_path / "lake", "strict")
     assert not result.success
-    assert not Lake(LocalStore(tmp_path / "lake")).has_current("trusted", "customer_trusted")
+    assert not open_lake(str(tmp_path / "lake")).has_current("trusted", "customer_trusted")
     assert snapshot_dirs(tmp_path / "lake", "customer_trusted") == []
-    assert Lake(LocalStore(tmp_path / "lake")).has_current("landing", "customer_landing")
-    assert not Lake(LocalStore(tmp_path / "lake")).has_current("curated", "machine_learning_curated")
+    assert open_lake(str(tmp_path / "lake")).has_current("landing", "customer_landing")
+    assert not open_lake(str(tmp_path / "lake")).has_current("curated", "machine_learning_curated")
 
 
 def test_a_warning_does_not_block_publication(lake_copy, monkeypatch):

@@ -12,7 +12,7 @@ import pytest
 
 from stedi_assets.cli import main
 from stedi_assets.generator import DEFECTS
-from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
 
 
@@ -77,7 +77,7 @@ def test_query_formats(lake, capsys):
 def test_check_passes_then_fails_when_consent_is_broken(lake, capsys):
     assert main(["check", "--lake", str(lake)]) == 0
     # Tamper with the published customer_trusted: add a customer who never consented.
-    current = Lake(LocalStore(lake)).current("trusted", "customer_trusted")
+    current = open_lake(str(lake)).current("trusted", "customer_trusted")
     path = lake / current.files["data"][0]
     table = pq.read_table(path)
     intruder = {name: [None] for name in table.column_names}

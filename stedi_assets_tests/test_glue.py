@@ -32,7 +32,7 @@ from stedi_assets.glue import entry
 from stedi_assets.glue.pipes import (ENTRY_SCRIPT, GLUE_VERSION, GlueEngine, GlueJob, build_job_bundle,
                                      job_definition)
 from stedi_assets.resources import local_resources
-from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones import TABLES, table
 from stedi_assets.zones.sql import PART_SUFFIX, ephemerals, load_rule
@@ -80,7 +80,7 @@ def relations_for(lake: Path, name: str, policy: str) -> dict[str, list[str]]:
             if relation.startswith("_"):
                 continue
             base = relation.removesuffix(PART_SUFFIX)
-            snapshot = Lake(LocalStore(lake)).current(table(base).zone, base)
+            snapshot = open_lake(str(lake)).current(table(base).zone, base)
             relations[relation] = [str(lake / f) for f in snapshot.files["data" if base == relation else "rejected"]]
     return relations
 
@@ -325,7 +325,7 @@ def test_a_failed_glue_run_fails_the_asset(aws, landing, duckdb_lakes, tmp_path)
     assert list(failures) == ["machine_learning_curated"]
     assert "completed with status FAILED" in failures["machine_learning_curated"]
     assert "not the caller's" in failures["machine_learning_curated"]
-    assert not Lake(LocalStore(lake)).has_current("curated", "machine_learning_curated")
+    assert not open_lake(str(lake)).has_current("curated", "machine_learning_curated")
 
 
 def test_messages_go_to_stdout_when_dagster_reads_cloudwatch(aws, capsys):

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones.landing.reader import parse_line, read_source
 from stedi_assets.zones.landing.schema import ACCELEROMETER_LANDING, CUSTOMER_LANDING, STEP_TRAINER_LANDING
@@ -494,7 +494,7 @@ def test_valid_plus_rejected_equals_non_blank_lines(landed):
 
 def test_files_with_other_names_are_ignored_but_reported(landed):
     result, lake = landed
-    current = Lake(LocalStore(lake))
+    current = open_lake(str(lake))
     for table, ignored in IGNORED.items():
         snapshot = current.current("landing", table)
         assert snapshot.extra["ignored_files"] == ignored

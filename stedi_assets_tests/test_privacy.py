@@ -14,7 +14,7 @@ import pytest
 from conftest import read_table, run_pipeline
 from stedi_assets.cli import main
 from stedi_assets.generator import DEFECTS, generate_landing
-from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones import TABLES
 
@@ -113,7 +113,7 @@ def test_data_redelivered_for_an_erased_person_is_dropped_at_landing(tmp_path, u
     erased = [r for r in rejected if r["reason"] == "erased"]
     assert len(erased) == 1 and erased[0]["raw"] == ""        # counted, with no trace of the person
     assert email not in json.dumps(read_table(lake, "landing", "customer_landing"))
-    assert Lake(LocalStore(lake)).current("landing", "customer_landing").extra["erased_lines"] == 1
+    assert open_lake(str(lake)).current("landing", "customer_landing").extra["erased_lines"] == 1
     register = (lake / "_private" / "erasure_register.json").read_text()
     assert email.lower() not in register.lower() and serial not in register   # keyed hashes only
 
@@ -157,7 +157,7 @@ def test_key_rotation_re_pseudonymizes_and_forget_drops_old_key_snapshots(tmp_pa
     email, _ = person_of(lake)
     assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
     assert "dropped (built with an older pseudonym key)" in capsys.readouterr().out
-    assert len(Lake(LocalStore(lake)).snapshots("curated", "machine_learning_curated")) == 1
+    assert len(open_lake(str(lake)).snapshots("curated", "machine_learning_curated")) == 1
 
 
 def test_audit_reports_coverage_and_exclusions(tmp_path, udacity_landing, capsys):

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
 
 from conftest import read_table, run_pipeline, write_landing
@@ -38,7 +38,7 @@ def test_killed_write_leaves_previous_snapshot_current(tmp_path):
     landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
     assert run_pipeline(landing, lake, selection=LANDING_ONLY).success
     table_dir = lake / "landing" / "accelerometer_landing"
-    before = Lake(LocalStore(lake)).current("landing", "accelerometer_landing")
+    before = open_lake(str(lake)).current("landing", "accelerometer_landing")
     assert read_table(lake, "landing", "accelerometer_landing") and before.rows["data"] == 1
 
     big_accelerometer_file(landing, 600_000)   # several seconds of parsing: time to kill it mid-write
@@ -58,7 +58,7 @@ def test_killed_write_leaves_previous_snapshot_current(tmp_path):
     child.wait()
     assert staged is not None, "the child never started writing; cannot test a kill mid-write"
 
-    lake_view = Lake(LocalStore(lake))
+    lake_view = open_lake(str(lake))
     assert lake_view.current("landing", "accelerometer_landing").snapshot == before.snapshot
     assert len(read_table(lake, "landing", "accelerometer_landing")) == 1   # readers still see the old table
     assert not (staged / "_manifest.json").exists()                          # the half-write was never published
@@ -73,7 +73,7 @@ def test_killed_write_leaves_previous_snapshot_current(tmp_path):
 def test_failed_build_publishes_nothing(tmp_path, monkeypatch):
     landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
     assert run_pipeline(landing, lake).success
-    before = Lake(LocalStore(lake)).current("trusted", "customer_trusted").snapshot
+    before = open_lake(str(lake)).current("trusted", "customer_trusted").snapshot
 
     def broken(*args, **kwargs):
         raise RuntimeError("engine died")
@@ -81,7 +81,7 @@ def test_failed_build_publishes_nothing(tmp_path, monkeypatch):
     result = run_pipeline(landing, lake, selection=dg.AssetSelection.assets(["trusted", "customer_trusted"]))
     assert not result.success
     snapshots = lake / "trusted" / "customer_trusted" / "snapshots"
-    assert Lake(LocalStore(lake)).current("trusted", "customer_trusted").snapshot == before
+    assert open_lake(str(lake)).current("trusted", "customer_trusted").snapshot == before
     assert [p.name for p in snapshots.iterdir()] == [before]           # the staged folder was discarded
 
 
@@ -92,7 +92,7 @@ def test_rollback_and_retention(tmp_path):
     for _ in range(5):
         assert run_pipeline(landing, lake, selection=dg.AssetSelection.assets(["landing", "customer_landing"])).success
         ids.append(store.current("landing", "customer_landing").snapshot)
-    kept = [s.snapshot for s in Lake(LocalStore(lake)).snapshots("landing", "customer_landing")]
+    kept = [s.snapshot for s in open_lake(str(lake)).snapshots("landing", "customer_landing")]
     assert kept == ids[-5:]                        # default retention is 5
     store.prune("landing", "customer_landing")      # a lake with retention 3 keeps the newest 3
     assert [s.snapshot for s in store.snapshots("landing", "customer_landing")] == ids[-3:]

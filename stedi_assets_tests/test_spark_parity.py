@@ -37,7 +37,7 @@ from stedi_assets.engines.duckdb_engine import DuckDBEngine
 from stedi_assets.engines.spark_engine import SparkEngine, spark_session
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.resources import local_resources
-from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones import TABLES, table
 from stedi_assets.zones.sql import ephemerals, load_rule
@@ -119,7 +119,7 @@ def test_same_rows(lakes, zone, table, part):
 def test_same_parquet_schemas(lakes):
     schemas = {}
     for name, (_, lake) in lakes.items():
-        current = Lake(LocalStore(lake))
+        current = open_lake(str(lake))
         for spec in TABLES:
             snapshot = current.current(spec.zone, spec.name)
             found = {tuple((f.name, str(f.type)) for f in pq.read_schema(Path(lake) / f))
@@ -143,7 +143,7 @@ def test_same_check_outcomes(lakes):
 def test_spark_writes_only_its_part_files(lakes):
     _, lake = lakes["spark"]
     for spec in DERIVED:
-        snapshot = Lake(LocalStore(lake)).current(spec.zone, spec.name)
+        snapshot = open_lake(str(lake)).current(spec.zone, spec.name)
         folder = Path(lake) / snapshot.files["data"][0].rsplit("/", 1)[0]
         on_disk = sorted(os.listdir(folder))
         assert on_disk == sorted(f.rsplit("/", 1)[1] for f in snapshot.files["data"]), spec.name
@@ -347,7 +347,7 @@ def test_a_standalone_cluster_computes_the_same_tables(standalone_cluster, gener
     """SparkEngine(master="spark://...") in a driver process of its own, executors on a standalone worker."""
     reference = tmp_path / "duckdb"
     assert build(generated_landing, reference, "strict").success
-    lake = Lake(LocalStore(reference))
+    lake = open_lake(str(reference))
     tables = {}
     for name in ("step_trainer_trusted", "machine_learning_curated"):
         rule = load_rule(name, "strict")

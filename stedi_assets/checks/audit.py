@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 
@@ -44,10 +44,14 @@ class Audit:
     inputs: Mapping[str, Snapshot] = field(default_factory=dict)
     landing: Any = None                      # the landing store (landing audits only)
     pseudonym_key: bytes | None = None
+    # The snapshot of any other table this audit reads: the run's pinned one (default: the current one).
+    lookup: Callable[[str], Snapshot] | None = None
 
     def snapshot_of(self, name: str) -> Snapshot:
         if name in self.inputs:
             return self.inputs[name]
+        if self.lookup is not None:
+            return self.lookup(name)
         spec = table_spec(name)
         return self.lake.current(spec.zone, spec.name)
 

@@ -13,7 +13,7 @@ from typing import Sequence
 from .. import settings
 from ..contract import POLICIES
 from ..privacy.keys import MissingKey
-from ..storage.lake import TableLocked
+from ..storage.lake import CommitConflict
 from ..storage.stores import StoreError
 from . import lake_admin, pipeline
 from .common import EXIT_USAGE, CliError
@@ -46,8 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     chk = command("check", pipeline.check, "run the checks on the published tables; writes nothing")
     chk.add_argument("--select", help="only the checks of these assets (Dagster selection)")
 
-    query = command("query", lake_admin.query, "run SQL over the published tables (<zone>.<table>)")
+    query = command("query", lake_admin.query, "run SQL over the lake's tables (<zone>.<table>)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("--as-of", help="a complete run (id or prefix) whose lake to read, or 'current' for each "
+                                       "table's current snapshot (default: the latest complete run)")
     query.add_argument("sql")
 
     command("init", lake_admin.init, "create the bucket (if missing) and the zone prefixes", landing=True)
@@ -55,14 +57,17 @@ def _parser() -> argparse.ArgumentParser:
                    landing=True, lake=False)
     land.add_argument("local_dir", help="folder with customer/, accelerometer/, step_trainer/")
 
-    ddl = command("ddl", lake_admin.ddl, "print the Athena DDL of every table for this lake", landing=True)
+    ddl = command("ddl", lake_admin.ddl, "print the Athena DDL of the raw landing JSON tables", landing=True,
+                  lake=False)
     ddl.add_argument("--database-prefix", default="stedi", help="databases are <prefix>_raw, <prefix>_<zone>")
 
-    snaps = command("snapshots", lake_admin.snapshots, "list the kept snapshots of a table")
+    snaps = command("snapshots", lake_admin.snapshots, "list the kept snapshots of a table (Iceberg history)")
     snaps.add_argument("table", help="e.g. trusted.customer_trusted or customer_trusted")
-    back = command("rollback", lake_admin.rollback, "point a table back at an older snapshot")
-    back.add_argument("table")
+    back = command("rollback", lake_admin.rollback, "make an older snapshot of a table (or a whole run) current")
+    back.add_argument("table", nargs="?")
     back.add_argument("snapshot", nargs="?", help="snapshot id (default: the one before the current)")
+    back.add_argument("--run", help="roll every table back to this complete run's snapshots")
+    command("migrate", lake_admin.migrate, "convert a lake of the previous snapshot format into Iceberg tables")
     forget = command("forget", lake_admin.forget,
                      "erase people from landing, every table and every snapshot", landing=True)
     forget.add_argument("emails", nargs="*", help="e-mail addresses to erase")
@@ -78,6 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, message=".*(beta|preview).*")
     try:
         return args.handler(args)
-    except (CliError, settings.SettingError, StoreError, TableLocked, LookupError, MissingKey) as err:
+    except (CliError, settings.SettingError, StoreError, CommitConflict, LookupError, MissingKey) as err:
         print(f"stedi: error: {str(err).strip(chr(39))}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 from .. import settings
-from ..storage.lake import Lake
-from ..storage.stores import is_s3, open_store
+from ..storage.lake import Lake, open_lake as open_iceberg_lake
+from ..storage.stores import is_s3
 
 EXIT_CHECKS_FAILED, EXIT_USAGE = 1, 2
 
@@ -28,11 +28,18 @@ def landing_root(args, must_exist: bool = True) -> str:
     return root
 
 
-def open_lake(args, must_have_tables: bool = True) -> Lake:
+def open_lake(args, must_have_tables: bool = True, convertible: bool = False) -> Lake:
+    """The lake named by --lake / STEDI_LAKE; a lake in the pre-Iceberg format is refused in one line."""
     root = lake_root(args)
-    lake = Lake(open_store(root))
-    if must_have_tables and not lake.tables():
-        raise CliError(f"lake {root} has no published tables: run `stedi run` first")
+    lake = open_iceberg_lake(root)
+    tables = lake.tables()
+    if not tables and not convertible:
+        from ..storage.legacy import legacy_tables
+        if legacy_tables(lake.store):
+            raise CliError(f"lake {root} is in the previous snapshot format: convert it with "
+                           f"`stedi migrate --lake {root}`")
+    if must_have_tables and not tables:
+        raise CliError(f"lake {root} has no committed tables: run `stedi run` first")
     return lake
 
 

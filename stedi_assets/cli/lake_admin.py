@@ -13,13 +13,24 @@ from ..zones.landing.schema import SOURCE_OF
 from .common import CliError, landing_root, lake_root, open_lake, table_name
 
 
+def lake_view(lake, as_of: str | None):
+    """(run id or None, table -> snapshot) of the lake a reader asked for: by default the latest complete run's."""
+    from ..storage.runs import default_view, resolve_run, view_of_run
+    if as_of == "current":
+        return None, {t: lake.current(z, t) for z, t in lake.tables()}
+    if as_of:
+        run = resolve_run(lake, as_of)
+        return run, view_of_run(lake, run)
+    return default_view(lake)
+
+
 def query(args) -> int:
     import duckdb
     from ..engines.duckdb_engine import attach_parquet, connect
     from ..report import print_table
     lake = open_lake(args)
-    relations = {f"{zone}.{table}": [lake.uri(f) for f in lake.current(zone, table).files["data"]]
-                 for zone, table in lake.tables()}
+    _, view = lake_view(lake, args.as_of)
+    relations = {snap.qualified_name: [lake.uri(f) for f in snap.files["data"]] for snap in view.values()}
     with connect(lake.store.duckdb_setup()) as con:
         attach_parquet(con, relations)
         try:
@@ -74,23 +85,11 @@ def land(args) -> int:
 
 
 def ddl(args) -> int:
-    """Every table's CREATE statement, filled in for this lake (published tables at their current snapshot)."""
+    """The Athena DDL of the raw landing JSON tables; every lake table is an Iceberg table in the catalog."""
     from ..catalog.ddl import database, render, statements
-    lake = open_lake(args, must_have_tables=False)
-    values = {"lake": lake.store.uri(), "landing": open_store(landing_root(args, must_exist=False)).uri(),
-              "raw_database": database("raw", args.database_prefix),
-              **{f"{z}_database": database(z, args.database_prefix) for z in ZONES}}
-    texts = statements()
-    chosen = [name for name in texts if name.startswith("raw/")]
-    for spec in TABLES:
-        policy = "strict"
-        if lake.has_current(spec.zone, spec.name):
-            current = lake.current(spec.zone, spec.name)
-            values[f"{spec.name}_snapshot"] = current.snapshot
-            policy = current.policy or policy
-        shared = f"{spec.zone}/{spec.name}.sql"
-        chosen.append(shared if shared in texts else f"{spec.zone}/{spec.name}.{policy}.sql")
-    print("\n".join(f"-- {name}\n{render(texts[name], values)}" for name in chosen))
+    values = {"landing": open_store(landing_root(args, must_exist=False)).uri(),
+              "raw_database": database("raw", args.database_prefix)}
+    print("\n".join(f"-- {name}\n{render(text, values)}" for name, text in statements().items()))
     return 0
 
 
@@ -99,20 +98,42 @@ def snapshots(args) -> int:
     lake = open_lake(args)
     zone, table = table_name(args.table)
     current = lake.current(zone, table).snapshot
-    print_table(("snapshot", "created", "rows", "policy", ""), [
-        (s.snapshot, s.created_at, f"{s.rows.get('data', 0):,}", s.policy or "", "current" if s.snapshot == current else "")
+    tags: dict[str, list[str]] = {}
+    for tag, snapshot_id in lake.tags(zone, table).items():
+        tags.setdefault(snapshot_id, []).append(tag)
+    print_table(("snapshot", "created", "rows", "policy", "run", "tags", "current"), [
+        (s.snapshot, s.created_at, f"{s.rows.get('data', 0):,}", s.policy or "", (s.run_id or "")[:8],
+         " ".join(sorted(tags.get(s.snapshot, []))), "current" if s.snapshot == current else "")
         for s in lake.snapshots(zone, table)])
     return 0
 
 
 def rollback(args) -> int:
-    from ..resources import resources
     lake = open_lake(args)
+    if args.run:
+        from ..storage.runs import resolve_run, view_of_run
+        run = resolve_run(lake, args.run)
+        for name, snap in view_of_run(lake, run).items():
+            lake.rollback(snap.zone, name, snap.snapshot)
+        print(f"every table now at the snapshot of run {run}")
+        return 0
+    if not args.table:
+        raise CliError("name a table (and optionally a snapshot id), or --run RUN for the whole lake")
     zone, table = table_name(args.table)
     target = lake.rollback(zone, table, args.snapshot)
-    registered = resources(lake=lake_root(args))["io_manager"].catalog.register(target, lake)
-    print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)"
-          + (f"; Glue table {registered} re-pointed" if registered else ""))
+    print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)")
+    return 0
+
+
+def migrate(args) -> int:
+    from ..storage.legacy import legacy_tables, migrate as convert
+    lake = open_lake(args, must_have_tables=False, convertible=True)
+    if not legacy_tables(lake.store):
+        print(f"lake {lake.root} has no table in the previous format: nothing to migrate")
+        return 0
+    for table, rows in convert(lake).items():
+        print(f"{table:34} {rows:>10,} rows now an Iceberg table")
+    print(f"lake {lake.root} converted ({lake.choice.describe()})")
     return 0
 
 

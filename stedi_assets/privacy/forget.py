@@ -13,13 +13,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checks.register import identity_key, pseudonym
+from ..identity import identity_key, pseudonym
 from ..engines.duckdb_engine import attach_parquet, connect
-from ..storage.lake import POINTER, Lake, Snapshot
+from ..storage.lake import Lake, Snapshot
 from ..zones import TABLES
 from ..zones.landing.reader import BOM, landing_files, parse_line
 from ..zones.landing.schema import SOURCE_OF
-from .keys import pseudonym_key
+from .keys import key_id, pseudonym_key
 from .register import SUBJECT, ErasureRegister, subject_columns
 
 
@@ -31,11 +31,6 @@ class ForgetReport:
     landing_files_rewritten: int = 0
     rows_removed: dict[str, int] = field(default_factory=dict)      # "zone.table" -> rows, all snapshots
     snapshots_dropped: list[str] = field(default_factory=list)
-
-
-def key_id(key: bytes) -> str:
-    """A fingerprint that tells which pseudonym key built a snapshot, without revealing the key."""
-    return hashlib.sha256(b"stedi-key-id:" + key).hexdigest()[:16]
 
 
 class _Subjects:

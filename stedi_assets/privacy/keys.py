@@ -5,6 +5,7 @@ data it protects. A local lake may keep a generated key in its private area, wit
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -40,3 +41,8 @@ def pseudonym_key(lake: Lake) -> bytes:
 
 def erasure_key(lake: Lake) -> bytes:
     return secret_key(lake, "STEDI_ERASURE_KEY", "erasure-register")
+
+
+def key_id(key: bytes) -> str:
+    """A fingerprint that tells which pseudonym key built a snapshot, without revealing the key."""
+    return hashlib.sha256(b"stedi-key-id:" + key).hexdigest()[:16]

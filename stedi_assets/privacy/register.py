@@ -10,7 +10,7 @@ import hmac
 import json
 from dataclasses import dataclass, field
 
-from ..checks.register import identity_key
+from ..identity import identity_key
 from ..storage.lake import Lake
 from ..zones.landing.validation import FIELDS
 from .keys import erasure_key

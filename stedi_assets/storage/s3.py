@@ -27,7 +27,6 @@ DUCKDB_HTTP_RETRIES = 6
 
 
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
-PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 
 def _client_error_code(err: ClientError) -> str:
@@ -113,6 +112,12 @@ class S3Store:
                           Prefix=f"{prefix}/" if prefix else "", MaxKeys=1)
         return page.get("KeyCount", 0) > 0
 
+    def modified(self, rel: str) -> float:
+        head = self._head(rel)
+        if head is None:
+            raise FileNotFoundError(self.uri(rel))
+        return head["LastModified"].timestamp()
+
     def size(self, rel: str) -> int:
         head = self._head(rel)
         if head is None:
@@ -153,10 +158,6 @@ class S3Store:
     def write_atomic(self, rel: str, data: bytes) -> None:
         """One PUT: S3 replaces an object atomically, readers get the old or the new body."""
         self._call("write", rel, self.client.put_object, Bucket=self.bucket, Key=self.key(rel), Body=data)
-
-    def create_exclusive(self, rel: str, data: bytes) -> bool:
-        return self._call("write", rel, self.client.put_object, expected=PRECONDITION_FAILED, Bucket=self.bucket,
-                          Key=self.key(rel), Body=data, IfNoneMatch="*") is not None
 
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
         extra = {"ExtraArgs": {"Metadata": {"sha256": checksum}}} if checksum else {}

@@ -39,6 +39,10 @@ class LocalStore:
     def is_dir(self, rel: str = "") -> bool:
         return (self.root / rel).is_dir()
 
+    def modified(self, rel: str) -> float:
+        """When `rel` was last written (seconds since the epoch)."""
+        return (self.root / rel).stat().st_mtime
+
     def list_files(self, prefix: str = "") -> list[str]:
         """Relative paths of all files below `prefix`, at any depth, sorted."""
         base = self.root / prefix
@@ -74,18 +78,6 @@ class LocalStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-    def create_exclusive(self, rel: str, data: bytes) -> bool:
-        """Create `rel` only if it does not exist yet; False if it does (a lock others can see)."""
-        target = self.root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return True
 
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
         """Copy `local` to `rel`, replacing it in one step."""
