@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 setup(
     name="stedi_assets",
     version="0.1.0",
-    description="STEDI lakehouse: landing, trusted and curated zones as Dagster assets on DuckDB and Parquet",
+    description="STEDI lakehouse: landing, trusted and curated zones as Dagster assets, Apache Iceberg tables on DuckDB",
     python_requires=">=3.10,<3.15",
     packages=find_packages(exclude=["stedi_assets_tests"]),
     package_data={"stedi_assets": ["zones/*/*.sql", "catalog/ddl/*/*.sql"]},
@@ -22,6 +22,8 @@ setup(
         # The signed httpfs binary for duckdb 1.5.5: DuckDB reads and writes s3:// with no download.
         "duckdb-extension-httpfs==1.5.5",
         "boto3>=1.34",
+        # Every table is an Apache Iceberg table; 0.11.1 installs beside the pinned dagster family (pydantic 2).
+        "pyiceberg[pyarrow,sql-sqlite]==0.11.1",
     ],
     extras_require={
         # Spark engine (STEDI_ENGINE=spark): the Spark of AWS Glue 5.0 / EMR 7; needs Java 17.

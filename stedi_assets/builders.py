@@ -25,6 +25,7 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
         stats = read_source(landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
+        "engine": "python",          # the validating reader (zones/landing/reader.py), whatever the SQL engine
         "landing_root": landing_store.uri(),
         "landing_files": {p: landing_store.size(p) for p in stats.files},
         "ignored_files": stats.ignored_files,

@@ -93,8 +93,8 @@ def test_check_passes_then_fails_when_consent_is_broken(lake, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["run", "--landing", "{tmp}/missing"], "landing folder {tmp}/missing does not exist"),
     (["run", "--landing", "{tmp}/empty"], "is empty"),
-    (["query", "--lake", "{tmp}/nolake", "SELECT 1"], "has no published tables"),
-    (["check", "--lake", "{tmp}/nolake"], "has no published tables"),
+    (["query", "--lake", "{tmp}/nolake", "SELECT 1"], "has no committed tables"),
+    (["check", "--lake", "{tmp}/nolake"], "has no committed tables"),
     (["run", "--landing", "{tmp}/empty", "--lake", "{tmp}/file"], "is not a folder"),
 ])
 def test_clear_one_line_errors(tmp_path, capsys, argv, message):

@@ -1,4 +1,4 @@
-"""Snapshots and the current-pointer: a killed write never becomes visible; rollback and retention."""
+"""Iceberg snapshots: a killed or failed write never becomes visible; rollback; retention by count and age; orphans."""
 from __future__ import annotations
 
 import os
@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from stedi_assets.storage.lake import open_lake
-from stedi_assets.storage.stores import LocalStore
+from stedi_assets.storage.maintenance import Retention, apply_retention
 
 from conftest import read_table, run_pipeline, write_landing
 
@@ -34,12 +34,18 @@ def big_accelerometer_file(root: Path, lines: int) -> None:
     path.write_text("".join(row % (1000 + i) for i in range(lines)))
 
 
+def data_files(lake: Path, zone: str, table: str) -> set[str]:
+    """Every Parquet file under the table's data folder, committed or not."""
+    folder = lake / zone / table / "data"
+    return {str(p.relative_to(lake)) for p in folder.rglob("*.parquet")} if folder.is_dir() else set()
+
+
 def test_killed_write_leaves_previous_snapshot_current(tmp_path):
     landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
     assert run_pipeline(landing, lake, selection=LANDING_ONLY).success
-    table_dir = lake / "landing" / "accelerometer_landing"
     before = open_lake(str(lake)).current("landing", "accelerometer_landing")
     assert read_table(lake, "landing", "accelerometer_landing") and before.rows["data"] == 1
+    committed = data_files(lake, "landing", "accelerometer_landing")
 
     big_accelerometer_file(landing, 600_000)   # several seconds of parsing: time to kill it mid-write
     child = subprocess.Popen(
@@ -49,10 +55,9 @@ def test_killed_write_leaves_previous_snapshot_current(tmp_path):
     staged = None
     deadline = time.monotonic() + 60
     while staged is None and time.monotonic() < deadline and child.poll() is None:
-        for snap in (table_dir / "snapshots").iterdir():
-            data = snap / "data" / "part-00000.parquet"
-            if snap.name != before.snapshot and data.exists() and data.stat().st_size > 0:
-                staged = snap
+        for rel in data_files(lake, "landing", "accelerometer_landing") - committed:
+            if (lake / rel).stat().st_size > 0:
+                staged = lake / rel
         time.sleep(0.01)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
@@ -61,44 +66,62 @@ def test_killed_write_leaves_previous_snapshot_current(tmp_path):
     lake_view = open_lake(str(lake))
     assert lake_view.current("landing", "accelerometer_landing").snapshot == before.snapshot
     assert len(read_table(lake, "landing", "accelerometer_landing")) == 1   # readers still see the old table
-    assert not (staged / "_manifest.json").exists()                          # the half-write was never published
     assert [s.snapshot for s in lake_view.snapshots("landing", "accelerometer_landing")] == [before.snapshot]
+    assert staged.exists()                                                   # an orphan: no snapshot uses it
 
-    # The next successful write publishes the full table and clears the abandoned half-write away.
+    # The next write commits the full table; orphan removal (past its age) clears the half-write away.
     assert run_pipeline(landing, lake, selection=LANDING_ONLY).success
     assert len(read_table(lake, "landing", "accelerometer_landing")) == 600_001
+    apply_retention(lake_view, "landing", "accelerometer_landing", Retention(orphan_age_seconds=0))
     assert not staged.exists()
+    assert len(read_table(lake, "landing", "accelerometer_landing")) == 600_001
 
 
-def test_failed_build_publishes_nothing(tmp_path, monkeypatch):
+def test_failed_build_commits_nothing(tmp_path, monkeypatch):
     landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
     assert run_pipeline(landing, lake).success
     before = open_lake(str(lake)).current("trusted", "customer_trusted").snapshot
+    files = data_files(lake, "trusted", "customer_trusted")
 
     def broken(*args, **kwargs):
         raise RuntimeError("engine died")
     monkeypatch.setattr("stedi_assets.engines.duckdb_engine.DuckDBEngine.select_into", broken)
     result = run_pipeline(landing, lake, selection=dg.AssetSelection.assets(["trusted", "customer_trusted"]))
     assert not result.success
-    snapshots = lake / "trusted" / "customer_trusted" / "snapshots"
     assert open_lake(str(lake)).current("trusted", "customer_trusted").snapshot == before
-    assert [p.name for p in snapshots.iterdir()] == [before]           # the staged folder was discarded
+    assert data_files(lake, "trusted", "customer_trusted") == files      # the staged files were discarded
 
 
-def test_rollback_and_retention(tmp_path):
+def test_rollback_and_retention_by_count(tmp_path):
     landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
-    store = Lake(LocalStore(lake), retention=3)
+    customer_landing = dg.AssetSelection.assets(["landing", "customer_landing"])
     ids = []
-    for _ in range(5):
-        assert run_pipeline(landing, lake, selection=dg.AssetSelection.assets(["landing", "customer_landing"])).success
-        ids.append(store.current("landing", "customer_landing").snapshot)
-    kept = [s.snapshot for s in open_lake(str(lake)).snapshots("landing", "customer_landing")]
-    assert kept == ids[-5:]                        # default retention is 5
-    store.prune("landing", "customer_landing")      # a lake with retention 3 keeps the newest 3
+    for _ in range(7):
+        assert run_pipeline(landing, lake, selection=customer_landing).success
+        ids.append(open_lake(str(lake)).current("landing", "customer_landing").snapshot)
+    store = open_lake(str(lake))
+    kept = [s.snapshot for s in store.snapshots("landing", "customer_landing")]
+    assert kept == ids[-5:]                         # default retention: the newest 5 snapshots
+    assert len(data_files(lake, "landing", "customer_landing")) == 5   # expired snapshots' files are deleted
+    apply_retention(store, "landing", "customer_landing", Retention(keep=3))
     assert [s.snapshot for s in store.snapshots("landing", "customer_landing")] == ids[-3:]
 
     assert store.rollback("landing", "customer_landing").snapshot == ids[-2]
     assert store.current("landing", "customer_landing").snapshot == ids[-2]
+    rejected = store.current("landing", "customer_landing").parts["rejected"]
+    assert store.current("landing", "customer_landing_rejected").snapshot == rejected   # its part went back too
     assert store.rollback("landing", "customer_landing", ids[-1]).snapshot == ids[-1]
     with pytest.raises(LookupError):
-        store.rollback("landing", "customer_landing", ids[0])    # pruned
+        store.rollback("landing", "customer_landing", ids[0])    # expired
+
+
+def test_retention_by_age_keeps_the_current_snapshot(tmp_path):
+    landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
+    for _ in range(3):
+        assert run_pipeline(landing, lake, selection=LANDING_ONLY).success
+    store = open_lake(str(lake))
+    current = store.current("landing", "customer_landing").snapshot
+    in_two_days = int(time.time() * 1000) + 2 * 86_400_000
+    apply_retention(store, "landing", "customer_landing", Retention(keep=5, max_age_days=1), now_ms=in_two_days)
+    assert [s.snapshot for s in store.snapshots("landing", "customer_landing")] == [current]
+    assert len(read_table(lake, "landing", "customer_landing")) == 1

@@ -8,12 +8,14 @@ another run committed meanwhile, nor a staged write.
 """
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 from pydantic import Field
 
 from .lake import CommitConflict, Lake, Snapshot, StagedWrite, TableNotPublished, open_lake, part_table
 from .maintenance import Retention, apply_retention
-from .runs import close_run, default_view, pinned, resolve_run, view_of_run
+from .runs import close_run, default_view, pinned, resolve_run, trim_run_tags, view_of_run
 from .stores import StoreError
 
 
@@ -23,8 +25,8 @@ class LakeResource(dg.ConfigurableResource):
     root: str = Field(description="Lake root URI: a local folder or s3://bucket/prefix.")
     catalog: str | None = Field(default=None, description=(
         "Iceberg catalog: sqlite (embedded in a local lake), glue, or a SQLAlchemy URI; default $STEDI_CATALOG."))
-    keep_snapshots: int = Field(default=5, description="Untagged snapshots each table keeps besides the current.")
-    max_snapshot_age_days: float = Field(default=7.0, description="Untagged snapshots older than this expire.")
+    keep_snapshots: int = Field(default=5, description="Newest snapshots each table keeps (current and run-tagged always).")
+    max_snapshot_age_days: float = Field(default=7.0, description="Snapshots older than this expire (unless current or tagged).")
     orphan_age_seconds: float = Field(default=3600, description=(
         "Uncommitted files older than this are removed (younger ones may belong to a running writer)."))
     as_of: str | None = Field(default=None, description=(
@@ -74,12 +76,14 @@ class LakeIOManager(dg.ConfigurableIOManager):
         except CommitConflict as err:
             lake.discard(obj)
             raise dg.Failure(str(err)) from None
-        for part in obj.schemas:
-            apply_retention(lake, obj.zone, part_table(obj.table, part), self.lake_resource.retention)
         metadata = {"snapshot_id": committed.snapshot, "dagster/uri": lake.uri(f"{obj.zone}/{obj.table}"),
                     "iceberg_table": ".".join(lake.identifier(obj.zone, obj.table))}
+        retention = self.lake_resource.retention
         if close_run(lake, context.run_id, materialized_tables(context.step_context)) is not None:
             metadata["lake_tag"] = f"run-{context.run_id}"
+            trim_run_tags(lake, retention.keep, retention.max_age_days, int(time.time() * 1000))
+        for part in obj.schemas:
+            apply_retention(lake, obj.zone, part_table(obj.table, part), retention)
         context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> Snapshot:

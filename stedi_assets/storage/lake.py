@@ -159,6 +159,7 @@ class Lake:
 
     def _ensure_table(self, zone: str, table: str, schema: pa.Schema, pii: set[str]):
         from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+        from pyiceberg.schema import assign_fresh_schema_ids
         try:
             return self.iceberg(zone, table)
         except TableNotPublished:
@@ -169,21 +170,24 @@ class Lake:
             self.catalog.create_namespace(namespace)
         except NamespaceAlreadyExistsError:
             pass
+        except Exception:                     # two first writers at once: the other one created it
+            if (namespace,) not in self.catalog.list_namespaces():
+                raise
+        iceberg_schema = assign_fresh_schema_ids(_iceberg_schema(schema))   # the ids create_table assigns
         properties = {
             "format-version": "2",
+            # engines write Parquet without field ids: columns map by name
+            "schema.name-mapping.default": iceberg_schema.name_mapping.model_dump_json(),
             "write.metadata.delete-after-commit.enabled": "true",
             "write.metadata.previous-versions-max": "20",
             **{f"write.metadata.metrics.column.{c}": "counts" for c in sorted(pii | set(NO_BOUNDS))
                if c in schema.names},
         }
         try:
-            created = self.catalog.create_table(self.identifier(zone, table), schema=schema,
-                                                location=self.uri(f"{zone}/{table}"), properties=properties)
+            return self.catalog.create_table(self.identifier(zone, table), schema=iceberg_schema,
+                                             location=self.uri(f"{zone}/{table}"), properties=properties)
         except TableAlreadyExistsError:       # another writer created it first: fine, it is the same table
             return self.iceberg(zone, table)
-        with created.transaction() as tx:     # engines write Parquet without field ids: columns map by name
-            tx.set_properties(**{"schema.name-mapping.default": created.schema().name_mapping.model_dump_json()})
-        return created
 
     def has_current(self, zone: str, table: str) -> bool:
         try:

@@ -21,7 +21,7 @@ def migrate(lake) -> dict[str, int]:
     import json
     import uuid
 
-    from ..zones import TABLES
+    from ..zones import graph_order
     from .lake import StagedWrite
     from .runs import close_run
 
@@ -29,7 +29,7 @@ def migrate(lake) -> dict[str, int]:
     run_id = f"migrate-{uuid.uuid4()}"
     new_ids: dict[tuple[str, str], str] = {}       # (table, old snapshot id) -> its Iceberg snapshot id
     converted: dict[str, int] = {}
-    for spec in TABLES:
+    for spec in graph_order():
         if (spec.zone, spec.name) not in legacy:
             continue
         folder = f"{spec.zone}/{spec.name}"

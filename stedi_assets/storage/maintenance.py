@@ -17,8 +17,8 @@ RUN_TAG_PREFIX = "run-"
 
 @dataclass(frozen=True)
 class Retention:
-    keep: int = 5                      # snapshots a table keeps besides the current and tagged ones
-    max_age_days: float = 7.0          # older untagged snapshots expire even within `keep`
+    keep: int = 5                      # newest snapshots a table keeps (the current and tagged ones always)
+    max_age_days: float = 7.0          # older snapshots expire even within `keep`
     orphan_age_seconds: float = 3600   # staged files younger than this may belong to a running writer
 
     def __post_init__(self) -> None:
@@ -64,14 +64,15 @@ def expire(lake: Lake, zone: str, table: str, snapshot_ids: set[int], drop_tags:
 
 
 def apply_retention(lake: Lake, zone: str, table: str, retention: Retention, now_ms: int | None = None) -> int:
-    """Expire untagged snapshots beyond the newest `keep` or older than `max_age_days`; remove orphans."""
+    """Expire snapshots beyond the newest `keep` or older than `max_age_days` (never the current or a tagged
+    one), then remove orphan files; returns the number of files deleted."""
     now_ms = now_ms or int(time.time() * 1000)
     tbl = lake.iceberg(zone, table)
-    tagged = {ref.snapshot_id for ref in tbl.refs().values()}
-    untagged = sorted((s for s in tbl.snapshots() if s.snapshot_id not in tagged),
-                      key=lambda s: s.timestamp_ms, reverse=True)
+    protected = {ref.snapshot_id for ref in tbl.refs().values()}      # main's head and run tags
+    newest_first = sorted(tbl.snapshots(), key=lambda s: s.timestamp_ms, reverse=True)
     oldest = now_ms - retention.max_age_days * 86_400_000
-    doomed = {s.snapshot_id for i, s in enumerate(untagged) if i >= retention.keep or s.timestamp_ms < oldest}
+    doomed = {s.snapshot_id for i, s in enumerate(newest_first)
+              if s.snapshot_id not in protected and (i >= retention.keep or s.timestamp_ms < oldest)}
     removed = expire(lake, zone, table, doomed)
     return removed + remove_orphans(lake, zone, table, retention.orphan_age_seconds)
 

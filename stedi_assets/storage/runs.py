@@ -161,3 +161,20 @@ def default_view(lake: Lake) -> tuple[str | None, dict[str, Snapshot]]:
         return runs[0][1], view_of_run(lake, runs[0][1])
     from ..zones import TABLES
     return None, {t.name: lake.current(t.zone, t.name) for t in TABLES if lake.has_current(t.zone, t.name)}
+
+
+def trim_run_tags(lake: Lake, keep: int, max_age_days: float, now_ms: int) -> list[str]:
+    """Remove the tags of complete runs beyond the newest `keep` or older than `max_age_days` (the latest
+    complete run keeps its tag whatever its age), so retention can expire their snapshots. Returns the runs."""
+    from ..zones import TABLES
+    runs = complete_runs(lake)
+    oldest = now_ms - max_age_days * 86_400_000
+    dropped = [run for i, (at, run) in enumerate(runs) if i > 0 and (i >= keep or at < oldest)]
+    for run in dropped:
+        tag = run_tag(run)
+        for spec in TABLES:
+            for name in (spec.name, *(part_table(spec.name, p) for p in spec.parts if p != "data")):
+                tbl = lake.iceberg(spec.zone, name)
+                if tag in tbl.refs():
+                    tbl.manage_snapshots().remove_tag(tag).commit()
+    return dropped

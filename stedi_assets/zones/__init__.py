@@ -16,3 +16,13 @@ def table(name: str) -> TableSpec:
         return TABLES_BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES_BY_NAME)}") from None
+
+
+def graph_order() -> list[TableSpec]:
+    """Every table after the tables its rule reads (TABLES is ordered by zone, not by dependency)."""
+    from .sql import dependencies
+    ordered: list[TableSpec] = []
+    while len(ordered) < len(TABLES):
+        done = {t.name for t in ordered}
+        ordered += [t for t in TABLES if t.name not in done and set(dependencies(t)) <= done]
+    return ordered
