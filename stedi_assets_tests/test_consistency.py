@@ -214,3 +214,20 @@ def write_previous_format(lake, target: Path) -> None:
         (folder / "_manifest.json").write_text(json.dumps(manifest))
         (target / spec.zone / spec.name / "_current.json").write_text(json.dumps(manifest))
     shutil.copytree(Path(lake.root) / "_private", target / "_private")
+
+
+def test_every_commit_records_its_run_policy_engine_and_input_snapshots(tmp_path):
+    from stedi_assets.zones import TABLES
+    from stedi_assets.zones.sql import dependencies
+    result = run_pipeline(landing_with(tmp_path / "landing", 2), tmp_path / "lake", "rubric")
+    assert result.success
+    lake = open_lake(str(tmp_path / "lake"))
+    current = {t.name: lake.current(t.zone, t.name) for t in TABLES}
+    for spec in TABLES:
+        snap = current[spec.name]
+        summary = lake.iceberg(spec.zone, spec.name).current_snapshot().summary.additional_properties
+        assert summary["stedi.run-id"] == result.run_id
+        assert summary["stedi.engine"] == ("python" if spec.name.endswith("_landing") else "duckdb")
+        assert summary["stedi.policy"] == ("" if spec.zone == "landing" else "rubric")
+        assert snap.inputs == {name: current[name].snapshot for name in dependencies(spec)}
+        assert f"run-{result.run_id}" in lake.tags(spec.zone, spec.name)

@@ -1,9 +1,11 @@
-"""`stedi audit`: for the current snapshot of each table, whom it covers and whom the rules kept out."""
+"""`stedi audit`: for each table of the lake readers see (the latest complete run), whom it covers and whom
+the rules kept out."""
 from __future__ import annotations
 
 from ..checks.audit import Audit
 from ..checks.integrity import ambiguous_readings
 from ..storage.lake import Lake
+from ..storage.runs import default_view
 from ..zones import TABLES
 from .register import ErasureRegister
 
@@ -23,12 +25,13 @@ def audit_rows(lake: Lake) -> list[tuple]:
     register = ErasureRegister.load(lake)
     erased_at_landing = 0
     rows = []
+    _, view = default_view(lake)
     for spec in TABLES:
-        if spec.name == "rejected" or not lake.has_current(spec.zone, spec.name):
+        if spec.name == "rejected" or spec.name not in view:
             continue
-        snap = lake.current(spec.zone, spec.name)
+        snap = view[spec.name]
         policy = snap.policy or "strict"
-        audit = Audit(spec=spec, policy=policy, files=snap.files, extra=snap.extra, lake=lake)
+        audit = Audit(spec=spec, policy=policy, files=snap.files, extra=snap.extra, lake=lake, lookup=view.__getitem__)
         column = _COVERAGE.get(spec.name) or _COVERAGE_BY_POLICY[(spec.name, policy)]
         covered = audit.scalar(f"SELECT count(DISTINCT {column}) FROM {spec.name}", (spec.name,))
         no_consent = before = ambiguous = ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .lake import STAGE_PREFIX, Lake
+from .lake import STAGE_PREFIX, Lake, live_data_files
 
 RUN_TAG_PREFIX = "run-"
 
@@ -31,9 +31,8 @@ def live_files(tbl, snapshots) -> set[str]:
     files: set[str] = set()
     for snap in snapshots:
         files.add(snap.manifest_list)
-        for manifest in snap.manifests(tbl.io):
-            files.add(manifest.manifest_path)
-            files.update(entry.data_file.file_path for entry in manifest.fetch_manifest_entry(tbl.io))
+        files.update(manifest.manifest_path for manifest in snap.manifests(tbl.io))
+        files.update(data_file.file_path for data_file in live_data_files(tbl, snap.snapshot_id))
     return files
 
 

@@ -24,6 +24,14 @@ def _spec(name: str):
     return table(name)
 
 
+def _committed_by(tbl, run_id: str) -> int | None:
+    """The id of the newest snapshot of `tbl` that run `run_id` committed (metadata only, no file listing)."""
+    for snap in sorted(tbl.snapshots(), key=lambda s: s.timestamp_ms, reverse=True):
+        if snap.summary and snap.summary.additional_properties.get(TABLE_RUN_ID) == run_id:
+            return snap.snapshot_id
+    return None
+
+
 def produced_by(lake: Lake, name: str, run_id: str) -> Snapshot | None:
     """The snapshot of table `name` that run `run_id` committed, if it did."""
     spec = _spec(name)
@@ -31,10 +39,8 @@ def produced_by(lake: Lake, name: str, run_id: str) -> Snapshot | None:
         tbl = lake.iceberg(spec.zone, name)
     except TableNotPublished:
         return None
-    for snap in sorted(tbl.snapshots(), key=lambda s: s.timestamp_ms, reverse=True):
-        if snap.summary and snap.summary.additional_properties.get(TABLE_RUN_ID) == run_id:
-            return lake.snapshot(spec.zone, name, snap.snapshot_id, tbl)
-    return None
+    snapshot_id = _committed_by(tbl, run_id)
+    return None if snapshot_id is None else lake.snapshot(spec.zone, name, snapshot_id, tbl)
 
 
 def pinned(lake: Lake, name: str, run_id: str, started_ms: int | None) -> Snapshot:
@@ -83,12 +89,16 @@ def close_run(lake: Lake, run_id: str, selected: set[str]) -> dict[str, Snapshot
     Returns the tagged view, or None while the run is unfinished or when its lake is not consistent.
     Safe to call from several steps at once: tagging is idempotent.
     """
-    produced = {}
-    for name in selected:
-        snap = produced_by(lake, name, run_id)
-        if snap is None:
+    tables = {}
+    for name in selected:              # cheap first: has the run committed every table it selected?
+        try:
+            tables[name] = lake.iceberg(_spec(name).zone, name)
+        except TableNotPublished:
             return None
-        produced[name] = snap
+        if _committed_by(tables[name], run_id) is None:
+            return None
+    produced = {name: lake.snapshot(_spec(name).zone, name, _committed_by(tbl, run_id), tbl)
+                for name, tbl in tables.items()}
     view = _consistent_view(lake, run_id, produced)
     if view is None:
         return None
