@@ -21,6 +21,16 @@ from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.catalog import reset_catalogs
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Each test file's tier, where its cost puts it (pyproject.toml's addopts leave these out of the fast tier).
+TIER_OF_MODULE = {"test_s3": "s3", "test_spark_parity": "spark", "test_glue": "spark", "test_webserver": "ui"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        tier = TIER_OF_MODULE.get(item.module.__name__.rsplit(".", 1)[-1])
+        if tier:
+            item.add_marker(getattr(pytest.mark, tier))
 # The Udacity data's licence forbids copying it into the project: tests read it from shared/ beside it.
 UDACITY = Path(os.environ.get("STEDI_UDACITY_DATA", REPO.parent / "shared" / "stedi-data"))
 
