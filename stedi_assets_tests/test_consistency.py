@@ -39,6 +39,21 @@ def landing_with(root: Path, people: int, first: int = 0) -> Path:
     return root
 
 
+def while_building(table: str, monkeypatch, action) -> list:
+    """Run `action` once while this process's engine builds `table` (another run interleaving with this one);
+    the list it returns receives the action's result."""
+    real, results = DuckDBEngine.select_into, []
+
+    def hook(self, sql, relations, output_dir, **kwargs):
+        if not results and table in output_dir:
+            results.append(None)            # the action's own build of `table` must not re-enter this hook
+            results[0] = action()
+        return real(self, sql, relations, output_dir, **kwargs)
+
+    monkeypatch.setattr(DuckDBEngine, "select_into", hook)
+    return results
+
+
 def counts(lake: Path, capsys, *extra: str) -> dict[str, int]:
     capsys.readouterr()
     sql = " UNION ALL ".join(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in (
@@ -50,18 +65,10 @@ def counts(lake: Path, capsys, *extra: str) -> dict[str, int]:
 def test_a_run_reads_its_own_landing_although_another_run_committed_landing_meanwhile(tmp_path, monkeypatch, capsys):
     lake = tmp_path / "lake"
     landing_a, landing_b = landing_with(tmp_path / "a", 3), landing_with(tmp_path / "b", 5)
-    real = DuckDBEngine.select_into
-    interleaved = []
-
-    def other_run_lands_first(self, sql, relations, output_dir, **kwargs):
-        if not interleaved and "customer_trusted" in output_dir:
-            interleaved.append(True)   # run B commits its landing tables while run A is building trusted
-            assert run_pipeline(landing_b, lake, selection=dg.AssetSelection.groups("landing")).success
-        return real(self, sql, relations, output_dir, **kwargs)
-
-    monkeypatch.setattr(DuckDBEngine, "select_into", other_run_lands_first)
+    interleaved = while_building("customer_trusted", monkeypatch,   # run B commits its landing tables meanwhile
+                                 lambda: run_pipeline(landing_b, lake, selection=dg.AssetSelection.groups("landing")))
     result_a = run_pipeline(landing_a, lake)
-    assert interleaved and result_a.success
+    assert interleaved[0].success and result_a.success
 
     current = open_lake(str(lake)).current("landing", "customer_landing")
     assert current.rows["data"] == 5 and current.run_id != result_a.run_id       # B's landing is current ...
@@ -75,19 +82,11 @@ def test_a_run_reads_its_own_landing_although_another_run_committed_landing_mean
 def test_a_run_whose_table_another_run_rewrote_fails_naming_that_run(tmp_path, monkeypatch, capsys):
     lake = tmp_path / "lake"
     landing_a, landing_b = landing_with(tmp_path / "a", 3), landing_with(tmp_path / "b", 5)
-    real = DuckDBEngine.select_into
-    other = []
-
-    def other_run_finishes_first(self, sql, relations, output_dir, **kwargs):
-        if not other and "customer_trusted" in output_dir:
-            other.append(None)                                   # B's own build must not re-enter this hook
-            other[0] = run_pipeline(landing_b, lake)             # run B does everything while A builds trusted
-            assert other[0].success
-        return real(self, sql, relations, output_dir, **kwargs)
-
-    monkeypatch.setattr(DuckDBEngine, "select_into", other_run_finishes_first)
+    other = while_building("customer_trusted", monkeypatch,          # run B does everything meanwhile
+                           lambda: run_pipeline(landing_b, lake))
     result_a = run_pipeline(landing_a, lake)
     assert not result_a.success
+    assert other[0].success
     failure = next(e for e in result_a.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.message
     assert f"committed by run {other[0].run_id}" in message and len(message.strip().splitlines()) == 1
