@@ -120,17 +120,27 @@ def test_bad_sql_and_selection(lake, generated, capsys):
     assert "nope" in capsys.readouterr().err
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--select", "group:"]) == 2
     assert "bad --select" in capsys.readouterr().err
+    assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--select", "group:gold"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "matches no table" in err and "curated/machine_learning_curated" in err
 
 
-def test_run_is_recorded_in_the_dagster_home_instance(generated, tmp_path, monkeypatch):
+def test_run_is_recorded_in_the_dagster_home_instance_as_the_named_job(generated, tmp_path, monkeypatch, capfd):
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    assert main(["run", "--landing", str(generated / "landing"), "--lake", str(tmp_path / "lake"),
-                 "--select", "group:landing"]) == 0
+    landing = str(generated / "landing")
+    assert main(["run", "--landing", landing, "--lake", str(tmp_path / "lake"), "--select", "group:landing"]) == 0
+    assert main(["check", "--lake", str(tmp_path / "lake"), "--select", "group:landing"]) == 0
+    err = capfd.readouterr().err
+    assert "dagster.yaml" not in err and "telemetry" not in err.lower()        # the CLI says only its own things
+    assert "enabled: false" in (home / "dagster.yaml").read_text()             # telemetry off, project-owned config
     with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs()
-        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+        runs = sorted(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
+        assert [r.job_name for r in runs] == ["landing_job", "checks_job"]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        assert {k: v for k, v in runs[0].tags.items() if k.startswith("stedi/")} == {
+            "stedi/policy": "strict", "stedi/landing": landing, "stedi/engine": "duckdb"}
         record = instance.get_latest_materialization_event(dg.AssetKey(["landing", "customer_landing"]))
         assert record.asset_materialization.metadata["dagster/row_count"].value > 0
 

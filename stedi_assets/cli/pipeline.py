@@ -21,8 +21,40 @@ def generate(args) -> int:
     return 0
 
 
-def _execute(args, selection, policy: str | None = None, needs_landing: bool = True):
-    """Run `selection` through Dagster, recorded in $DAGSTER_HOME's instance if that is set."""
+INSTANCE_CONFIG = """\
+# The Dagster instance of the STEDI lakehouse, written by `stedi` on first use of this DAGSTER_HOME.
+# Telemetry stays off unless you switch it on here.
+telemetry:
+  enabled: false
+"""
+
+
+def _instance():
+    """$DAGSTER_HOME's instance (runs then show in `dagster dev`), given this project's config on first use;
+    an ephemeral one without DAGSTER_HOME."""
+    import dagster as dg
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    config = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(config):
+        os.makedirs(home, exist_ok=True)
+        with open(config, "w") as f:
+            f.write(INSTANCE_CONFIG)
+    return dg.DagsterInstance.get()
+
+
+def _job_for(keys, groups) -> str:
+    """The named job a selection matches: a zone's job, else lakehouse_job (whole or subset)."""
+    for zone, zone_keys in groups.items():
+        if keys == zone_keys:
+            return f"{zone}_job"
+    return "lakehouse_job"
+
+
+def _execute(args, selection, policy: str | None = None, needs_landing: bool = True, checks_only: bool = False):
+    """Run `selection` as the project's named job (lakehouse_job, <zone>_job or checks_job), recorded in
+    $DAGSTER_HOME's instance if that is set."""
     import dagster as dg
     from ..assets import TABLE_ASSETS
     from ..resources import resources
@@ -36,15 +68,28 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
             chosen["landing"].store()
         except dg.Failure as err:
             raise CliError(err.description) from None
+    all_keys = set(dg.AssetSelection.all().resolve(TABLE_ASSETS))
     try:
-        selection = dg.AssetSelection.from_coercible(selection) if isinstance(selection, str) else selection
+        keys = set(dg.AssetSelection.from_coercible(selection).resolve(TABLE_ASSETS)) if selection else all_keys
     except Exception as err:  # dagster raises several kinds for a bad selection string
-        raise CliError(f"bad --select {args.select!r}: {err}") from None
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    result = dg.materialize(TABLE_ASSETS, resources=chosen, selection=selection, instance=instance,
-                            raise_on_error=False,
-                            # failures are reported by this command itself, in its own words
-                            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        raise CliError(f"bad --select {selection!r}: {err}") from None
+    if not keys:
+        from ..zones import TABLES
+        raise CliError(f"--select {selection!r} matches no table; groups: landing, trusted, curated; tables: "
+                       + ", ".join(f"{t.zone}/{t.name}" for t in TABLES))
+    if checks_only:
+        name, job_selection = "checks_job", dg.AssetSelection.checks_for_assets(*keys)
+    else:
+        groups = {z: {k for k in all_keys if k.path[0] == z} for z in ("landing", "trusted", "curated")}
+        name, job_selection = _job_for(keys, groups), dg.AssetSelection.assets(*keys)
+    job = dg.Definitions(assets=TABLE_ASSETS, jobs=[dg.define_asset_job(name, selection=job_selection)],
+                         resources=chosen).resolve_job_def(name)
+    tags = {} if checks_only else {"stedi/policy": chosen["policy"].name, "stedi/landing": landing,
+                                   "stedi/engine": chosen["engine"].name}
+    result = job.execute_in_process(
+        instance=_instance(), raise_on_error=False, tags=tags,
+        # failures are reported by this command itself, in its own words
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     return result, lake
 
 
@@ -58,19 +103,9 @@ def run(args) -> int:
 
 
 def check(args) -> int:
-    import dagster as dg
-    from ..assets import TABLE_ASSETS
     from ..report import print_checks, print_failures
     open_lake(args)
-    if args.select:
-        try:
-            keys = dg.AssetSelection.from_coercible(args.select).resolve(TABLE_ASSETS)
-        except Exception as err:
-            raise CliError(f"bad --select {args.select!r}: {err}") from None
-        selection = dg.AssetSelection.checks_for_assets(*keys)
-    else:
-        selection = dg.AssetSelection.checks_for_assets(*TABLE_ASSETS)
-    result, _ = _execute(args, selection, needs_landing=False)
+    result, _ = _execute(args, args.select, needs_landing=False, checks_only=True)
     failed = print_checks(result)
     print_failures(result)
     return EXIT_CHECKS_FAILED if failed or not result.success else 0
