@@ -52,9 +52,19 @@ def print_checks(result) -> int:
     return failed
 
 
+def root_cause(error) -> str:
+    """`Type: message` of the exception at the bottom of a Dagster error chain (Dagster wraps every
+    step's exception in DagsterExecutionStepExecutionError, whose own text says nothing)."""
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    text = lines[-1] if lines else error.cls_name
+    kind, sep, rest = text.partition(": ")
+    return f"{kind.rsplit('.', 1)[-1]}: {rest}" if sep and " " not in kind else text
+
+
 def print_failures(result) -> None:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
-            message = error.message.strip().splitlines()[-1] if error else "failed"
-            print(f"step {event.step_key} failed: {message}")
+            print(f"step {event.step_key} failed: {root_cause(error) if error else 'failed'}")

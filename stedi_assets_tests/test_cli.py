@@ -148,3 +148,15 @@ def test_run_is_recorded_in_the_dagster_home_instance_as_the_named_job(generated
 def test_all_defect_kinds_are_known_to_the_cli():
     assert set(DEFECTS) == {"duplicate_serials", "revocations", "malformed_lines", "redelivered_files",
                             "email_case", "encodings"}
+
+
+def test_a_failed_step_prints_its_root_cause(generated, tmp_path, monkeypatch, capsys):
+    from stedi_assets.engines.duckdb_engine import DuckDBEngine
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(DuckDBEngine, "select_into", disk_full)
+    assert main(["run", "--landing", str(generated / "landing"), "--lake", str(tmp_path / "lake")]) == 1
+    out = capsys.readouterr().out
+    assert "step customer_trusted failed: OSError: [Errno 28] No space left on device" in out
+    assert "DagsterExecutionStepExecutionError" not in out
