@@ -73,17 +73,19 @@ def readable_bytes(path: Path) -> bytes:
 BOUND_LENGTH = 16
 
 
-def files_naming(root: Path, needles: list[str]) -> list[str]:
+def files_naming(root: Path, needles: list[str], whole: bool = False) -> list[str]:
     """Every file under `root` that holds one of `needles` (case-insensitive), opened as above; in an
-    Avro manifest, the 16-character prefix a truncated column bound would keep counts as well."""
-    wanted = [n.lower().encode() for n in needles]
+    Avro manifest, the 16-character prefix a truncated column bound would keep counts as well. `whole`:
+    only where no e-mail or serial character touches it (case@p.com is not in showcase@p.com)."""
+    edge = (rb"(?<![\w.+-])", rb"(?![\w.+-])") if whole else (b"", b"")
+    patterns = [re.compile(edge[0] + re.escape(n.lower().encode()) + edge[1]) for n in needles]
+    prefixes = [re.compile(edge[0] + re.escape(n.lower().encode()[:BOUND_LENGTH])) for n in needles]
     hits = []
     for path in sorted(root.rglob("*")):
         if not path.is_file():
             continue
         text = readable_bytes(path).lower()
-        prefixes = [n[:BOUND_LENGTH] for n in wanted] if path.suffix == ".avro" else []
-        if any(n in text for n in [*wanted, *prefixes]):
+        if any(p.search(text) for p in [*patterns, *(prefixes if path.suffix == ".avro" else [])]):
             hits.append(str(path))
     return hits
 

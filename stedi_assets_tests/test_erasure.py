@@ -138,6 +138,10 @@ def count(capsys, lake: Path, sql: str, *as_of: str) -> tuple[int, int | None, s
     return code, (json.loads(out)[0]["n"] if code == 0 else None), err
 
 
+PAT_EMAIL, PAT_SERIAL = "Pat.Erased@example.org", "5e7a0000-0000-4000-8000-00000000e5ed"
+QUINN_EMAIL, QUINN_SERIAL = "Quinn.Kept@example.org", "5e7a0000-0000-4000-8000-0000000000cc"
+
+
 @pytest.fixture(scope="module")
 def erased_after_three_runs(tmp_path_factory) -> tuple[Path, dict]:
     """run 1 without Pat, runs 2 and 3 with Pat and Quinn, then Pat erased."""
@@ -146,13 +150,12 @@ def erased_after_three_runs(tmp_path_factory) -> tuple[Path, dict]:
     generate_landing(landing, customers=40, seed=5)
     assert run_pipeline(landing, lake).success
     start = BASE_TIME_MS + 10 * 86_400_000
-    deliver(landing, "late", person_lines("Pat.Erased@example.org", "5e7a0000-0000-4000-8000-00000000e5ed", start),
-            person_lines("Quinn.Kept@example.org", "5e7a0000-0000-4000-8000-0000000000cc", start))
+    deliver(landing, "late", person_lines(PAT_EMAIL, PAT_SERIAL, start), person_lines(QUINN_EMAIL, QUINN_SERIAL, start))
     for _ in range(2):
         assert run_pipeline(landing, lake).success
     runs = runs_of(lake)
     assert len(runs) == 3
-    assert main(["forget", "pat.erased@example.org", "--landing", str(landing), "--lake", str(lake)]) == 0
+    assert main(["forget", PAT_EMAIL.lower(), "--landing", str(landing), "--lake", str(lake)]) == 0
     return root, {"third": runs[0], "second": runs[1], "first": runs[2]}
 
 
@@ -162,10 +165,9 @@ QUINN = "SELECT count(*) AS n FROM {t} WHERE lower(trim(email)) = 'quinn.kept@ex
 
 def test_no_kept_snapshot_and_no_file_holds_an_erased_person(erased_after_three_runs):
     root, _ = erased_after_three_runs
-    needles = ["pat.erased@example.org", "5e7a0000-0000-4000-8000-00000000e5ed"]
-    assert files_naming(root, needles) == []
-    assert not [t for t, row in snapshot_rows(root / "lake")
-                if belongs_to(row, needles[0], {needles[1]})]
+    assert files_naming(root, [PAT_EMAIL, PAT_SERIAL]) == []
+    assert files_naming(root, [QUINN_EMAIL, QUINN_SERIAL])
+    assert not [t for t, row in snapshot_rows(root / "lake") if belongs_to(row, PAT_EMAIL.lower(), {PAT_SERIAL})]
 
 
 def test_time_travel_to_a_run_that_held_an_erased_person_fails_in_one_line(erased_after_three_runs, capsys):
@@ -191,8 +193,7 @@ def test_rolling_back_any_table_never_brings_an_erased_person_back(erased_after_
                 assert code == 0 or (code == 2 and err.count("\n") == 1), err
                 if "email" in [c.name for c in spec.columns]:
                     assert count(capsys, lake, PAT.format(t=spec.qualified_name), "--as-of", "current")[:2] == (0, 0)
-        assert not [t for t, row in snapshot_rows(lake)
-                    if belongs_to(row, "pat.erased@example.org", {"5e7a0000-0000-4000-8000-00000000e5ed"})]
+        assert not [t for t, row in snapshot_rows(lake) if belongs_to(row, PAT_EMAIL.lower(), {PAT_SERIAL})]
 
 
 @pytest.mark.xfail(strict=True, reason="storage/runs.complete_runs dates a run by the snapshots the run itself "
@@ -304,3 +305,81 @@ def test_dry_run_counts_what_would_go_per_table_and_landing_file_and_changes_not
     assert code == 0
     removed = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if "rows removed" in line}
     assert {t: n for t, n in removed.items() if n} == expected     # the dry run told the truth
+
+
+# -- on S3 (moto or Ceph RADOS Gateway), with a SQL catalog ----------------------------------------------
+
+def s3_keys(bucket: str, prefix: str) -> list[str]:
+    import boto3
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_a_killed_forget_on_s3_is_finished_and_leaves_no_trace(s3_env, tmp_path, monkeypatch, capsys):
+    import boto3
+    from conftest import new_bucket
+    from stedi_assets.storage.catalog import reset_catalogs
+    bucket = new_bucket()
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    monkeypatch.setenv("STEDI_CATALOG", f"sqlite:///{tmp_path / 'catalog.db'}")
+    reset_catalogs()
+    local = tmp_path / "landing"
+    generate_landing(local, customers=12, seed=7, defects=DEFECTS)
+    start = BASE_TIME_MS + 10 * 86_400_000
+    deliver(local, "late", person_lines(PAT_EMAIL, PAT_SERIAL, start), person_lines(QUINN_EMAIL, QUINN_SERIAL, start))
+    landing, lake = f"s3://{bucket}/landing", f"s3://{bucket}/lake"
+    assert main(["land", str(local), "--landing", landing]) == 0
+    for _ in range(2):
+        assert main(["run", "--landing", landing, "--lake", lake]) == 0
+
+    child = subprocess.run([sys.executable, "-m", "stedi_assets.cli", "forget", PAT_EMAIL, "--landing", landing,
+                            "--lake", lake], env={**os.environ, STOP_AFTER: "2"}, capture_output=True, timeout=600)
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    code, out, _ = cli(capsys, "forget", "--landing", landing, "--lake", lake)
+    assert code == 0 and "finished a pending erasure: 1 people" in out
+
+    s3 = boto3.client("s3")
+    download = tmp_path / "download"
+    for key in s3_keys(bucket, ""):
+        target = download / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+    assert files_naming(download, [PAT_EMAIL, PAT_SERIAL]) == []       # lake, manifests, landing: every object
+    assert files_naming(download, [QUINN_EMAIL, QUINN_SERIAL])          # everybody else is still there
+    assert cli(capsys, "check", "--lake", lake)[0] == 0
+
+
+# -- pseudonym keys -----------------------------------------------------------------------------------------
+
+def test_forget_refuses_a_lake_whose_current_ml_table_was_built_with_another_key(tmp_path, capsys, monkeypatch):
+    landing, lake = small_people_landing(tmp_path / "landing"), tmp_path / "lake"
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "key-of-the-last-run")
+    assert run_pipeline(landing, lake).success
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "a-rotated-key")
+    before = fingerprint(landing, lake)
+    code, out, err = cli(capsys, "forget", CASE, "--landing", str(landing), "--lake", str(lake))
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert "curated.machine_learning_curated was built with another pseudonym key: re-run the pipeline" in err
+    assert fingerprint(landing, lake) == before          # refused before anything was recorded or deleted
+
+
+def test_a_pending_erasure_finishes_over_a_table_rebuilt_meanwhile_under_a_new_key(tmp_path, capsys, monkeypatch):
+    landing, lake = small_people_landing(tmp_path / "landing"), tmp_path / "lake"
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "old-key")
+    assert run_pipeline(landing, lake).success
+    child = subprocess.run([sys.executable, "-m", "stedi_assets.cli", "forget", CASE, "--landing", str(landing),
+                            "--lake", str(lake)], env={**os.environ, STOP_AFTER: "0"}, capture_output=True, timeout=600)
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    # a run started from Dagster itself (no `stedi run`, so nothing finishes the erasure) under a new key:
+    # landing drops the pending person, so the new ML snapshot cannot hold them, and its pseudonyms are
+    # under a key the register has none for
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "new-key")
+    assert run_pipeline(landing, lake).success
+    code, out, err = cli(capsys, "forget", "--landing", str(landing), "--lake", str(lake))
+    assert code == 0, err
+    assert "finished a pending erasure" in out
+    (kept,) = open_lake(str(lake)).snapshots("curated", "machine_learning_curated")   # the old-key one held them
+    assert kept.extra["pseudonym_key_id"] != json.loads((lake / REGISTER).read_text())["erasures"][0]["pseudonyms"].popitem()[0]
+    assert not [t for t, row in snapshot_rows(lake) if belongs_to(row, CASE, {"S-CASE"})]
+    assert [json.loads(line)["email"] for line in landing_lines(landing, "customer")] == [SHOWCASE]
+    assert cli(capsys, "check", "--lake", str(lake))[0] == 0
