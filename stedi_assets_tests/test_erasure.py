@@ -383,3 +383,22 @@ def test_a_pending_erasure_finishes_over_a_table_rebuilt_meanwhile_under_a_new_k
     assert not [t for t, row in snapshot_rows(lake) if belongs_to(row, CASE, {"S-CASE"})]
     assert [json.loads(line)["email"] for line in landing_lines(landing, "customer")] == [SHOWCASE]
     assert cli(capsys, "check", "--lake", str(lake))[0] == 0
+
+
+def test_a_register_of_the_previous_version_keeps_its_people_erased(tmp_path, monkeypatch):
+    from stedi_assets.privacy.register import ErasureRegister, Subjects
+    monkeypatch.setenv("STEDI_ERASURE_KEY", "register-key")
+    lake = open_lake(str(tmp_path / "lake"))
+    old = Subjects(b"register-key")
+    (tmp_path / "lake" / "_private").mkdir(parents=True)
+    (tmp_path / "lake" / REGISTER).write_text(json.dumps(
+        {"version": 1, "identities": [old.digest(CASE)], "serials": [old.digest("S-CASE")]}))
+    register = ErasureRegister.load(lake)
+    assert not register.pending()
+    assert register.landing_filter("customer")(("n", " CASE@p.com", None, None, "S-X", 1, 1, None, None, None))
+    assert register.landing_filter("step_trainer")((1, "S-CASE", 1.0))
+    assert not register.landing_filter("step_trainer")((1, "S-SHOW", 1.0))
+    register.record({SHOWCASE}, set(), {})
+    register.save(lake)
+    again = ErasureRegister.load(lake)
+    assert again.identities == {old.digest(CASE), old.digest(SHOWCASE)} and len(again.pending()) == 1

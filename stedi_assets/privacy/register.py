@@ -266,10 +266,6 @@ class ErasureRegister:
             if e.id == erasure_id:
                 e.state, e.finished_at = DONE, _now()
 
-    def erased(self, kind: str, value: str) -> bool:
-        subjects = self.subjects()
-        return subjects.is_identity(value) if kind == "identity" else subjects.is_serial(value)
-
     def landing_filter(self, source: str):
         """A predicate on a landing record's typed values: True if it belongs to an erased person."""
         if not self:
