@@ -28,7 +28,9 @@ import secrets
 import signal
 import uuid
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..engines.duckdb_engine import connect
 from ..identity import identity_key, pseudonym
@@ -250,22 +252,22 @@ class _Eraser:
         self.report = ForgetReport(people=len(erasure.identities), serials=len(erasure.serials))
         self._counts: dict[tuple[str, str | None], int] = {}
         self._committed = 0
+        self.con = None
 
     # -- matching rows in data files, through one DuckDB connection
-    def _con(self):
-        if not hasattr(self, "_connection"):
-            self._context = connect(self.lake.store.duckdb_setup())
-            self._connection = self._context.__enter__()
-            self.subjects.bind(self._connection)
-        return self._connection
-
-    def close(self) -> None:
-        if hasattr(self, "_connection"):
-            self._context.__exit__(None, None, None)
-            del self._connection
+    @contextmanager
+    def _matching(self) -> Iterator[None]:
+        """A DuckDB connection that can compare the lake's rows with their hashes (see Subjects.bind)."""
+        with connect(self.lake.store.duckdb_setup()) as con:
+            self.subjects.bind(con)
+            self.con = con
+            try:
+                yield
+            finally:
+                self.con = None
 
     def _predicate(self, uri: str, key: str | None) -> str | None:
-        columns = [row[0] for row in self._con().execute("DESCRIBE SELECT * FROM read_parquet($f)", {"f": uri}).fetchall()]
+        columns = [row[0] for row in self.con.execute("DESCRIBE SELECT * FROM read_parquet($f)", {"f": uri}).fetchall()]
         return self.subjects.predicate(columns, key)
 
     def count(self, rel: str, key: str | None) -> int:
@@ -273,7 +275,7 @@ class _Eraser:
         if (rel, key) not in self._counts:
             uri = self.lake.uri(rel)
             predicate = self._predicate(uri, key)
-            self._counts[(rel, key)] = 0 if predicate is None else self._con().execute(
+            self._counts[(rel, key)] = 0 if predicate is None else self.con.execute(
                 f"SELECT count(*) FROM read_parquet($f) WHERE {predicate}", {"f": uri}).fetchone()[0]
         return self._counts[(rel, key)]
 
@@ -283,7 +285,7 @@ class _Eraser:
         uri = self.lake.uri(rel)
         target = f"{folder}/{uuid.uuid4().hex}.parquet"
         with self.lake.local_output(target) as out:
-            self._con().execute(f"COPY (SELECT * FROM read_parquet({_sql_string(uri)}) "
+            self.con.execute(f"COPY (SELECT * FROM read_parquet({_sql_string(uri)}) "
                                 f"WHERE NOT {self._predicate(uri, key)}) TO {_sql_string(out)} (FORMAT parquet)")
         return target
 
@@ -292,13 +294,11 @@ class _Eraser:
 
     # -- the steps
     def run(self) -> ForgetReport:
-        try:
+        with self._matching():
             self._clean_landing()
             self._stop_point(0)
             for spec in self._graph_order():
                 self._erase_table(spec)
-        finally:
-            self.close()
         self.register.finish(self.erasure.id)
         self.register.save(self.lake)
         return self.report
@@ -324,25 +324,32 @@ class _Eraser:
                 self.report.landing_files_rewritten += 1
 
     def _graph_order(self) -> list:
-        """Tables with a current snapshot, each after the tables its current snapshot was built from."""
+        """Tables with a current snapshot, each after the tables its current snapshot was built from (so a
+        table's inputs are already erased when its own snapshot is made to name them)."""
         present = [t for t in TABLES if self.lake.has_current(t.zone, t.name)]
-        inputs = {t.name: set(json.loads(_summary(self.lake.iceberg(t.zone, t.name).current_snapshot())
-                                         .get(INPUTS, "{}"))) for t in present}
+        inputs = {t.name: set(self._parts_and_inputs(t)[1]) & {p.name for p in present} for t in present}
         ordered: list = []
         while len(ordered) < len(present):
             done = {t.name for t in ordered}
-            ready = [t for t in present if t.name not in done and inputs[t.name] <= done | (inputs[t.name] - set(inputs))]
-            ordered.extend(ready or [t for t in present if t.name not in done])   # a cycle cannot happen; never hang
+            ready = [t for t in present if t.name not in done and inputs[t.name] <= done]
+            ordered.extend(ready or [t for t in present if t.name not in done])   # no cycle exists; never hang
         return ordered
 
+    def _parts_and_inputs(self, spec) -> tuple[dict[str, str], dict[str, str]]:
+        """(side part -> snapshot id, input table -> snapshot id) that a table's current snapshot names."""
+        summary = _summary(self.lake.iceberg(spec.zone, spec.name).current_snapshot())
+        return json.loads(summary.get(PARTS, "{}")), json.loads(summary.get(INPUTS, "{}"))
+
     def _erase_table(self, spec) -> None:
+        """Erase one table: its side parts' current snapshots, then its own (one overwrite each, when
+        anything changes), then move the run tags and expire every other snapshot that still holds them."""
         zone, name = spec.zone, spec.name
         main = self.lake.iceberg(zone, name)
         key = _extra(main.current_snapshot()).get("pseudonym_key_id")
         if not self.subjects.matchable(key) and not self._built_from_clean_inputs(main.current_snapshot()):
             raise ErasureBlocked(f"{spec.qualified_name} was built with another pseudonym key: "
                                  "re-run the pipeline, then forget again")
-        parts = json.loads(_summary(main.current_snapshot()).get(PARTS, "{}"))
+        parts, _ = self._parts_and_inputs(spec)
         side_ids = {part: self._clean_part(zone, name, part, part_id) for part, part_id in parts.items()}
         changed = any(side_ids[p] != parts[p] for p in parts)
         changed = self._clean_current(zone, name, key, lambda summary: self._main_fields(summary, side_ids)) or changed
@@ -510,22 +517,21 @@ class _Eraser:
                 if removed:
                     landing[path] = removed
         rows, older = {}, {}
-        try:
+        with self._matching():
             for spec in self._graph_order():
-                main = self.lake.iceberg(spec.zone, spec.name)
-                parts = [None, *json.loads(_summary(main.current_snapshot()).get(PARTS, "{}"))]
-                for part in parts:
-                    name = spec.name if part is None else part_table(spec.name, part)
-                    tbl = self.lake.iceberg(spec.zone, name)
-                    current = tbl.current_snapshot()
-                    key = _extra(current).get("pseudonym_key_id") if part is None else None
+                parts, _ = self._parts_and_inputs(spec)
+                for name in [spec.name, *(part_table(spec.name, p) for p in parts)]:
                     label = self._label(spec.zone, name)
-                    rows[label] = sum(self.count(self.lake.relative(f.file_path), key)
-                                      for f in live_data_files(tbl, current.snapshot_id))
-                    older[label] = sum(1 for s in tbl.snapshots() if s.snapshot_id != current.snapshot_id and (
-                        not self.subjects.matchable(_extra(s).get("pseudonym_key_id"))
-                        or self.holds(tbl, s.snapshot_id, _extra(s).get("pseudonym_key_id"))))
-        finally:
-            self.close()
+                    rows[label], older[label] = self._survey_table(spec.zone, name)
         return Survey(people=len(self.erasure.identities), serials=len(self.erasure.serials),
                       landing_lines=landing, rows=rows, older_snapshots=older, pending=pending)
+
+    def _survey_table(self, zone: str, name: str) -> tuple[int, int]:
+        """(rows of theirs in the current snapshot, other snapshots that hold them or cannot be matched)."""
+        tbl = self.lake.iceberg(zone, name)
+        current = tbl.current_snapshot()
+        key = _extra(current).get("pseudonym_key_id")
+        rows = sum(self.count(self.lake.relative(f.file_path), key) for f in live_data_files(tbl, current.snapshot_id))
+        older = [s for s in tbl.snapshots() if s.snapshot_id != current.snapshot_id]
+        return rows, sum(1 for s in older if not self.subjects.matchable(_extra(s).get("pseudonym_key_id"))
+                         or self.holds(tbl, s.snapshot_id, _extra(s).get("pseudonym_key_id")))
