@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-
 from ..privacy.register import ErasureRegister
 from .audit import Audit, Outcome, failed, passed
 
