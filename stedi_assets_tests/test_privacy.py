@@ -2,20 +2,20 @@
 person is dropped at landing, revocation takes effect, keys are required where the lake is shared."""
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from collections import Counter
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import read_table, run_pipeline
+from erasure_helpers import belongs_to, files_naming
 from stedi_assets.cli import main
 from stedi_assets.generator import DEFECTS, generate_landing
+from stedi_assets.identity import identity_key, pseudonym
+from stedi_assets.privacy.keys import pseudonym_key
 from stedi_assets.storage.lake import open_lake
-from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones import TABLES
 
 
@@ -27,30 +27,6 @@ def all_rows(lake: Path) -> dict[str, Counter]:
             rows = read_table(lake, spec.zone, spec.name, part)
             found[f"{spec.qualified_name}/{part}"] = Counter(json.dumps(r, sort_keys=True, default=str) for r in rows)
     return found
-
-
-def mentions(row: str, needles: list[str]) -> bool:
-    return any(n in row.lower() for n in needles)
-
-
-def search_everything(root: Path, needles: list[str]) -> list[str]:
-    """Every file under `root` that holds a needle: Parquet cell by cell, anything else byte by byte."""
-    hits = []
-    for path in root.rglob("*"):
-        if not path.is_file():
-            continue
-        if path.suffix == ".parquet":
-            con = duckdb.connect()
-            rows = con.execute(f"SELECT * FROM read_parquet('{path}')").fetchall()
-            if any(mentions(" ".join(map(str, r)), needles) for r in rows):
-                hits.append(str(path))
-            continue
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)
-        if mentions(data.decode("utf-8", "replace"), needles):
-            hits.append(str(path))
-    return hits
 
 
 def person_of(lake: Path) -> tuple[str, str]:
@@ -75,26 +51,29 @@ def landing_copy(request, tmp_path, udacity_landing) -> Path:
 def test_forget_erases_a_person_everywhere_and_nothing_else(landing_copy, tmp_path, capsys):
     lake = tmp_path / "lake"
     assert run_pipeline(landing_copy, lake).success
-    assert run_pipeline(landing_copy, lake).success        # a second snapshot of everything
-    email, serial = person_of(lake)
-    key = email.strip(" ").lower()
-    needles = [key, serial.lower()]
+    assert run_pipeline(landing_copy, lake).success        # a second run: older snapshots of everything
+    email, _ = person_of(lake)
+    key = identity_key(email)
+    serials = {r["serialNumber"] for r in read_table(lake, "landing", "customer_landing")
+               if identity_key(r["email"]) == key}
+    ml_id = pseudonym(pseudonym_key(open_lake(str(lake))), key)
+    needles = [key, *serials]
+    assert files_naming(lake, needles) and files_naming(landing_copy, needles)   # there before
     before = all_rows(lake)
 
     assert main(["forget", email, "--landing", str(landing_copy), "--lake", str(lake)]) == 0
-    assert "erased 1 people" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "erased 1 people" in out and key not in out.lower() and not any(s in out for s in serials)
 
-    assert search_everything(lake, needles) == []             # every zone, quarantine, every snapshot
-    assert search_everything(landing_copy, needles) == []     # and the landing files themselves
+    assert files_naming(lake, needles) == []            # every zone, quarantine, snapshot, manifest and catalog
+    assert files_naming(landing_copy, needles) == []    # and the landing files themselves
     after = all_rows(lake)
-    for table, rows in before.items():                        # everybody else is untouched
-        kept = Counter({r: n for r, n in rows.items() if not mentions(r, needles)})
-        if table.startswith("curated.machine_learning_curated"):
-            kept = Counter({r: n for r, n in kept.items()})   # pseudonymous: compared by count below
-            assert sum(after[table].values()) <= sum(rows.values())
-            continue
+    for table, rows in before.items():                  # everybody else is untouched: equality, not substrings
+        kept = Counter({r: n for r, n in rows.items()
+                        if not belongs_to(json.loads(r), key, serials) and json.loads(r).get("customer_id") != ml_id})
         assert after[table] == kept, table
-    assert main(["check", "--lake", str(lake)]) == 0          # erasure, consent, reconciliation all hold
+    assert sum(before["curated.machine_learning_curated/data"].values()) > sum(after["curated.machine_learning_curated/data"].values())
+    assert main(["check", "--lake", str(lake)]) == 0    # erasure, consent, reconciliation all hold
 
 
 def test_data_redelivered_for_an_erased_person_is_dropped_at_landing(tmp_path, udacity_landing, capsys):
@@ -157,7 +136,9 @@ def test_key_rotation_re_pseudonymizes_and_forget_drops_old_key_snapshots(tmp_pa
     email, _ = person_of(lake)
     assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
     assert "dropped (built with an older pseudonym key)" in capsys.readouterr().out
-    assert len(open_lake(str(lake)).snapshots("curated", "machine_learning_curated")) == 1
+    (kept,) = open_lake(str(lake)).snapshots("curated", "machine_learning_curated")
+    on_disk = {p.relative_to(lake).as_posix() for p in (lake / "curated" / "machine_learning_curated" / "data").rglob("*.parquet")}
+    assert on_disk == set(kept.files["data"])       # the old-key snapshots' files are physically gone
 
 
 def test_audit_reports_coverage_and_exclusions(tmp_path, udacity_landing, capsys):

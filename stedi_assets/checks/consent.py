@@ -1,12 +1,9 @@
 """Privacy checks: consent holds row by row, and the machine-learning table carries no personal data."""
 from __future__ import annotations
 
-import json
 import re
 
-import pyarrow as pa
-
-from ..privacy.register import ErasureRegister, subject_columns
+from ..privacy.register import ErasureRegister
 from .audit import Audit, Outcome, failed, passed
 
 # SQL that counts the rows breaking consent, per table and policy, against the oracle's tables:
@@ -84,44 +81,31 @@ def no_pii(audit: Audit) -> Outcome:
 
 
 def erasure(audit: Audit) -> Outcome:
-    """No row of an erased person: no identity key or serial whose keyed hash is in the register.
+    """No row of an erased person (or of one being erased): no identity key or serial whose keyed hash is
+    in the register, no ML pseudonym the register recorded for them, no quarantined line naming them.
 
-    The register keeps only keyed hashes, so the check hashes what the table holds and compares.
-    customer_id pseudonyms cannot be hashed back; the consent check ties each one to a landing
-    customer, and erased customers are gone from landing.
+    The register keeps only keyed hashes, so the check hashes what the table holds and compares; raw lines
+    are matched as `forget` matches them (whole JSON strings, never substrings). Pseudonyms made under a
+    key the register has none for cannot be compared: the consent check ties each one to a landing
+    customer, and landing drops erased people.
     """
     register = ErasureRegister.load(audit.lake)
     if not register:
         return passed(erased_people=0)
+    subjects = register.subjects()
+    key_id = audit.extra.get("pseudonym_key_id")
     name = audit.spec.name
     found = 0
     for part in audit.spec.parts:
         relation = name if part == "data" else f"{name}_rejected"
         columns = [column for column, _ in audit.schema(part)[0]]
-        subject = subject_columns(columns)
-        terms = [f"pseudonym(lower(trim(BOTH ' ' FROM \"{c}\"))) IN (SELECT h FROM identities)"
-                 for c in subject["identity"]]
-        terms += [f"pseudonym({c}) IN (SELECT h FROM identities)" for c in subject["key"]]
-        terms += [f"pseudonym(\"{c}\") IN (SELECT h FROM serials)" for c in subject["serial"]]
-        if terms:
-            found += audit.scalar(f"SELECT count(*) FROM {relation} WHERE {' OR '.join(terms)}", (relation,),
-                                  keyed_hash=register.key,
-                                  identities=pa.table({"h": sorted(register.identities)}),
-                                  serials=pa.table({"h": sorted(register.serials)}))
+        predicate = subjects.predicate(columns, key_id, raw=False)
+        if predicate is not None:
+            found += audit.scalar(f"SELECT count(*) FROM {relation} WHERE {predicate}", (relation,),
+                                  keyed_hash=register.key, **subjects.tables())
         if "raw" in columns:
             raws = audit.query(f"SELECT raw FROM {relation} WHERE raw <> ''", (relation,))
-            found += sum(1 for (raw,) in raws if _mentions_erased(register, raw))
-    metadata = {"erased_people": len(register.identities), "rows_of_erased_people": int(found)}
+            found += sum(1 for (raw,) in raws if subjects.named_in_raw(raw))
+    metadata = {"erased_people": len(register.identities), "pending_erasures": len(register.pending()),
+                "rows_of_erased_people": int(found)}
     return passed(**metadata) if found == 0 else failed(**metadata)
-
-
-def _mentions_erased(register: ErasureRegister, raw: str) -> bool:
-    """Whether a quarantined line names an erased person in one of its fields."""
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return False
-    if not isinstance(record, dict):
-        return False
-    return any(isinstance(record.get(f), str) and register.erased(kind, record[f])
-               for f, kind in (("email", "identity"), ("user", "identity"), ("serialNumber", "serial")))

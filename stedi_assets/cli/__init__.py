@@ -70,8 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     command("migrate", lake_admin.migrate, "convert a lake of the previous snapshot format into Iceberg tables")
     forget = command("forget", lake_admin.forget,
                      "erase people from landing, every table and every snapshot", landing=True)
-    forget.add_argument("emails", nargs="*", help="e-mail addresses to erase")
+    forget.add_argument("emails", nargs="*", help="e-mail addresses to erase (none: finish pending erasures)")
     forget.add_argument("--file", help="a file with one e-mail per line")
+    forget.add_argument("--dry-run", action="store_true",
+                        help="only count what would be erased, per table and landing file; change nothing")
     command("audit", lake_admin.audit, "who each table covers, and who the rules kept out")
     return parser
 

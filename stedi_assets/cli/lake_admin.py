@@ -138,27 +138,78 @@ def migrate(args) -> int:
 
 
 def forget(args) -> int:
-    """Erase people everywhere: landing files, every table and snapshot; remember them as keyed hashes."""
-    from ..privacy.forget import forget as erase
-    emails = [e.strip() for e in args.emails]
-    if args.file:
-        with open(args.file) as f:
-            emails += [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    if not emails:
-        raise CliError("name at least one e-mail, or --file with one e-mail per line")
+    """Erase people everywhere: landing files, every table and snapshot; remember them as keyed hashes.
+    Erasures left pending (a killed `forget`) are finished first; with no e-mail, only that is done."""
+    from ..privacy.forget import finish_pending, forget as erase
+    emails = _emails_to_forget(args)
     lake = open_lake(args, must_have_tables=False)
     landing = open_store(landing_root(args))
     try:
-        report = erase(lake, landing, emails)
+        if args.dry_run:
+            if not emails:
+                raise CliError("--dry-run needs the e-mails to look for")
+            _print_survey(erase(lake, landing, emails, dry_run=True))
+            return 0
+        finished = finish_pending(lake, landing)
+        for report in finished:
+            _print_erasure("finished a pending erasure:", report)
+        if not emails:
+            if not finished:
+                raise CliError("name at least one e-mail, or --file with one e-mail per line (no erasure is pending)")
+            return 0
+        _print_erasure("erased", erase(lake, landing, emails))
     except (ValueError, RuntimeError) as err:
         raise CliError(str(err)) from None
-    print(f"erased {report.people} people ({report.serials} device serials): {report.landing_lines_removed} landing "
-          f"lines removed from {report.landing_files_rewritten} files")
-    for table, rows in sorted(report.rows_removed.items()):
-        print(f"  {table:34} {rows:>8,} rows removed (all kept snapshots)")
+    return 0
+
+
+def _emails_to_forget(args) -> list[str]:
+    """The e-mails to erase; an argument that is not one is refused without being echoed (it may be a
+    name or a phone number: personal data never reaches a terminal log)."""
+    from ..privacy.forget import is_email
+    emails = []
+    for number, text in enumerate(args.emails, 1):
+        if not is_email(text):
+            raise CliError(f"argument {number} is not an e-mail address: name each person by e-mail (user@domain)")
+        emails.append(text)
+    if args.file:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise CliError(f"--file {args.file}: cannot be read ({type(err).__name__})") from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if not is_email(line.strip()):
+                raise CliError(f"line {number} of --file is not an e-mail address (one e-mail per line)")
+            emails.append(line.strip())
+        if not emails:
+            raise CliError(f"--file {args.file} names no e-mail")
+    return emails
+
+
+def _print_erasure(verb: str, report) -> None:
+    """Counts only: no e-mail, serial or line ever reaches the terminal."""
+    print(f"{verb} {report.people} people ({report.serials} device serials): {report.landing_lines_removed} "
+          f"landing lines removed from {report.landing_files_rewritten} files; {report.files_deleted} lake files "
+          "deleted")
+    for table in sorted({*report.rows_removed, *report.snapshots_expired}):
+        print(f"  {table:42} {report.rows_removed.get(table, 0):>8,} rows removed, "
+              f"{report.snapshots_expired.get(table, 0):>3} older snapshots expired")
     for dropped in report.snapshots_dropped:
         print(f"  {dropped}: dropped (built with an older pseudonym key)")
-    return 0
+
+
+def _print_survey(survey) -> None:
+    print(f"dry run: would erase {survey.people} people ({survey.serials} device serials); nothing was changed")
+    if survey.pending:
+        print(f"  ({survey.pending} erasure(s) pending: `stedi forget` or `stedi run` finishes them first)")
+    for path, lines in sorted(survey.landing_lines.items()):
+        print(f"  landing file {path:54} {lines:>8,} lines")
+    for table in survey.rows:
+        print(f"  {table:42} {survey.rows[table]:>8,} rows in the current snapshot, "
+              f"{survey.older_snapshots[table]:>3} older snapshots to expire")
 
 
 def audit(args) -> int:

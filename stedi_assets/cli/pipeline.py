@@ -94,7 +94,9 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
 
 
 def run(args) -> int:
+    from ..privacy.forget import finish_pending_erasures
     from ..report import print_checks, print_failures, print_zones
+    finish_pending_erasures(open_lake(args, must_have_tables=False), landing_root(args))   # before anything else
     result, lake = _execute(args, args.select, args.policy or settings.policy())
     print_zones(open_lake(args, must_have_tables=False), result)
     failed = print_checks(result)

@@ -1,14 +1,26 @@
-"""The erasure register: keyed hashes of the identity keys and device serials of erased people.
+"""The erasure register: who was erased, as keyed hashes only, and which erasures are still unfinished.
 
-It never holds an e-mail or a serial, only HMAC-SHA256 under the erasure key, so it can be kept
-forever to drop data re-delivered for an erased person at landing.
+It never holds an e-mail or a serial: identity keys and device serials are kept as HMAC-SHA256 under
+the erasure key, and the ML table's pseudonyms of the person (`customer_id`, HMAC under the pseudonym
+key, by key id) as they are. That is all an erasure needs to finish (a killed `stedi forget` is
+finished by the next `forget` or `run` from the register alone) and all landing needs to drop data
+re-delivered for an erased person, forever.
+
+An erasure is recorded as pending before anything is deleted and marked done only when every table and
+the landing files are clean. People in a pending erasure are already dropped at landing.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import re
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterator
+
+import pyarrow as pa
 
 from ..identity import identity_key
 from ..storage.lake import Lake
@@ -16,11 +28,16 @@ from ..zones.landing.validation import FIELDS
 from .keys import erasure_key
 
 REGISTER = "_private/erasure_register.json"
+PENDING, DONE = "pending", "done"
 
 # Which landing field names the data subject of a record: an identity (e-mail) or a device serial.
 SUBJECT = {"customer": ("identity", "email"), "accelerometer": ("identity", "user"),
            "step_trainer": ("serial", "serialNumber")}
 
+
+# source -> (kind, position of the subject's field among the record's typed values)
+_SUBJECT_INDEX = {source: (kind, [k for k, _, _ in FIELDS[source]].index(name))
+                  for source, (kind, name) in SUBJECT.items()}
 
 IDENTITY_COLUMNS = ("email", "user")     # hold an e-mail: identity key = lower(trim(value))
 
@@ -41,11 +58,155 @@ def subject_columns(columns) -> dict[str, list[str]]:
     }
 
 
+# A JSON string literal, and an unterminated one running to the end of the text.
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"|"((?:[^"\\]|\\.)*)\\?$', re.DOTALL)
+
+
+def json_strings(text: str) -> Iterator[str]:
+    """Every whole JSON string (keys and values) of `text`, parsed if it is JSON, else scanned tolerantly.
+
+    A line that does not parse (truncated, invalid UTF-8 shown as backslash escapes, stray commas)
+    still names people by its string literals; a substring never counts.
+    """
+    try:
+        yield from _walk(json.loads(text))
+        return
+    except (ValueError, RecursionError):
+        pass
+    for match in _STRING.finditer(text):
+        literal = match.group(1) if match.group(1) is not None else match.group(2)
+        try:
+            yield json.loads(f'"{literal}"')
+        except ValueError:          # a broken escape: the literal as written
+            yield literal
+
+
+def _walk(value) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """People to match, by keyed hashes: identity keys and serials (HMAC under the erasure key) and the
+    ML table's pseudonyms of their identity keys (by pseudonym key id). Matching never needs an e-mail."""
+
+    key: bytes
+    identities: frozenset[str] = frozenset()
+    serials: frozenset[str] = frozenset()
+    pseudonyms: dict[str, frozenset[str]] = field(default_factory=dict)
+    # value -> digest: landing repeats the same e-mails and serials on thousands of lines
+    _digests: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.identities or self.serials)
+
+    def digest(self, value: str) -> str:
+        found = self._digests.get(value)
+        if found is None:
+            if len(self._digests) > 1_000_000:
+                self._digests.clear()
+            found = self._digests[value] = hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()
+        return found
+
+    def is_identity(self, email: str) -> bool:
+        return self.digest(identity_key(email)) in self.identities
+
+    def is_serial(self, serial: str) -> bool:
+        return self.digest(serial) in self.serials
+
+    def owns_record(self, source: str, values: tuple) -> bool:
+        """Whether a valid landing record (typed values) is theirs: by its e-mail, or a device reading by serial."""
+        kind, index = _SUBJECT_INDEX[source]
+        return self.is_identity(values[index]) if kind == "identity" else self.is_serial(values[index])
+
+    def named_in_raw(self, raw: str | None) -> bool:
+        """Whether a raw (quarantined) line names them: a whole JSON string equal to an identity key once
+        trimmed and lower-cased, or equal to a serial."""
+        if not raw or not self:
+            return False
+        return any(self.is_identity(s) or self.is_serial(s) for s in json_strings(raw))
+
+    def matchable(self, pseudonym_key_id: str | None) -> bool:
+        """Whether rows pseudonymized under that key can be matched (pseudonyms under it are known)."""
+        return pseudonym_key_id is None or pseudonym_key_id in self.pseudonyms
+
+    def predicate(self, columns, pseudonym_key_id: str | None = None, raw: bool = True) -> str | None:
+        """SQL, true exactly for a row of theirs, over a relation with `columns`; None if no column names a
+        person. It reads the tables and functions `bind` defines."""
+        subject, terms = subject_columns(columns), []
+        terms += [f"pseudonym(lower(trim(BOTH ' ' FROM \"{c}\"))) IN (SELECT h FROM erased_identities)"
+                  for c in subject["identity"]]
+        terms += [f"pseudonym(\"{c}\") IN (SELECT h FROM erased_identities)" for c in subject["key"]]
+        key_id = (pseudonym_key_id or "").replace("'", "''")
+        terms += [f"\"{c}\" IN (SELECT p FROM erased_pseudonyms WHERE key_id = '{key_id}')"
+                  for c in subject["pseudonym"]]
+        terms += [f"pseudonym(\"{c}\") IN (SELECT h FROM erased_serials)" for c in subject["serial"]]
+        if raw and "raw" in set(columns):
+            terms.append("names_erased(raw)")
+        # NULL (no e-mail, say) is nobody's: coalesce keeps `NOT predicate` from dropping such rows
+        return f"coalesce({' OR '.join(terms)}, false)" if terms else None
+
+    def tables(self) -> dict[str, pa.Table]:
+        """The hashes and pseudonyms as the Arrow tables `predicate` reads."""
+        pairs = sorted((k, p) for k, ps in self.pseudonyms.items() for p in ps)
+        return {"erased_identities": pa.table({"h": pa.array(sorted(self.identities), pa.string())}),
+                "erased_serials": pa.table({"h": pa.array(sorted(self.serials), pa.string())}),
+                "erased_pseudonyms": pa.table({"key_id": pa.array([k for k, _ in pairs], pa.string()),
+                                               "p": pa.array([p for _, p in pairs], pa.string())})}
+
+    def bind(self, con) -> None:
+        """Give a DuckDB connection what `predicate` reads: pseudonym() under the erasure key, the hashes
+        and pseudonyms as tables, and names_erased(raw)."""
+        from ..engines.duckdb_engine import define_pseudonym
+        define_pseudonym(con, self.key)
+        for name, table in self.tables().items():
+            con.register(name, table)
+        con.create_function("names_erased", self.named_in_raw, ["VARCHAR"], "BOOLEAN",
+                            null_handling="special", side_effects=False)
+
+
+@dataclass
+class Erasure:
+    """One `stedi forget`: whom it erases (hashes only), whether it is finished, and its landing progress."""
+
+    id: str
+    state: str
+    identities: list[str]
+    serials: list[str]
+    pseudonyms: dict[str, list[str]]                  # pseudonym key id -> customer_id values
+    requested_at: str
+    finished_at: str | None = None
+    # landing root -> {file: size after its rewrite}: the landing snapshots' records get these sizes
+    landing_sizes: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> bool:
+        return self.state == PENDING
+
+    def subjects(self, key: bytes) -> Subjects:
+        return Subjects(key, frozenset(self.identities), frozenset(self.serials),
+                        {k: frozenset(v) for k, v in self.pseudonyms.items()})
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
 @dataclass
 class ErasureRegister:
     key: bytes
-    identities: set[str] = field(default_factory=set)
-    serials: set[str] = field(default_factory=set)
+    erasures: list[Erasure] = field(default_factory=list)
+    # hashes of people erased before the register kept erasures one by one (version 1)
+    legacy_identities: set[str] = field(default_factory=set)
+    legacy_serials: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, lake: Lake, for_update: bool = False) -> "ErasureRegister":
@@ -53,31 +214,64 @@ class ErasureRegister:
             # Nobody erased yet: no key is needed (or generated) until someone is.
             return cls(key=erasure_key(lake) if for_update else b"")
         data = json.loads(lake.store.read_bytes(REGISTER))
-        return cls(key=erasure_key(lake), identities=set(data["identities"]), serials=set(data["serials"]))
+        erasures = [Erasure(**e) for e in data.get("erasures", [])]
+        recorded = {h for e in erasures for h in e.identities}, {h for e in erasures for h in e.serials}
+        return cls(key=erasure_key(lake), erasures=erasures,
+                   legacy_identities=set(data.get("identities", [])) - recorded[0],
+                   legacy_serials=set(data.get("serials", [])) - recorded[1])
 
     def save(self, lake: Lake) -> None:
-        lake.store.write_atomic(REGISTER, json.dumps(
-            {"version": 1, "identities": sorted(self.identities), "serials": sorted(self.serials)}, indent=1).encode())
+        lake.store.write_atomic(REGISTER, json.dumps({
+            "version": 2,
+            # everyone erased or being erased: what landing drops (also readable by version-1 code)
+            "identities": sorted(self.identities), "serials": sorted(self.serials),
+            "erasures": [e.to_json() for e in self.erasures]}, indent=1).encode())
+
+    @property
+    def identities(self) -> set[str]:
+        return self.legacy_identities | {h for e in self.erasures for h in e.identities}
+
+    @property
+    def serials(self) -> set[str]:
+        return self.legacy_serials | {h for e in self.erasures for h in e.serials}
 
     def __bool__(self) -> bool:
         return bool(self.identities or self.serials)
 
-    def digest(self, value: str) -> str:
-        return hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()
+    def pending(self) -> list[Erasure]:
+        return [e for e in self.erasures if e.pending]
 
-    def add(self, identity: str, serials: set[str]) -> None:
-        self.identities.add(self.digest(identity_key(identity)))
-        self.serials |= {self.digest(s) for s in serials}
+    def subjects(self) -> Subjects:
+        """Everyone erased or being erased."""
+        pseudonyms: dict[str, set[str]] = {}
+        for e in self.erasures:
+            for key_id, values in e.pseudonyms.items():
+                pseudonyms.setdefault(key_id, set()).update(values)
+        return Subjects(self.key, frozenset(self.identities), frozenset(self.serials),
+                        {k: frozenset(v) for k, v in pseudonyms.items()})
 
-    def erased(self, kind: str, value: str) -> bool:
-        if kind == "identity":
-            return self.digest(identity_key(value)) in self.identities
-        return self.digest(value) in self.serials
+    def record(self, identity_keys: set[str], serials: set[str], pseudonyms: dict[str, list[str]]) -> Erasure:
+        """Add a pending erasure of these people (identity keys and serials are hashed here)."""
+        digest = Subjects(self.key).digest
+        erasure = Erasure(id=uuid.uuid4().hex[:12], state=PENDING,
+                          identities=sorted({digest(k) for k in identity_keys}),
+                          serials=sorted({digest(s) for s in serials}),
+                          pseudonyms={k: sorted(v) for k, v in pseudonyms.items()},
+                          requested_at=_now())
+        self.erasures.append(erasure)
+        return erasure
+
+    def finish(self, erasure_id: str) -> None:
+        for e in self.erasures:
+            if e.id == erasure_id:
+                e.state, e.finished_at = DONE, _now()
 
     def landing_filter(self, source: str):
         """A predicate on a landing record's typed values: True if it belongs to an erased person."""
         if not self:
             return None
-        kind, name = SUBJECT[source]
-        index = [key for key, _, _ in FIELDS[source]].index(name)
-        return lambda values: self.erased(kind, values[index])
+        return lambda values, subjects=self.subjects(): subjects.owns_record(source, values)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
