@@ -196,8 +196,6 @@ def test_rolling_back_any_table_never_brings_an_erased_person_back(erased_after_
         assert not [t for t, row in snapshot_rows(lake) if belongs_to(row, PAT_EMAIL.lower(), {PAT_SERIAL})]
 
 
-@pytest.mark.xfail(strict=True, reason="storage/runs.complete_runs dates a run by the snapshots the run itself "
-                   "built; an erasure snapshot (stedi.erased-run = that run) must count as the run's (lead's change)")
 def test_the_latest_run_stays_the_default_view_after_an_erasure(erased_after_three_runs, capsys):
     root, runs = erased_after_three_runs
     lake = root / "lake"

@@ -267,10 +267,17 @@ class ErasureRegister:
                 e.state, e.finished_at = DONE, _now()
 
     def landing_filter(self, source: str):
-        """A predicate on a landing record's typed values: True if it belongs to an erased person."""
+        """A predicate on a landing line, `(typed values or None, raw bytes=b"")`: True if it belongs to an
+        erased person (a valid record of theirs, or an invalid line that names them in a whole JSON string)."""
         if not self:
             return None
-        return lambda values, subjects=self.subjects(): subjects.owns_record(source, values)
+        subjects = self.subjects()
+
+        def erased(values, raw: bytes = b"") -> bool:
+            if values is not None:
+                return subjects.owns_record(source, values)
+            return subjects.named_in_raw(raw.decode("utf-8", "backslashreplace"))
+        return erased
 
 
 def _now() -> str:

@@ -32,9 +32,9 @@ RUN_ID, POLICY, ENGINE, INPUTS, EXTRA, PARTS = (
 PART_SUFFIX = "_rejected"
 STAGE_PREFIX = "stage-"
 
-# Manifests keep column bounds (min/max) for pruning; for personal data and raw landing text they would be
-# copies of a person's values outside the data files, which erasure could not reach. Counts only, there.
-NO_BOUNDS = ("raw",)
+# Manifests keep column bounds (min/max) for pruning; for personal data, raw landing text and pseudonyms they
+# would be copies of a person's values outside the data files, which erasure could not reach. Counts only, there.
+NO_BOUNDS = ("raw", "customer_id")
 
 
 class TableNotPublished(LookupError):

@@ -13,6 +13,7 @@ from .lake import Lake, Snapshot, TableNotPublished, part_table
 from .maintenance import RUN_TAG_PREFIX
 
 TABLE_RUN_ID = "stedi.run-id"
+ERASED_RUN = "stedi.erased-run"     # on an erasure snapshot: the run whose snapshot it replaced
 
 
 def run_tag(run_id: str) -> str:
@@ -69,7 +70,10 @@ def _consistent_view(lake: Lake, run_id: str, produced: dict[str, Snapshot]) -> 
                 if view[name].snapshot != snapshot_id:
                     return None
                 continue
-            view[name] = lake.snapshot(_spec(name).zone, name, snapshot_id)
+            try:
+                view[name] = lake.snapshot(_spec(name).zone, name, snapshot_id)
+            except LookupError:                     # expired meanwhile (retention, erasure): not a whole lake
+                return None
             pending.append(view[name])
     for spec in TABLES:                             # the rest: unchanged tables still built from this lake
         if spec.name in view:
@@ -132,8 +136,10 @@ def complete_runs(lake: Lake) -> list[tuple[int, str]]:
                 continue
             snap = tbl.snapshot_by_id(ref.snapshot_id)
             run_id = name[len(RUN_TAG_PREFIX):]
-            built_here = snap is not None and snap.summary and snap.summary.additional_properties.get(TABLE_RUN_ID) == run_id
-            found[run_id] = snap.timestamp_ms if built_here else 0
+            props = snap.summary.additional_properties if snap is not None and snap.summary else {}
+            # a snapshot the run built, or the erasure of one it built (the tag moved there): the run's time
+            built_here = run_id in (props.get(TABLE_RUN_ID), props.get(ERASED_RUN))
+            found[run_id] = snap.timestamp_ms if built_here and snap is not None else 0
         runs = found if runs is None else {r: max(t, found[r]) for r, t in runs.items() if r in found}
     return sorted(((t, r) for r, t in (runs or {}).items()), reverse=True)
 

@@ -112,11 +112,12 @@ class _Batcher:
 
 
 def read_source(store, source: str, data_schema: pa.Schema, write_rows: Sink, write_rejected: Sink,
-                erased: Callable[[tuple], bool] | None = None) -> SourceStats:
+                erased: Callable[[tuple | None, bytes], bool] | None = None) -> SourceStats:
     """Validate every line of `source` under the landing store; typed rows and rejects go to the sinks.
 
-    A valid record of an erased person (`erased`) is counted as rejected with reason "erased" and
-    its text is not kept: data re-delivered after an erasure never re-enters the lake.
+    A line of an erased person (`erased`: a valid record of theirs, or an invalid line naming them) is counted
+    as rejected with reason "erased" and its text is not kept: data re-delivered after an erasure never
+    re-enters the lake, and cannot block it either.
     """
     stats = SourceStats()
     stats.files, stats.ignored_files = landing_files(store, source)
@@ -131,7 +132,7 @@ def read_source(store, source: str, data_schema: pa.Schema, write_rows: Sink, wr
                         stats.blank_lines += 1
                         continue
                     values, reason = parse_line(source, raw)
-                    if values is not None and erased is not None and erased(values):
+                    if erased is not None and erased(values, raw):
                         stats.erased += 1
                         rejected.add((source, path, last, "", "erased"))
                     elif values is not None:
