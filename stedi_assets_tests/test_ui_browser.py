@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,12 +93,10 @@ def shots(request) -> Shots:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):          # pictures of an earlier run would be mistaken for this one's
         old.unlink()
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    message = f"UI screenshots: {folder}"
-    if reporter:                              # shown live, whatever pytest captures
-        reporter.write_line(message)
-    else:
-        print(message)
+    # Printed past pytest's capture (as capsys.disabled() does) so a passing run names the folder too.
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else nullcontext():
+        print(f"\nUI screenshots: {folder}")
     return Shots(folder)
 
 
@@ -252,7 +250,7 @@ class CheckOnPage:
     listed: str          # the status under the check's name in the Checks list (Succeeded, Failed ...)
     blocking: bool       # the detail says "This is a blocking asset check."
     result: str          # the detail's Latest execution > Evaluation result (Passed, Failed ...)
-    run_id: str          # the run its Latest execution links to
+    run_id: str          # the run its Latest execution links to ("" when it has not run)
 
 
 def _under(page, label: str):
@@ -271,11 +269,14 @@ def _checks_tab(page) -> dict[str, CheckOnPage]:
         name = row.locator("[title]").first.get_attribute("title") or ""
         row.click()
         page.locator("[aria-label=asset_check] + span", has_text=re.compile(f"^{re.escape(name)}$")).wait_for()
+        result = _under(page, "Evaluation result")      # always shown; a Timestamp only once the check has run
+        result.wait_for()
+        timestamp = _under(page, "Timestamp")
         checks[name] = CheckOnPage(
             listed=row.inner_text().splitlines()[-1].strip(),
             blocking=page.get_by_text("This is a blocking asset check").count() > 0,
-            result=_under(page, "Evaluation result").inner_text().strip(),
-            run_id=_run_id_in(_under(page, "Timestamp").get_attribute("href")))
+            result=result.inner_text().strip(),
+            run_id=_run_id_in(timestamp.get_attribute("href")) if timestamp.count() else "")
     return checks
 
 
