@@ -185,18 +185,33 @@ def test_lineage_shows_each_zone_group_with_its_tables_and_the_quarantine(page, 
     assert shown == expected, f"Lineage sidebar groups: {shown}"
 
 
+@dataclass(frozen=True)
+class Run:
+    id: str
+    status: str          # what the run page's status tag shows once the run is over (Success, Failure ...)
+
+
 @pytest.fixture(scope="module")
-def run_id(page, shots) -> str:
-    """Press "Materialize all" on the Lineage page and follow the toast's View to the run; the run's id."""
+def run(page, server, shots) -> Run:
+    """Press "Materialize all" on the Lineage page, follow the toast's View to the run, and watch its page
+    until the status tag shows the run is over."""
     with shots.on_failure(page, "materialize-all"):
         _open(page, "/asset-groups")
         page.get_by_role("button", name="Materialize all").click()
-        toast = page.get_by_text(re.compile(r"^Launched run \w+$"))
-        toast.wait_for()
+        page.get_by_text(re.compile(r"^Launched run \w+$")).wait_for()
         shots.take(page, "run-launched")
         page.get_by_text("View", exact=True).click()
         page.wait_for_url(RUN_PATH)
-    return _run_id_in(page.url)
+    status = page.get_by_text(TERMINAL_STATUS)
+    with shots.on_failure(page, "run"):
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not status.count() and time.monotonic() < deadline:
+            if server.proc.poll() is not None:
+                pytest.fail(f"dagster dev exited during the run:\n{server.log_tail()}")
+            time.sleep(1)
+        shown = status.first.inner_text() if status.count() else "(still running)"
+        shots.take(page, f"run-{shown.strip('()').replace(' ', '-').lower()}")
+    return Run(_run_id_in(page.url), shown)
 
 
 CHECK_DEFINITIONS_QUERY = """
@@ -221,18 +236,10 @@ def _passed_in(execution: dict | None, run_id: str) -> bool:
     return (execution["runId"], execution["status"], evaluation.get("success")) == (run_id, "SUCCEEDED", True)
 
 
-def test_materialize_all_from_the_ui_shows_success(page, server, run_id, shots):
-    status = page.get_by_text(TERMINAL_STATUS)
+def test_materialize_all_from_the_ui_shows_success(page, server, run, shots):
+    assert run.status == "Success", \
+        f"run {run.id} shows {run.status}:\n{run_errors(server, run.id)}\n{server.log_tail()}"
     with shots.on_failure(page, "run"):
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while not status.count() and time.monotonic() < deadline:
-            if server.proc.poll() is not None:
-                pytest.fail(f"dagster dev exited during the run:\n{server.log_tail()}")
-            time.sleep(1)
-        shown = status.first.inner_text() if status.count() else "(still running)"
-        shots.take(page, f"run-{shown.strip('()').replace(' ', '-').lower()}")
-        assert shown == "Success", \
-            f"run {run_id} shows {shown} after {RUN_TIMEOUT}s:\n{run_errors(server, run_id)}\n{server.log_tail()}"
         # The run covered every table and every check, and each step shows as succeeded.
         checks = len(_defined_checks(server))
         page.get_by_text(f"{TABLE_COUNT} assets", exact=True).wait_for()
@@ -280,7 +287,7 @@ def _checks_tab(page) -> dict[str, CheckOnPage]:
     return checks
 
 
-def test_every_blocking_check_shows_passed_in_that_run(page, server, run_id, shots):
+def test_every_blocking_check_shows_passed_in_that_run(page, server, run, shots):
     on_page: dict[tuple[str, str], CheckOnPage] = {}
     for zone, tables in ZONE_TABLES.items():
         for table in tables:
@@ -303,10 +310,10 @@ def test_every_blocking_check_shows_passed_in_that_run(page, server, run_id, sho
     assert not ungated, f"tables without a blocking check: {sorted(ungated)}"
     not_passed = {f"{t}/{c}": on_page[t, c] for t, c in blocking
                   if (on_page[t, c].listed, on_page[t, c].result, on_page[t, c].run_id)
-                  != ("Succeeded", "Passed", run_id)}
-    assert not not_passed, f"blocking checks not shown as passed in run {run_id}: {not_passed}"
+                  != ("Succeeded", "Passed", run.id)}
+    assert not not_passed, f"blocking checks not shown as passed in run {run.id}: {not_passed}"
 
     # The instance recorded the same: each blocking check passed for the materialization of this run.
     recorded = {f"{t}/{c}": defined[t, c]["executionForLatestMaterialization"] for t, c in blocking}
-    disagree = {k: e for k, e in recorded.items() if not _passed_in(e, run_id)}
+    disagree = {k: e for k, e in recorded.items() if not _passed_in(e, run.id)}
     assert not disagree, f"the instance's evaluations disagree with the page: {disagree}"
