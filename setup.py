@@ -28,7 +28,8 @@ setup(
     extras_require={
         # Spark engine (STEDI_ENGINE=spark): the Spark of AWS Glue 5.0 / EMR 7; needs Java 17.
         "spark": ["pyspark==3.5.9"],
-        "test": ["pytest>=8", "moto[server]>=5.1", "pyspark==3.5.9"],
+        # playwright drives Debian's chromium (/usr/bin/chromium) in the ui tier; its own browser download is never used.
+        "test": ["pytest>=8", "moto[server]>=5.1", "pyspark==3.5.9", "playwright==1.65.2"],
     },
     entry_points={"console_scripts": ["stedi=stedi_assets.cli:main"]},
 )

@@ -23,7 +23,8 @@ from stedi_assets.storage.catalog import reset_catalogs
 REPO = Path(__file__).resolve().parents[1]
 
 # Each test file's tier, where its cost puts it (pyproject.toml's addopts leave these out of the fast tier).
-TIER_OF_MODULE = {"test_s3": "s3", "test_spark_parity": "spark", "test_glue": "spark", "test_webserver": "ui"}
+TIER_OF_MODULE = {"test_s3": "s3", "test_spark_parity": "spark", "test_glue": "spark", "test_webserver": "ui",
+                  "test_ui_browser": "ui"}
 
 
 def pytest_collection_modifyitems(items) -> None:
