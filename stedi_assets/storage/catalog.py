@@ -136,7 +136,7 @@ def _one_line_catalog(base: type) -> type:
 
 @functools.lru_cache(maxsize=8)
 def _load(choice: CatalogChoice, _environment: tuple):
-    props = _s3_properties()
+    props = {} if choice.embedded_file else _s3_properties()    # a local lake's files are local
     if choice.kind == GLUE:
         from pyiceberg.catalog.glue import GlueCatalog
         client = _glue_client(props["s3.region"])
