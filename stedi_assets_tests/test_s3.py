@@ -202,6 +202,9 @@ def test_wrong_secret_is_access_denied_in_one_line(s3_env, s3_lake, udacity_on_s
 
 
 def test_two_runs_at_once_do_not_corrupt_the_lake(s3_env, s3_lake, udacity_on_s3, capsys):
+    if s3_env.catalog_server is None:
+        pytest.skip("moto's Glue ignores UpdateTable's VersionId, so two commits can both win there; the race "
+                    "runs on the Ceph tier's PostgreSQL catalog (real Glue checks the version)")
     lake, landing = s3_lake(udacity_on_s3, "concurrent"), f"s3://{udacity_on_s3}/raw"
     env = {**os.environ, **s3_env.env()}
     runs = [subprocess.Popen([sys.executable, "-m", "stedi_assets.cli", "run", "--landing", landing,

@@ -2,7 +2,8 @@
 
 Credentials and region come from the standard AWS chain (environment, profile, instance role); the
 endpoint from `endpoint_url`, else AWS_ENDPOINT_URL. Transient faults (HTTP 500/503, throttling,
-connection resets) are retried with bounded exponential backoff by botocore's standard retry mode;
+connection resets) are retried with bounded exponential backoff by botocore's standard retry mode
+(AWS_MAX_ATTEMPTS attempts, default MAX_ATTEMPTS; the Glue client and the Iceberg FileIO use the same);
 anything else becomes one StoreError line naming the bucket and endpoint, never a credential.
 """
 from __future__ import annotations
