@@ -22,14 +22,18 @@ setup(
         # The signed httpfs binary for duckdb 1.5.5: DuckDB reads and writes s3:// with no download.
         "duckdb-extension-httpfs==1.5.5",
         "boto3>=1.34",
-        # Every table is an Apache Iceberg table; 0.11.1 installs beside the pinned dagster family (pydantic 2).
+        # Every lake table is an Iceberg table; 0.11.1 installs beside dagster 1.13.27 (pydantic 2) offline.
         "pyiceberg[pyarrow,sql-sqlite]==0.11.1",
     ],
     extras_require={
         # Spark engine (STEDI_ENGINE=spark): the Spark of AWS Glue 5.0 / EMR 7; needs Java 17.
         "spark": ["pyspark==3.5.9"],
-        # playwright drives Debian's chromium (/usr/bin/chromium) in the ui tier; its own browser download is never used.
-        "test": ["pytest>=8", "moto[server]>=5.1", "pyspark==3.5.9", "playwright==1.65.2"],
+        # A PostgreSQL SQL catalog (STEDI_CATALOG=postgresql+psycopg2://...) for an S3 store without Glue.
+        "postgres": ["pyiceberg[sql-postgres]==0.11.1"],
+        # playwright drives Debian's chromium (/usr/bin/chromium) in the ui tier; its own browser download is never
+        # used. ruff and mypy run in .ci/run after the tests.
+        "test": ["pytest>=8", "moto[server]>=5.1", "pyspark==3.5.9", "pyiceberg[sql-postgres]==0.11.1",
+                 "playwright==1.65.2", "ruff==0.17.6", "mypy==2.4.1"],
     },
     entry_points={"console_scripts": ["stedi=stedi_assets.cli:main"]},
 )

@@ -2,6 +2,7 @@
 that swaps in resources pointing at temporary folders, as dagster's project_fully_featured does."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -87,8 +88,10 @@ def write_landing(root: Path, source: str, lines: list, name: str = "part-1.json
 
 
 # --- S3: moto's in-process server (fast tier) and Ceph RADOS Gateway (real tier) -------------------
-# .ci/run starts radosgw (stedi_assets_tests/services/ceph_up.sh) and sets STEDI_TEST_CEPH_*; there
-# STEDI_REQUIRE_CEPH=1 turns a missing server into a failure instead of a skip.
+# The moto tier keeps its Iceberg catalog in moto's Glue Data Catalog (one server serves S3 and Glue), the
+# Ceph tier in a PostgreSQL SQL catalog. .ci/run starts radosgw and PostgreSQL (stedi_assets_tests/services/
+# ceph_up.sh, pg_up.sh) and sets STEDI_TEST_CEPH_* and STEDI_TEST_PG_URI; there STEDI_REQUIRE_CEPH=1 turns a
+# missing server into a failure instead of a skip.
 
 @dataclass(frozen=True)
 class S3Target:
@@ -96,12 +99,34 @@ class S3Target:
     endpoint: str
     key: str
     secret: str
+    catalog_server: str | None = None     # PostgreSQL server URI of the SQL catalog; None: Glue
 
     def env(self, **extra: str) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret,
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint,
                 # a lake on S3 never generates its keys: they must be configured
                 "STEDI_PSEUDONYM_KEY": "test-pseudonym-key", "STEDI_ERASURE_KEY": "test-erasure-key", **extra}
+
+    def catalog_env(self, lake: str) -> dict[str, str]:
+        """The catalog settings of one lake: a catalog holds one lake (its namespaces are the zones), so
+        each test lake gets its own Glue databases or its own PostgreSQL database."""
+        name = "t" + hashlib.sha256(lake.encode()).hexdigest()[:12]
+        if self.catalog_server is None:
+            return {"STEDI_CATALOG": "glue", "STEDI_GLUE_DATABASE_PREFIX": name}
+        return {"STEDI_CATALOG": postgres_database(self.catalog_server, name)}
+
+
+def postgres_database(server: str, name: str) -> str:
+    """The URI of database `name` on the PostgreSQL server at `server`, created if missing."""
+    import sqlalchemy as sa
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as con:
+            if con.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                con.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -114,16 +139,24 @@ def moto_endpoint():
     server.stop()
 
 
+def _real_service(variable: str, what: str, start: str) -> str:
+    """A setting of a service .ci/run starts: missing, the Ceph tier fails under STEDI_REQUIRE_CEPH, else skips."""
+    value = os.environ.get(variable)
+    if not value:
+        if os.environ.get("STEDI_REQUIRE_CEPH"):
+            pytest.fail(f"STEDI_REQUIRE_CEPH is set but no {what} is running ({variable})")
+        pytest.skip(f"no {what} running (start stedi_assets_tests/services/{start})")
+    return value
+
+
 @pytest.fixture(scope="session", params=["moto", "ceph"])
 def s3_target(request) -> S3Target:
     if request.param == "moto":
         return S3Target("moto", request.getfixturevalue("moto_endpoint"), "test", "test")
-    endpoint = os.environ.get("STEDI_TEST_CEPH_ENDPOINT")
-    if not endpoint:
-        if os.environ.get("STEDI_REQUIRE_CEPH"):
-            pytest.fail("STEDI_REQUIRE_CEPH is set but no Ceph RADOS Gateway is running (STEDI_TEST_CEPH_ENDPOINT)")
-        pytest.skip("no Ceph RADOS Gateway running (start stedi_assets_tests/services/ceph_up.sh)")
-    return S3Target("ceph", endpoint, os.environ["STEDI_TEST_CEPH_KEY"], os.environ["STEDI_TEST_CEPH_SECRET"])
+    endpoint = _real_service("STEDI_TEST_CEPH_ENDPOINT", "Ceph RADOS Gateway", "ceph_up.sh")
+    catalog = _real_service("STEDI_TEST_PG_URI", "PostgreSQL server for the SQL catalog", "pg_up.sh")
+    return S3Target("ceph", endpoint, os.environ["STEDI_TEST_CEPH_KEY"], os.environ["STEDI_TEST_CEPH_SECRET"],
+                    catalog_server=catalog)
 
 
 @pytest.fixture
@@ -131,7 +164,20 @@ def s3_env(s3_target, monkeypatch) -> S3Target:
     """AWS settings of the S3 server under test in this process's environment."""
     for name, value in s3_target.env().items():
         monkeypatch.setenv(name, value)
+    reset_catalogs()
     return s3_target
+
+
+@pytest.fixture
+def s3_lake(s3_env, monkeypatch):
+    """`make(bucket, prefix)` -> the lake URI s3://bucket/prefix, its catalog set in this process's environment
+    (subprocesses started with os.environ inherit it)."""
+    def make(bucket: str, prefix: str) -> str:
+        lake = f"s3://{bucket}/{prefix}"
+        for name, value in s3_env.catalog_env(lake).items():
+            monkeypatch.setenv(name, value)
+        return lake
+    return make
 
 
 def new_bucket() -> str:

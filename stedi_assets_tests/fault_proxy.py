@@ -2,6 +2,8 @@
 
 Modes: "pass" forwards everything; "flaky" answers every `every`-th request with 503 SlowDown (a
 transient fault clients must retry); "down" closes every connection at once (the server is gone).
+`cut_at(fragment)` switches to "down" at the first request whose path holds `fragment` (e.g. the first
+upload of a staged Iceberg data file), so a test can cut a writer at a known point of its work.
 The Host header is forwarded untouched, so signed requests stay valid for the server behind.
 """
 from __future__ import annotations
@@ -20,6 +22,8 @@ class FaultProxy:
         target = urlparse(upstream)
         self.upstream = (target.hostname, target.port)
         self.mode, self.every, self.requests, self.faults = "pass", 4, 0, 0
+        self.cut_fragment: str | None = None
+        self.cut = threading.Event()        # set when a cut_at() fragment was seen
         self.lock = threading.Lock()
         proxy = self
 
@@ -32,6 +36,9 @@ class FaultProxy:
             def _handle(self):
                 with proxy.lock:
                     proxy.requests += 1
+                    if proxy.cut_fragment and proxy.cut_fragment in self.path:
+                        proxy.mode, proxy.cut_fragment = "down", None
+                        proxy.cut.set()
                     mode, count = proxy.mode, proxy.requests
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if mode == "down":
@@ -48,14 +55,21 @@ class FaultProxy:
                     self.wfile.write(SLOW_DOWN)
                     return
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
-                conn.request(self.command, self.path, body=body or None, headers=dict(self.headers.items()))
+                # The proxy already holds the whole body (it answered any "Expect: 100-continue" itself).
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "expect"}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
                 answer = conn.getresponse()
                 data = answer.read()
                 self.send_response(answer.status, answer.reason)
+                # A HEAD answer has no body but the object's length, which clients rely on (pyarrow reads
+                # exactly that many bytes): forward it as the server gave it.
+                keep_length = self.command == "HEAD"
                 for name, value in answer.getheaders():
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    if name.lower() not in ("transfer-encoding", "connection") and (
+                            keep_length or name.lower() != "content-length"):
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                if not keep_length:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
@@ -67,6 +81,11 @@ class FaultProxy:
         self.server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def cut_at(self, fragment: str) -> None:
+        """Go down at the first request whose path contains `fragment` (that request fails too)."""
+        with self.lock:
+            self.cut_fragment = fragment
 
     def __enter__(self) -> "FaultProxy":
         self.thread.start()

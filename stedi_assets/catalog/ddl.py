@@ -1,15 +1,16 @@
-"""Athena DDL for every table, generated from the contract.
+"""Athena DDL for the raw landing JSON tables, generated from the contract.
 
-Raw landing tables read the JSON files in place (OpenX JSON SerDe, explicit column types); every
-published table reads the Parquet files of its current snapshot. The committed files under
-catalog/ddl/ are these statements with ${...} placeholders; `stedi ddl` fills them in for a lake.
+Every table of the lake is an Iceberg table that its catalog registers (the Glue Data Catalog on AWS: see
+storage/catalog.py), so Athena reads those with no DDL of ours. What still needs DDL is the landing JSON
+as it arrives, read in place (OpenX JSON SerDe, explicit column types), as the Udacity project queries it.
+The committed files under catalog/ddl/ are these statements with ${...} placeholders; `stedi ddl` fills
+them in for a landing root.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..contract import POLICIES, Column, TableSpec
-from ..zones import TABLES
+from ..contract import Column, TableSpec
 from ..zones.landing.schema import LANDING_TABLES, SOURCE_OF
 
 DDL_DIR = Path(__file__).parent / "ddl"
@@ -38,27 +39,9 @@ def raw_landing_ddl(spec: TableSpec) -> str:
             "TBLPROPERTIES ('classification' = 'json');\n")
 
 
-def parquet_ddl(spec: TableSpec, policy: str | None) -> str:
-    """CREATE TABLE over the current snapshot of a published table (re-pointed at each publish)."""
-    columns = spec.columns_for(policy or POLICIES[0])
-    return (f"CREATE EXTERNAL TABLE IF NOT EXISTS `${{{spec.zone}_database}}`.`{spec.name}` (\n"
-            f"{_columns(columns)}\n)\n"
-            f"COMMENT '{spec.description.replace(chr(39), '')}'\n"
-            "STORED AS PARQUET\n"
-            f"LOCATION '${{lake}}/{spec.zone}/{spec.name}/snapshots/${{{spec.name}_snapshot}}/data/'\n"
-            f"TBLPROPERTIES ('classification' = 'parquet', 'stedi_policy' = '{policy or 'any'}');\n")
-
-
 def statements() -> dict[str, str]:
-    """File name -> DDL: raw landing tables, then every published table (one file per policy where
-    the columns differ)."""
-    files = {f"raw/{spec.name}.sql": raw_landing_ddl(spec) for spec in LANDING_TABLES}
-    for spec in TABLES:
-        if len({spec.columns_for(p) for p in POLICIES}) == 1:
-            files[f"{spec.zone}/{spec.name}.sql"] = parquet_ddl(spec, None)
-        else:
-            files.update({f"{spec.zone}/{spec.name}.{p}.sql": parquet_ddl(spec, p) for p in POLICIES})
-    return files
+    """File name -> DDL of each raw landing table."""
+    return {f"raw/{spec.name}.sql": raw_landing_ddl(spec) for spec in LANDING_TABLES}
 
 
 def render(text: str, values: dict[str, str]) -> str:

@@ -49,6 +49,9 @@ def choose(lake_root: str, setting: str | None = None, deployment: str = "local"
     if not value:
         value = GLUE if deployment == "aws" else EMBEDDED
     if value == GLUE:
+        if not is_s3(lake_root):
+            raise StoreError(f"lake {lake_root} is a local folder: the Glue Data Catalog (STEDI_CATALOG=glue, the "
+                             "default of STEDI_DEPLOYMENT=aws) needs an s3:// lake that Athena and Glue can read")
         return CatalogChoice(GLUE, database_prefix=os.environ.get("STEDI_GLUE_DATABASE_PREFIX", "stedi"))
     if value == EMBEDDED:
         if is_s3(lake_root):
@@ -61,39 +64,115 @@ def choose(lake_root: str, setting: str | None = None, deployment: str = "local"
     return CatalogChoice("sql", uri=value)
 
 
+# The lake's S3 FileIO and its retry policy (storage/s3_fileio.py); pyiceberg loads both by dotted path.
+FILE_IO = "stedi_assets.storage.s3_fileio.ArrowFileIO"
+RETRY_STRATEGY = "stedi_assets.storage.s3_fileio.ArrowRetries"
+
+
+def _endpoint(service: str) -> str | None:
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service}") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def _s3_properties() -> dict[str, str]:
-    """pyiceberg's S3 FileIO settings from the standard AWS environment (credentials stay in the chain)."""
-    props = {"s3.region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    """pyiceberg's S3 FileIO (pyarrow) settings from the standard AWS environment; credentials stay in the
+    AWS chain. A custom endpoint means an S3-compatible store: pyarrow addresses it path-style by default."""
+    props = {"s3.region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+             "py-io-impl": FILE_IO, "s3.retry-strategy-impl": RETRY_STRATEGY}
+    endpoint = _endpoint("S3")
     if endpoint:
         props["s3.endpoint"] = endpoint
+        # The AWS SDK inside pyarrow uploads with streaming trailing checksums by default; S3-compatible
+        # stores such as Ceph RGW 16 refuse those uploads (HTTP 411 MissingContentLength). Checksums only
+        # where an operation requires one is what such stores accept; the SDK reads this when a client is made.
+        os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
     return props
+
+
+def _glue_client(region: str):
+    """A Glue client with the lake's S3 retry policy and timeouts (the endpoint from AWS_ENDPOINT_URL_GLUE or
+    AWS_ENDPOINT_URL, e.g. moto's)."""
+    import boto3
+    from .s3 import boto_config
+    return boto3.session.Session().client("glue", region_name=region, endpoint_url=_endpoint("GLUE"),
+                                          config=boto_config())
+
+
+# The catalog calls the lake makes; each fails as one StoreError line (see _one_line_catalog).
+CATALOG_CALLS = ("create_namespace", "list_namespaces", "create_table", "load_table", "commit_table",
+                 "list_tables", "table_exists", "drop_table", "purge_table")
+
+
+def _failure(err: Exception, where: str) -> str | None:
+    """One line for a Glue (botocore) or SQL catalog (SQLAlchemy) failure: which catalog, where, and why."""
+    module = type(err).__module__
+    if module.startswith(("botocore", "boto3")):
+        from .s3 import failure_reason
+        return f"cannot use the {where}: {failure_reason(err)}"
+    if module.startswith("sqlalchemy"):
+        cause = str(getattr(err, "orig", None) or err).strip().splitlines()
+        return f"cannot use the {where}: {cause[0] if cause else type(err).__name__}"
+    return None
+
+
+def _one_line(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:
+            message = _failure(err, self.where)
+            if message is None:
+                raise                   # pyiceberg's own outcomes (no such table, commit conflict, ...)
+            raise StoreError(message) from None
+    return call
+
+
+@functools.cache
+def _one_line_catalog(base: type) -> type:
+    """`base` (a pyiceberg catalog class) whose calls fail as one line naming the catalog, not a driver traceback.
+    Tables keep a reference to their catalog, so their commits go through these calls too."""
+    return type(base.__name__, (base,), {name: _one_line(getattr(base, name)) for name in CATALOG_CALLS})
 
 
 @functools.lru_cache(maxsize=8)
 def _load(choice: CatalogChoice, _environment: tuple):
-    props = _s3_properties()
+    props = {} if choice.embedded_file else _s3_properties()    # a local lake's files are local
     if choice.kind == GLUE:
         from pyiceberg.catalog.glue import GlueCatalog
-        glue = {"glue.region": props["s3.region"]}
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_GLUE") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            glue["glue.endpoint"] = endpoint
-        return GlueCatalog(CATALOG_NAME, **props, **glue)
+        client = _glue_client(props["s3.region"])
+        catalog = _one_line_catalog(GlueCatalog)(CATALOG_NAME, client=client, **props)
+        catalog.where = f"{choice.describe()} at {client.meta.endpoint_url}"
+        return catalog
     from pyiceberg.catalog.sql import SqlCatalog
-    return SqlCatalog(CATALOG_NAME, uri=choice.uri, **props)
+    catalog = _one_line_catalog(SqlCatalog)(CATALOG_NAME, uri=choice.uri, **props)
+    catalog.where = choice.describe()
+    return catalog
+
+
+def _credentials(choice: CatalogChoice) -> str:
+    """A changed AWS key or secret must reach a new FileIO and Glue client; a local lake's embedded catalog
+    uses neither (and is spared importing boto3)."""
+    if choice.embedded_file is not None:
+        return ""
+    from .s3 import credentials_fingerprint
+    return credentials_fingerprint()
 
 
 def load_catalog(choice: CatalogChoice):
     """The pyiceberg catalog (one per process and environment: creating one opens a connection pool)."""
-    environment = tuple(os.environ.get(k, "") for k in (
-        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_GLUE", "AWS_ACCESS_KEY_ID", "AWS_REGION",
-        "AWS_DEFAULT_REGION"))
+    environment = (*(os.environ.get(k, "") for k in (
+        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_GLUE", "AWS_REGION")),
+        _credentials(choice))
     try:
         return _load(choice, environment)
     except ModuleNotFoundError as err:
         raise StoreError(f"{choice.describe()} needs the Python package {err.name!r}: "
                          "pip install 'stedi_assets[postgres]' for PostgreSQL") from None
+    except Exception as err:            # a SQL catalog connects (and creates its tables) when it is made
+        message = _failure(err, choice.describe())
+        if message is None:
+            raise
+        raise StoreError(message) from None
 
 
 def reset_catalogs() -> None:

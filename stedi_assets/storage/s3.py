@@ -2,7 +2,8 @@
 
 Credentials and region come from the standard AWS chain (environment, profile, instance role); the
 endpoint from `endpoint_url`, else AWS_ENDPOINT_URL. Transient faults (HTTP 500/503, throttling,
-connection resets) are retried with bounded exponential backoff by botocore's standard retry mode;
+connection resets) are retried with bounded exponential backoff by botocore's standard retry mode
+(AWS_MAX_ATTEMPTS attempts, default MAX_ATTEMPTS; the Glue client and the Iceberg FileIO use the same);
 anything else becomes one StoreError line naming the bucket and endpoint, never a credential.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -26,26 +28,70 @@ MAX_ATTEMPTS = 6          # botocore "standard" mode: exponential backoff with j
 DUCKDB_HTTP_RETRIES = 6
 
 
+def max_attempts() -> int:
+    """Attempts per S3 or Glue request: AWS_MAX_ATTEMPTS (the AWS SDKs' own setting), else MAX_ATTEMPTS."""
+    try:
+        return max(1, int(os.environ.get("AWS_MAX_ATTEMPTS") or MAX_ATTEMPTS))
+    except ValueError:
+        return MAX_ATTEMPTS
+
+
+def boto_config(endpoint: str | None = None) -> Config:
+    """Retries, timeouts and (for an S3-compatible endpoint) path-style addressing of every boto3 client."""
+    return Config(retries={"max_attempts": max_attempts(), "mode": "standard"}, connect_timeout=5,
+                  read_timeout=60, s3={"addressing_style": "path"} if endpoint else None)
+
+
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+
+# Why a call failed, in a few words, by the error code the service or SDK gave: boto3's (S3 and Glue) and
+# the AWS SDK for C++'s inside pyarrow (the Iceberg FileIO).
+REASONS = {
+    "NoSuchBucket": "the bucket does not exist", "NO_SUCH_BUCKET": "the bucket does not exist",
+    "AccessDenied": "access denied", "AccessDeniedException": "access denied", "403": "access denied",
+    "ACCESS_DENIED": "access denied",
+    "InvalidAccessKeyId": "the access key is not known", "UnrecognizedClientException": "the access key is not known",
+    "INVALID_ACCESS_KEY_ID": "the access key is not known",
+    "SignatureDoesNotMatch": "the secret key does not match", "InvalidSignatureException": "the secret key does not match",
+    "SIGNATURE_DOES_NOT_MATCH": "the secret key does not match",
+    "NETWORK_CONNECTION": "cannot connect", "EndpointConnectionError": "cannot connect",
+    "NoCredentialsError": "no AWS credentials found (environment, profile or role)",
+}
 
 
 def _client_error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
+def failure_reason(err: Exception) -> str:
+    """Why an S3 or Glue call failed, in a few words; never a credential nor the SDK's detail."""
+    if isinstance(err, ClientError):
+        code = _client_error_code(err)
+        return REASONS.get(code, code or "error")
+    if isinstance(err, Boto3Error):      # transfer errors wrap the ClientError's text
+        return "the bucket does not exist" if "NoSuchBucket" in str(err) else \
+            "access denied" if "AccessDenied" in str(err) or "403" in str(err) else type(err).__name__
+    if isinstance(err, PermissionError):
+        return "access denied"
+    if isinstance(err, OSError):         # pyarrow: "When ... in bucket 'b': AWS Error ACCESS_DENIED during ..."
+        code = re.search(r"AWS Error ([A-Z_]+)", str(err))
+        if code:
+            return REASONS.get(code.group(1), code.group(1).lower().replace("_", " "))
+        return "not found" if isinstance(err, FileNotFoundError) else type(err).__name__
+    return REASONS.get(type(err).__name__, type(err).__name__)
+
+
 @functools.lru_cache(maxsize=16)
-def _client(endpoint: str | None, _credentials: str, max_attempts: int):
+def _client(endpoint: str | None, _credentials: str):
     """One boto3 session and client per endpoint and credentials (making one takes ~0.2 s; both are
     safe to share between threads)."""
     session = boto3.session.Session()
-    client = session.client(
-        "s3", endpoint_url=endpoint, region_name=session.region_name or "us-east-1",
-        config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5,
-                      read_timeout=60, s3={"addressing_style": "path"} if endpoint else None))
+    client = session.client("s3", endpoint_url=endpoint, region_name=session.region_name or "us-east-1",
+                            config=boto_config(endpoint))
     return session, client
 
 
-def _credentials_fingerprint() -> str:
+def credentials_fingerprint() -> str:
     # A new key in the environment must get a new client; hash it so no secret sits in the cache key.
     material = "|".join(os.environ.get(k, "") for k in (
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
@@ -54,14 +100,14 @@ def _credentials_fingerprint() -> str:
 
 
 class S3Store:
-    def __init__(self, uri: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(self, uri: str, endpoint_url: str | None = None) -> None:
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise StoreError(f"not an S3 location: {uri!r} (expected s3://bucket/prefix)")
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        self.session, self.client = _client(endpoint or None, _credentials_fingerprint(), max_attempts)
+        self.session, self.client = _client(endpoint or None, credentials_fingerprint())
         self.endpoint = self.client.meta.endpoint_url
 
     def __repr__(self) -> str:
@@ -75,17 +121,8 @@ class S3Store:
         return f"s3://{self.bucket}/{self.key(rel)}".rstrip("/")
 
     def _fail(self, action: str, rel: str, err: Exception) -> StoreError:
-        if isinstance(err, ClientError):
-            code = _client_error_code(err)
-            reason = {"NoSuchBucket": "the bucket does not exist", "AccessDenied": "access denied",
-                      "403": "access denied", "InvalidAccessKeyId": "the access key is not known",
-                      "SignatureDoesNotMatch": "the secret key does not match"}.get(code, code or "error")
-        elif isinstance(err, Boto3Error):   # transfer errors wrap the ClientError's text
-            reason = "the bucket does not exist" if "NoSuchBucket" in str(err) else \
-                "access denied" if "AccessDenied" in str(err) or "403" in str(err) else type(err).__name__
-        else:
-            reason = type(err).__name__
-        return StoreError(f"cannot {action} s3://{self.bucket}/{self.key(rel)} at {self.endpoint}: {reason}")
+        return StoreError(f"cannot {action} s3://{self.bucket}/{self.key(rel)} at {self.endpoint}: "
+                          f"{failure_reason(err)}")
 
     def _call(self, action: str, rel: str, fn, expected: tuple[str, ...] = (), **kwargs):
         """Call the client; None if it fails with one of the `expected` error codes, else a StoreError."""

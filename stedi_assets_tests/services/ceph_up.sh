@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Start a single-node Ceph cluster with a RADOS Gateway on 127.0.0.1:${CEPH_RGW_PORT:-7480}: one
-# monitor, one OSD on memstore (RAM, nothing on disk to clean), cephx auth, and an S3 user.
+# monitor (port ${CEPH_MON_PORT:-3300}), one OSD on memstore (RAM, nothing on disk to clean), cephx auth,
+# and an S3 user. C, CEPH_RGW_PORT and CEPH_MON_PORT let two clusters run side by side on one machine.
 # Needs Debian's radosgw ceph-mon ceph-osd ceph-common. Writes the S3 settings for the tests to
 # $C/env (sourced by .ci/run). Stop it with ceph_down.sh.
 set -euo pipefail
 C=${C:-/tmp/stedi-ceph}
 PORT=${CEPH_RGW_PORT:-7480}
+MON_PORT=${CEPH_MON_PORT:-3300}
 "$(dirname "$0")/ceph_down.sh" >/dev/null 2>&1 || true
 rm -rf "$C"; mkdir -p "$C"/{mon,osd0,rgw,run,log}; cd "$C"
 FSID=$(python3 -c 'import uuid; print(uuid.uuid4())')
 cat > ceph.conf <<CONF
 [global]
 fsid = $FSID
-mon_host = v2:127.0.0.1:3300
+mon_host = v2:127.0.0.1:$MON_PORT
 mon_initial_members = a
 keyring = $C/\$name.keyring
 osd_pool_default_size = 1
@@ -44,7 +46,7 @@ CONF
 ceph-authtool --create-keyring mon..keyring --gen-key -n mon. --cap mon 'allow *' >/dev/null
 ceph-authtool --create-keyring client.admin.keyring --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
 ceph-authtool mon..keyring --import-keyring client.admin.keyring >/dev/null
-monmaptool --create --addv a "[v2:127.0.0.1:3300]" --fsid "$FSID" monmap >/dev/null
+monmaptool --create --addv a "[v2:127.0.0.1:$MON_PORT]" --fsid "$FSID" monmap >/dev/null
 ceph-mon -c ceph.conf --mkfs -i a --monmap monmap --keyring mon..keyring
 cp mon..keyring mon.a.keyring
 ceph-mon -c ceph.conf -i a
