@@ -8,8 +8,9 @@ commit of the old format); each run is a fresh `python -m stedi_assets.cli run` 
 first on PYTHONPATH, into an empty lake, over (a) the Udacity landing data and (b) generated data of the
 given size (the benchmark's largest: 20,000 customers with every defect). The two versions alternate run
 by run, so that whatever else loads the machine meanwhile hits both alike. Printed per dataset and
-version: the median wall time and the median peak resident memory (the process's own VmHWM; `stedi run`
-is one process) of the runs, their spread, and after/before. Every run must exit 0 and print the same
+version: the median wall time, CPU time (user + system, less sensitive than wall time to other load on
+the machine) and peak resident memory (the process's own VmHWM; `stedi run` is one process) of the
+runs, the wall time's spread, and after/before. Every run must exit 0 and print the same
 zone table (tables, counts, rejected lines) as every other run of the dataset, or the benchmark stops.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import run_module   # benchmarks/ is on sys.path when a script of it runs
+from measure import Measured, run_module   # benchmarks/ is on sys.path when a script of it runs
 
 PROJECT = Path(__file__).resolve().parents[1]
 SOURCES = ("customer", "accelerometer", "step_trainer")
@@ -47,7 +48,7 @@ def zone_table(stdout: str) -> str:
     return stdout.strip().split("\n\n", 1)[0]
 
 
-def one_run(checkout: Path, landing: Path, workdir: Path, policy: str) -> tuple[float, float, str]:
+def one_run(checkout: Path, landing: Path, workdir: Path, policy: str) -> Measured:
     with tempfile.TemporaryDirectory(dir=workdir, prefix="lake-") as lake:
         return run_module("stedi_assets.cli", ["run", "--landing", str(landing), "--lake", lake, "--policy", policy],
                           environment(checkout))
@@ -55,26 +56,28 @@ def one_run(checkout: Path, landing: Path, workdir: Path, policy: str) -> tuple[
 
 def compare(name: str, landing: Path, versions: dict[str, Path], args, workdir: Path) -> list[tuple]:
     """Alternate the versions `args.repeat` times over `landing`; one result row per version."""
-    measured: dict[str, list[tuple[float, float]]] = {v: [] for v in versions}
+    measured: dict[str, list[Measured]] = {v: [] for v in versions}
     reference = None
     for attempt in range(args.repeat):
         for version, checkout in versions.items():
-            seconds, peak, stdout = one_run(checkout, landing, workdir, args.policy)
-            counts = zone_table(stdout)
+            run = one_run(checkout, landing, workdir, args.policy)
+            counts = zone_table(run.stdout)
             reference = reference or counts
             if counts != reference:
                 raise SystemExit(f"{name}: {version} printed other counts than the first run:\n{counts}\n"
                                  f"---\n{reference}")
-            measured[version].append((seconds, peak))
-            print(f"  {name} run {attempt + 1} {version}: {seconds:.1f} s, {peak:.0f} MB", file=sys.stderr,
-                  flush=True)
+            measured[version].append(run)
+            print(f"  {name} run {attempt + 1} {version}: {run.seconds:.1f} s, cpu {run.cpu_seconds:.1f} s, "
+                  f"{run.peak_mb:.0f} MB", file=sys.stderr, flush=True)
     lines = landing_lines(landing)
     rows, base = [], None
     for version, runs in measured.items():
-        wall, peak = statistics.median(s for s, _ in runs), statistics.median(p for _, p in runs)
-        base = base or (wall, peak)
-        rows.append((name, lines, version, wall, min(s for s, _ in runs), max(s for s, _ in runs), peak,
-                     wall / base[0], peak / base[1]))
+        wall = statistics.median(r.seconds for r in runs)
+        cpu = statistics.median(r.cpu_seconds for r in runs)
+        peak = statistics.median(r.peak_mb for r in runs)
+        base = base or (wall, cpu, peak)
+        rows.append((name, lines, version, wall, min(r.seconds for r in runs), max(r.seconds for r in runs), cpu,
+                     peak, wall / base[0], cpu / base[1], peak / base[2]))
     return rows
 
 
@@ -109,13 +112,13 @@ def main() -> None:
     print(f"\n`stedi run` from an empty lake, policy {args.policy}; median of {args.repeat} fresh processes per "
           f"version, alternating; {os.cpu_count()} cores, load average {load[0]:.1f} at the end")
     print(f"before: {versions['before']}   after: {versions['after']}\n")
-    header = (f"{'landing':18} {'lines':>10} {'version':>7} {'wall s':>7} {'min-max s':>11} {'peak MB':>8} "
-              f"{'wall x':>7} {'peak x':>7}")
+    header = (f"{'landing':18} {'lines':>10} {'version':>7} {'wall s':>7} {'min-max s':>11} {'cpu s':>7} "
+              f"{'peak MB':>8} {'wall x':>7} {'cpu x':>6} {'peak x':>7}")
     print(header)
     print("-" * len(header))
-    for name, lines, version, wall, low, high, peak, wall_x, peak_x in rows:
-        print(f"{name:18} {lines:>10,} {version:>7} {wall:>7.1f} {f'{low:.1f}-{high:.1f}':>11} {peak:>8.0f} "
-              f"{wall_x:>7.2f} {peak_x:>7.2f}")
+    for name, lines, version, wall, low, high, cpu, peak, wall_x, cpu_x, peak_x in rows:
+        print(f"{name:18} {lines:>10,} {version:>7} {wall:>7.1f} {f'{low:.1f}-{high:.1f}':>11} {cpu:>7.1f} "
+              f"{peak:>8.0f} {wall_x:>7.2f} {cpu_x:>6.2f} {peak_x:>7.2f}")
 
 
 if __name__ == "__main__":

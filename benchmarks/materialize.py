@@ -55,15 +55,15 @@ def main() -> None:
                 for e in result.get_asset_materialization_events()}
 
         env = {**os.environ, "STEDI_LANDING": str(landing), "STEDI_LAKE": str(lake), "STEDI_POLICY": args.policy}
-        _, baseline, _ = run_module("stedi_assets.definitions", [], env)
+        baseline = run_module("stedi_assets.definitions", [], env).peak_mb
         print(f"\npolicy {args.policy}, {args.customers:,} customers, {os.cpu_count()} cores; "
               f"whole graph in one run: {total:.2f} s\n")
         print(f"{'asset':34} {'rows':>12} {'step s':>8} {'alone s':>8} {'peak MB':>8}")
         print(f"{'baseline (load definitions)':34} {'':>12} {'':>8} {'':>8} {baseline:>8.0f}")
         for spec in TABLES:
-            alone, peak, _ = run_module("stedi_assets.cli", ["run", "--select", f'key:"{spec.zone}/{spec.name}"'], env)
+            alone = run_module("stedi_assets.cli", ["run", "--select", f'key:"{spec.zone}/{spec.name}"'], env)
             print(f"{spec.zone + '.' + spec.name:34} {rows[spec.name]:>12,} {seconds[spec.name]:>8.2f} "
-                  f"{alone:>8.2f} {peak:>8.0f}")
+                  f"{alone.seconds:>8.2f} {alone.peak_mb:>8.0f}")
 
 
 if __name__ == "__main__":
