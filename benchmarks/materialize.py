@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,29 +22,12 @@ from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.resources import local_resources
 from stedi_assets.zones import TABLES
 
+from measure import run_module   # benchmarks/ is on sys.path when a script of it runs
+
 
 def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
     return {e.step_key: e.event_specific_data.duration_ms / 1000
             for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
-
-
-# The child reports its own high-water mark (VmHWM of its address space after exec): the rusage a
-# parent gets from wait4 also counts the parent's memory copied at fork time, which hides the child's.
-CHILD = ("import sys, runpy; code = 0; sys.argv = sys.argv[1:]\n"
-         "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
-         "except SystemExit as stop:\n    code = stop.code or 0\n"
-         "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]\n"
-         "print('VMHWM_KB', hwm, file=sys.stderr)\nsys.exit(code)")
-
-
-def peak_rss_mb(module: str, args: list[str], env: dict) -> tuple[float, float]:
-    """(seconds, peak resident memory in MB) of a fresh process running `python -m module args`."""
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, module, *args], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{module} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    kb = int(next(l for l in done.stderr.splitlines() if l.startswith("VMHWM_KB")).split()[1])
-    return time.perf_counter() - start, kb / 1024
 
 
 def main() -> None:
@@ -74,15 +55,15 @@ def main() -> None:
                 for e in result.get_asset_materialization_events()}
 
         env = {**os.environ, "STEDI_LANDING": str(landing), "STEDI_LAKE": str(lake), "STEDI_POLICY": args.policy}
-        _, baseline = peak_rss_mb("stedi_assets.definitions", [], env)
+        baseline = run_module("stedi_assets.definitions", [], env).peak_mb
         print(f"\npolicy {args.policy}, {args.customers:,} customers, {os.cpu_count()} cores; "
               f"whole graph in one run: {total:.2f} s\n")
         print(f"{'asset':34} {'rows':>12} {'step s':>8} {'alone s':>8} {'peak MB':>8}")
         print(f"{'baseline (load definitions)':34} {'':>12} {'':>8} {'':>8} {baseline:>8.0f}")
         for spec in TABLES:
-            alone, peak = peak_rss_mb("stedi_assets.cli", ["run", "--select", f'key:"{spec.zone}/{spec.name}"'], env)
+            alone = run_module("stedi_assets.cli", ["run", "--select", f'key:"{spec.zone}/{spec.name}"'], env)
             print(f"{spec.zone + '.' + spec.name:34} {rows[spec.name]:>12,} {seconds[spec.name]:>8.2f} "
-                  f"{alone:>8.2f} {peak:>8.0f}")
+                  f"{alone.seconds:>8.2f} {alone.peak_mb:>8.0f}")
 
 
 if __name__ == "__main__":

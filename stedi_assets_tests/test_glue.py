@@ -6,9 +6,12 @@ and message writing), dagster-aws's PipesGlueClient (StartJobRun/GetJobRun calls
 S3 message reading) and GlueEngine inside a full Dagster materialization. moto serves S3, Secrets
 Manager and the Glue API (it records job runs but executes nothing), and `LocalGlueWorker` stands in for
 Glue's workers: when moto records a StartJobRun it runs the job's script here, under local Spark, with
-the run's merged arguments, as Glue would. Not exercised: the real Glue service (IAM, workers, the Glue
-5.0 image and its Python modules, --additional-python-modules installs), Spark on s3:// paths, and the
-CloudWatch message reader (only the job side's switch to stdout messages is tested).
+the run's merged arguments, as Glue would. The lake is an Iceberg lake: the job writes Parquet into the
+table's staged folder and the Dagster side commits it through pyiceberg, so what is checked is what a
+user reads through Iceberg: the committed table's rows, the snapshot summary (`stedi.engine` = glue, the
+run id) and that the snapshot holds exactly the files the job wrote. Not exercised: the real Glue service (IAM, workers, the Glue
+5.0 image and its Python modules, --additional-python-modules installs, its Iceberg connector, whose jar
+cannot be loaded here), Spark on s3:// paths, and the CloudWatch message reader (only the job side's switch to stdout messages is tested).
 """
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import boto3
@@ -30,25 +32,23 @@ from stedi_assets.contract import POLICIES
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.glue import entry
 from stedi_assets.glue.pipes import (ENTRY_SCRIPT, GLUE_VERSION, GlueEngine, GlueJob, build_job_bundle,
-                                     job_definition)
+                                     iceberg_spark_conf, job_definition)
 from stedi_assets.resources import local_resources
 from stedi_assets.storage.lake import open_lake
-from stedi_assets.storage.stores import LocalStore
+from stedi_assets.storage.runs import run_tag
 from stedi_assets.zones import TABLES, table
 from stedi_assets.zones.sql import PART_SUFFIX, ephemerals, load_rule
-from stedi_assets_tests.conftest import read_table
+from stedi_assets_tests.parity import assert_same_rows, engine_and_run, multiset, multiset_of
 
 KEY = "glue-test-key"
 REGION = "us-east-1"
 DERIVED = [s for s in TABLES if s.zone != "landing" or s.name == "rejected"]
+LAKE_ON_S3 = "s3://stedi-lake/lake"     # the job definition's warehouse; the tests' lakes are local folders
+NAMES = ("DuckDB", "Glue")
 
 
-def rows(lake, zone, name) -> Counter:
-    return Counter(tuple(sorted(r.items())) for r in read_table(lake, zone, name))
-
-
-def folder_rows(folder: Path, files) -> Counter:
-    return Counter(tuple(sorted(r.items())) for f in files for r in pq.read_table(folder / f).to_pylist())
+def folder_rows(folder: Path, files):
+    return multiset_of(r for f in files for r in pq.read_table(folder / f).to_pylist())
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,9 @@ def test_entry_computes_every_table_like_duckdb(policy, duckdb_lakes, tmp_path):
         result = entry.main(job_args(spec.name, policy, relations_for(lake, spec.name, policy), out,
                                      **{"--pseudonym-key-hex": KEY.encode().hex(), "--spark-master": "local[*]"}))
         assert sorted(p.name for p in out.iterdir()) == result["files"]          # part files only
-        assert folder_rows(out, result["files"]) == rows(lake, spec.zone, spec.name), spec.name
-        assert result["rows"] == sum(rows(lake, spec.zone, spec.name).values())
+        expected = multiset(lake, spec.zone, spec.name)
+        assert_same_rows(expected, folder_rows(out, result["files"]), spec.name, NAMES)
+        assert result["rows"] == sum(expected.values())
 
 
 @pytest.mark.slow
@@ -133,7 +134,8 @@ def test_entry_runs_as_a_glue_script_from_the_job_bundle_without_dagster_or_duck
                           env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])      # printed when not launched by Pipes
-    assert folder_rows(out, result["files"]) == rows(lake, "curated", "machine_learning_curated")
+    assert_same_rows(multiset(lake, "curated", "machine_learning_curated"), folder_rows(out, result["files"]),
+                     "machine_learning_curated", NAMES)
     assert result["rows"] > 0
 
 
@@ -188,14 +190,36 @@ def test_start_job_run_params_carry_the_table_and_never_the_key():
             pseudonym_key=KEY.encode())
 
 
-def test_job_definition_is_a_glue_5_spark_job():
+def test_job_definition_is_a_glue_5_spark_job_with_the_iceberg_connector():
     definition = job_definition(job_name="stedi-table", role_arn="arn:aws:iam::123456789012:role/stedi-glue",
-                                script_location="s3://code/entry.py", package_location="s3://code/stedi_assets.zip")
+                                script_location="s3://code/entry.py", package_location="s3://code/stedi_assets.zip",
+                                lake_root="s3://lake-bucket/stedi")
     assert definition["GlueVersion"] == GLUE_VERSION == "5.0"
     assert definition["Command"] == {"Name": "glueetl", "ScriptLocation": "s3://code/entry.py", "PythonVersion": "3"}
-    assert definition["DefaultArguments"]["--extra-py-files"] == "s3://code/stedi_assets.zip"
-    assert "--datalake-formats" not in definition["DefaultArguments"]          # plain Parquet
-    assert "dagster-pipes==" in definition["DefaultArguments"]["--additional-python-modules"]
+    arguments = definition["DefaultArguments"]
+    assert arguments["--extra-py-files"] == "s3://code/stedi_assets.zip"
+    assert "dagster-pipes==" in arguments["--additional-python-modules"]
+    assert arguments["--datalake-formats"] == "iceberg"
+    # Glue takes one --conf; spark-submit reads the rest of its value as further --conf settings
+    settings = dict(item.split("=", 1) for item in arguments["--conf"].split(" --conf "))
+    assert settings == iceberg_spark_conf("s3://lake-bucket/stedi") == {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.catalog.glue_catalog": "org.apache.iceberg.spark.SparkCatalog",
+        "spark.sql.catalog.glue_catalog.warehouse": "s3://lake-bucket/stedi/",
+        "spark.sql.catalog.glue_catalog.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+        "spark.sql.catalog.glue_catalog.io-impl": "org.apache.iceberg.aws.s3.S3FileIO"}
+    with pytest.raises(ValueError, match="needs the lake on S3"):
+        job_definition(job_name="j", role_arn="r", script_location="s3://c/e.py", package_location="s3://c/p.zip",
+                       lake_root="/home/me/lake")
+
+
+def test_the_job_ignores_the_iceberg_connectors_arguments(tmp_path):
+    """Glue passes the job's default arguments (--datalake-formats, --conf) to the script too."""
+    definition = job_definition(job_name="j", role_arn="r", script_location="s3://c/e.py",
+                                package_location="s3://c/p.zip", lake_root=LAKE_ON_S3)
+    glue_args = [x for kv in definition["DefaultArguments"].items() for x in kv]
+    args = entry.parse_args([*glue_args, *job_args("customer_trusted", "strict", {}, tmp_path)])
+    assert (args.table, args.policy, args.output_dir) == ("customer_trusted", "strict", str(tmp_path))
 
 
 def test_glue_engine_wants_the_lake_on_s3(landing, tmp_path):
@@ -267,7 +291,7 @@ def aws(monkeypatch, tmp_path):
         glue.create_job(**job_definition(
             job_name="stedi-table", role_arn="arn:aws:iam::123456789012:role/stedi-glue",
             script_location="s3://stedi-code/glue/entry.py", package_location="s3://stedi-code/glue/stedi_assets.zip",
-            max_concurrent_runs=1, extra_default_arguments={"--spark-master": "local[*]"}))  # local Spark stands in
+            lake_root=LAKE_ON_S3, max_concurrent_runs=1, extra_default_arguments={"--spark-master": "local[*]"}))  # local Spark stands in
         yield {"secret_arn": secret["ARN"], "glue": glue, "s3": s3}
 
 
@@ -289,11 +313,13 @@ def test_pipes_glue_client_builds_the_lake_like_duckdb(aws, landing, duckdb_lake
               if not e.passed}
     assert failed == {("step_trainer_trusted", "ambiguous_readings", "WARN")}     # the duplicate-serial defect
     for spec in TABLES:
-        assert rows(lake, spec.zone, spec.name) == rows(duckdb_lakes["strict"], spec.zone, spec.name), spec.name
+        assert_same_rows(multiset(duckdb_lakes["strict"], spec.zone, spec.name), multiset(lake, spec.zone, spec.name),
+                         spec.name, NAMES)
 
     # one Glue job run per derived table, with the table's arguments and the Pipes bootstrap arguments
     runs = aws["glue"].get_job_runs(JobName="stedi-table")["JobRuns"]
     assert sorted(r["Arguments"]["--table"] for r in runs) == sorted(s.name for s in DERIVED)
+    assert_committed_what_the_jobs_wrote(lake, runs, result.run_id)
     for run in runs:
         assert run["JobRunState"] == "SUCCEEDED"
         assert {"--policy", "--relations", "--output-dir", "--sql-sha256", "--dagster-pipes-context",
@@ -308,6 +334,23 @@ def test_pipes_glue_client_builds_the_lake_like_duckdb(aws, landing, duckdb_lake
     assert aws["s3"].list_objects_v2(Bucket="stedi-pipes", Prefix="dagster-pipes/").get("KeyCount") == 0
 
 
+def assert_committed_what_the_jobs_wrote(lake: Path, job_runs: list[dict], run_id: str) -> None:
+    """Each Glue-built table's current Iceberg snapshot was committed by this Dagster run, records the glue
+    engine, and holds exactly the Parquet files its job run wrote into the staged folder it was given;
+    the run tagged the consistent lake it built."""
+    read = open_lake(str(lake))
+    for job_run in job_runs:
+        name = job_run["Arguments"]["--table"]
+        zone = table(name).zone
+        assert engine_and_run(lake, zone, name) == ("glue", run_id), name
+        output_dir = Path(job_run["Arguments"]["--output-dir"])
+        assert output_dir.parent == lake / zone / name / "data" and output_dir.name.startswith("stage-"), output_dir
+        written = sorted(str(p.relative_to(lake)) for p in output_dir.iterdir())
+        assert written and read.current(zone, name).files["data"] == written, name
+    for spec in TABLES:
+        assert read.tags(spec.zone, spec.name).get(run_tag(run_id)) == read.current(spec.zone, spec.name).snapshot
+
+
 @pytest.mark.slow
 def test_a_failed_glue_run_fails_the_asset(aws, landing, duckdb_lakes, tmp_path):
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
@@ -317,6 +360,8 @@ def test_a_failed_glue_run_fails_the_asset(aws, landing, duckdb_lakes, tmp_path)
     upstream = dg.materialize(TABLE_ASSETS, resources=local_resources(str(landing), str(lake), "strict"),
                               selection=dg.AssetSelection.all() - ml)            # DuckDB builds the inputs
     assert upstream.success
+    before = {s.name: open_lake(str(lake)).current(s.zone, s.name).snapshot for s in TABLES
+              if s.name != "machine_learning_curated"}
     result = dg.materialize(TABLE_ASSETS, resources={**local_resources(str(landing), str(lake), "strict"),
                                                      "engine": glue_engine(aws)}, raise_on_error=False, selection=ml)
     assert not result.success
@@ -325,7 +370,10 @@ def test_a_failed_glue_run_fails_the_asset(aws, landing, duckdb_lakes, tmp_path)
     assert list(failures) == ["machine_learning_curated"]
     assert "completed with status FAILED" in failures["machine_learning_curated"]
     assert "not the caller's" in failures["machine_learning_curated"]
-    assert not open_lake(str(lake)).has_current("curated", "machine_learning_curated")
+    after = open_lake(str(lake))
+    assert not after.has_current("curated", "machine_learning_curated")
+    assert {s.name: after.current(s.zone, s.name).snapshot for s in TABLES if s.name != "machine_learning_curated"} \
+        == before, "a failed Glue run committed nothing anywhere"
 
 
 def test_messages_go_to_stdout_when_dagster_reads_cloudwatch(aws, capsys):

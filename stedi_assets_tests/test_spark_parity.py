@@ -2,10 +2,13 @@
 
 The lake is built twice from the same landing, once with the default DuckDBEngine and once with
 SparkEngine (local[*]) bound to the same `engine` resource key, on the Udacity data and on generated data
-with every injected defect. Tables are compared as multisets of rows (every column, floats bit for bit),
-with their Parquet schemas and the outcomes of every check (the checks run on DuckDB whichever engine
-built the table). Landing tables come from the Python validating reader under either engine, so their
-equality holds by construction; it is asserted all the same.
+with every injected defect. Every table is an Iceberg table: Spark reads the data files pyiceberg planned
+for the input snapshots and writes Parquet into a staged folder, and the lake's pyiceberg commit adds them
+(Spark's Iceberg runtime cannot be loaded here). Tables are read back through Iceberg (pyiceberg's scan)
+and compared as multisets of rows (every column, floats bit for bit), with their Iceberg and Parquet
+schemas, what each commit records (`stedi.engine`, run id, input snapshots) and the outcomes of every check
+(the checks run on DuckDB whichever engine built the table). Landing tables come from the Python
+validating reader under either engine, so their equality holds by construction; it is asserted all the same.
 
 Then each translation of translate.py runs on Spark against DuckDB on inputs chosen to break it
 (every Unicode code point for lower/trim, NULLs for ordering, HMAC keys of every length).
@@ -23,7 +26,6 @@ import re
 import subprocess
 import sys
 import threading
-from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -37,11 +39,11 @@ from stedi_assets.engines.duckdb_engine import DuckDBEngine
 from stedi_assets.engines.spark_engine import SparkEngine, spark_session
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.resources import local_resources
-from stedi_assets.storage.lake import open_lake
-from stedi_assets.storage.stores import LocalStore
+from stedi_assets.storage.lake import open_lake, part_table
+from stedi_assets.storage.runs import run_tag
 from stedi_assets.zones import TABLES, table
 from stedi_assets.zones.sql import ephemerals, load_rule
-from stedi_assets_tests.conftest import read_table
+from stedi_assets_tests.parity import assert_same_rows, engine_and_run, multiset, multiset_of, recorded_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +51,7 @@ KEY = "spark-parity-key"
 GENERATED_CUSTOMERS = 150
 TABLE_PARTS = [(s.zone, s.name, part) for s in TABLES for part in s.parts]   # 9 tables + 3 rejected parts
 DERIVED = [s for s in TABLES if s.zone != "landing" or s.name == "rejected"]
+DUCKDB = DuckDBEngine()
 
 
 @pytest.fixture(scope="module")
@@ -70,22 +73,6 @@ def build(landing, lake, policy, engine=None, selection=None) -> dg.ExecuteInPro
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STEDI_PSEUDONYM_KEY", KEY)
         return dg.materialize(TABLE_ASSETS, resources=resources, selection=selection, raise_on_error=False)
-
-
-def exact(value):
-    return ("double", value.hex()) if isinstance(value, float) else value
-
-
-def multiset(lake, zone, table, part="data") -> Counter:
-    """Rows as (column, value) tuples: names, order and values of every column; floats bit for bit."""
-    return Counter(tuple((k, exact(v)) for k, v in row.items()) for row in read_table(lake, zone, table, part))
-
-
-def assert_same_rows(expected: Counter, actual: Counter, what: str) -> None:
-    if expected != actual:
-        missing, extra = list((expected - actual).elements())[:3], list((actual - expected).elements())[:3]
-        pytest.fail(f"{what}: DuckDB {sum(expected.values())} rows, Spark {sum(actual.values())}; "
-                    f"only in DuckDB {missing}; only in Spark {extra}")
 
 
 CASES = [("udacity", "strict"), ("udacity", "rubric"), ("generated", "strict"), ("generated", "rubric")]
@@ -116,17 +103,35 @@ def test_same_rows(lakes, zone, table, part):
                      f"{zone}.{table} ({part})")
 
 
-def test_same_parquet_schemas(lakes):
+def test_same_schemas(lakes):
+    """The Iceberg schema of every table (and part), and the Parquet schema of every data file."""
     schemas = {}
     for name, (_, lake) in lakes.items():
         current = open_lake(str(lake))
         for spec in TABLES:
             snapshot = current.current(spec.zone, spec.name)
-            found = {tuple((f.name, str(f.type)) for f in pq.read_schema(Path(lake) / f))
+            files = {tuple((f.name, str(f.type)) for f in pq.read_schema(Path(lake) / f))
                      for part in spec.parts for f in snapshot.files[part]}
-            schemas[name, spec.name] = found
+            iceberg = [str(current.iceberg(spec.zone, part_table(spec.name, part)).schema()) for part in spec.parts]
+            schemas[name, spec.name] = (files, iceberg)
     for spec in TABLES:
         assert schemas["duckdb", spec.name] == schemas["spark", spec.name], spec.name
+
+
+def test_each_commit_records_the_engine_that_built_it(lakes):
+    """The snapshot summary says which engine computed a table, in which run, from which input snapshots;
+    the run then tagged the consistent lake it built (`run-<id>` on every table)."""
+    for name, (result, lake) in lakes.items():
+        current = open_lake(str(lake))
+        for spec in TABLES:
+            engine, run_id = engine_and_run(lake, spec.zone, spec.name)
+            assert run_id == result.run_id, (name, spec.name)
+            if spec in DERIVED:
+                assert engine == name, (name, spec.name)
+                inputs = recorded_inputs(lake, spec.zone, spec.name)
+                assert inputs and inputs == {t: current.current(table(t).zone, t).snapshot for t in inputs}, spec.name
+            assert current.tags(spec.zone, spec.name).get(run_tag(result.run_id)) == \
+                current.current(spec.zone, spec.name).snapshot, (name, spec.name)
 
 
 def test_same_check_outcomes(lakes):
@@ -141,10 +146,12 @@ def test_same_check_outcomes(lakes):
 
 
 def test_spark_writes_only_its_part_files(lakes):
+    """The Spark-built snapshot holds exactly the part files Spark wrote into the staged folder."""
     _, lake = lakes["spark"]
     for spec in DERIVED:
         snapshot = open_lake(str(lake)).current(spec.zone, spec.name)
         folder = Path(lake) / snapshot.files["data"][0].rsplit("/", 1)[0]
+        assert folder.parent == Path(lake) / spec.zone / spec.name / "data" and folder.name.startswith("stage-")
         on_disk = sorted(os.listdir(folder))
         assert on_disk == sorted(f.rsplit("/", 1)[1] for f in snapshot.files["data"]), spec.name
         assert all(n.startswith("part-") and n.endswith(".parquet") for n in on_disk), on_disk
@@ -161,13 +168,23 @@ def test_tables_are_interchangeable_between_engines(generated_landing, spark_eng
         ["curated", "customer_curated"], ["trusted", "step_trainer_trusted"], ["curated", "machine_learning_curated"])
     reference = tmp_path / "duckdb"
     assert build(generated_landing, reference, "strict").success
-    for name, first, then in (("spark-then-duckdb", spark_engine, None), ("duckdb-then-spark", None, spark_engine)):
-        lake = tmp_path / name
+    for first, then in ((spark_engine, DUCKDB), (DUCKDB, spark_engine)):
+        case = f"{first.name}-then-{then.name}"
+        lake = tmp_path / case
         assert build(generated_landing, lake, "strict", first, upstream).success
         assert build(generated_landing, lake, "strict", then, downstream).success
-        for zone, table in (("curated", "customer_curated"), ("trusted", "step_trainer_trusted"),
-                            ("curated", "machine_learning_curated")):
-            assert_same_rows(multiset(reference, zone, table), multiset(lake, zone, table), f"{name}: {table}")
+        upstream_snapshots = {t: open_lake(str(lake)).current("trusted", t).snapshot
+                              for t in ("customer_trusted", "accelerometer_trusted")}
+        for t in upstream_snapshots:
+            assert engine_and_run(lake, "trusted", t)[0] == first.name, (case, t)
+        for zone, name in (("curated", "customer_curated"), ("trusted", "step_trainer_trusted"),
+                           ("curated", "machine_learning_curated")):
+            assert_same_rows(multiset(reference, zone, name), multiset(lake, zone, name), f"{case}: {name}")
+            assert engine_and_run(lake, zone, name)[0] == then.name, (case, name)
+            inputs = recorded_inputs(lake, zone, name)     # it read the snapshots the other engine committed
+            assert {t: inputs[t] for t in set(inputs) & set(upstream_snapshots)} == \
+                {t: upstream_snapshots[t] for t in set(inputs) & set(upstream_snapshots)}, (case, name)
+        assert set(recorded_inputs(lake, "curated", "customer_curated")) == set(upstream_snapshots)
 
 
 # ------------------------------------------------------------------------ the translations, on Spark
@@ -367,7 +384,6 @@ def test_a_standalone_cluster_computes_the_same_tables(standalone_cluster, gener
         assert output["app"] == standalone_cluster
         folder = Path(tables[name]["output_dir"])
         assert sorted(os.listdir(folder)) == output["files"]
-        got = Counter(tuple((k, exact(v)) for k, v in r.items())
-                      for f in output["files"] for r in pq.read_table(folder / f).to_pylist())
+        got = multiset_of(r for f in output["files"] for r in pq.read_table(folder / f).to_pylist())
         assert_same_rows(multiset(reference, table(name).zone, name), got, f"cluster: {name}")
         assert sum(got.values()) == output["rows"] > 0

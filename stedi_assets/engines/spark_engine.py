@@ -3,7 +3,9 @@
 It keeps DuckDBEngine's contract: `select_into(sql, relations, output_dir, ...)` reads each relation's
 Parquet files, runs the table's SELECT and writes the result as Parquet part files into `output_dir`,
 returning the row count and the part-file names; the lake layout, the snapshots and the checks do not
-know which engine ran. The SQL is the same file DuckDB runs, translated by `translate.to_spark` where the
+know which engine ran. On the Iceberg lake, `relations` are the data files pyiceberg planned for the
+input snapshots the run pinned and `output_dir` is a staged write's folder: the lake's pyiceberg commit
+adds the part files afterwards (Spark's Iceberg runtime is not needed, nor loaded). The SQL is the same file DuckDB runs, translated by `translate.to_spark` where the
 two dialects differ (that module lists every difference); `pseudonym()` becomes plain Spark SQL
 (HMAC-SHA256 with sha2/unhex/concat), so no Python UDF runs and no Python worker is ever started.
 
@@ -35,7 +37,7 @@ REDACT_KEY_PADS = "(?i)[0-9a-f]{128}"
 BASE_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
-    # Part files only: no _SUCCESS marker (the snapshot's manifest is the commit record).
+    # Part files only: no _SUCCESS marker (the Iceberg commit that adds them is the commit record).
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.sql.parquet.compression.codec": "snappy",
     "spark.sql.redaction.string.regex": REDACT_KEY_PADS,

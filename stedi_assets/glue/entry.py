@@ -4,13 +4,22 @@ Glue 5.0 runs Spark 3.5 and Python 3.11, like `pip install pyspark==3.5.9` here.
 table exactly as SparkEngine does (`spark_engine.run_select` over the rule of `zones/`), so a table built
 on Glue is interchangeable with one built by DuckDB or by local Spark.
 
+The lake's tables are Iceberg tables; the job neither plans nor commits them. It reads the Parquet data
+files the Dagster side planned (pyiceberg) for the input snapshots its run pinned, and writes plain
+Parquet part files into the table's staged folder, which no snapshot references until the Dagster side
+has audited them and committed them through pyiceberg, as for every engine (see glue/pipes.py). The job
+runs as well with Glue's Iceberg connector loaded (`--datalake-formats iceberg` and the catalog settings
+of pipes.job_definition) as without it: plain Parquet reads and writes do not go through it.
+
 Arguments (Glue passes each job argument as `--name value`; its own --JOB_ID, --JOB_RUN_ID, --JOB_NAME,
 --TempDir, ... are ignored):
 
     --table T                 the table to compute, e.g. machine_learning_curated
     --policy strict|rubric    which rule (zones/<zone>/<T>[.<policy>].sql)
-    --relations JSON          {"<relation the SQL reads>": ["s3://…/part-00000.parquet", …], …}
-    --output-dir URI          the staged snapshot's part folder; part-*.parquet files are written there
+    --relations JSON          {"<relation the SQL reads>": ["s3://…/part-00000.parquet", …], …}: the data
+                              files of the input snapshots, as pyiceberg planned them
+    --output-dir URI          the staged write's folder (<zone>/<table>/data/stage-<uuid>/); part-*.parquet
+                              files are written there, and nothing else
     --sql-sha256 HEX          optional: fail unless the packaged SQL is the one the caller expects
     --pseudonym-secret-id ID  Secrets Manager secret holding the pseudonym key (rules that call pseudonym())
     --pseudonym-key-check HEX optional: fail unless that key is the caller's (see key_check)

@@ -6,6 +6,17 @@ lines and its result come back through S3 (`PipesS3MessageReader`, the default) 
 `GlueEngine` is an engine resource like DuckDBEngine and SparkEngine: bound to the `engine` key, every
 derived table of a run is computed by a Glue job run, with the same SQL files, into the same lake layout.
 
+The lake's tables are Iceberg tables, but the job does not commit to them. Like every engine, it reads
+the data files pyiceberg planned for the input snapshots the run pinned (`--relations`) and writes plain
+Parquet into the table's staged folder (`--output-dir`, `<zone>/<table>/data/stage-<uuid>/`), which no
+snapshot references; the Dagster side then audits those files and commits them through pyiceberg
+(`Lake.commit`): one commit path for every engine, so the compare-and-set, the snapshot summary
+(`stedi.run-id`, `stedi.engine` = glue, `stedi.inputs`), write-audit-publish and the run tags are the same
+whichever engine computed the table. The job definition still enables Glue 5's Iceberg connector
+(`--datalake-formats iceberg` and the Spark settings of a Glue Data Catalog Iceberg catalog, see
+`iceberg_spark_conf`), so the job runs on the same Spark set-up as any Glue job that reads or maintains
+these tables (`glue_catalog.<prefix>_<zone>.<table>`), e.g. an OPTIMIZE or a time-travel read.
+
 The job itself is created once, outside Dagster (`job_definition` gives the create_job parameters;
 `build_job_bundle` zips the package for --extra-py-files). See the README section "Running on AWS Glue".
 """
@@ -34,6 +45,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_SCRIPT = Path(__file__).with_name("entry.py")
 # What the worker installs from PyPI at start (pure Python); Glue 5.0 provides pyspark, pyarrow and boto3.
 WORKER_MODULES = ("sqlglot==30.30.0", "dagster-pipes==1.13.27")
+ICEBERG_CATALOG = "glue_catalog"     # the Spark catalog name of the Iceberg connector's settings (AWS's own)
 
 
 @dataclass(frozen=True)
@@ -159,14 +171,38 @@ def _policy_of(table: str, sql: str, subrules: Sequence[tuple[str, str]]) -> str
     raise dg.Failure(f"the SQL given for {table} is not one of its packaged rules: GlueEngine runs packaged SQL only")
 
 
-def job_definition(*, job_name: str, role_arn: str, script_location: str, package_location: str,
+def iceberg_spark_conf(lake_root: str, catalog: str = ICEBERG_CATALOG) -> dict[str, str]:
+    """The Spark settings of a Glue 5 job that sees the lake's tables through its Iceberg connector: a Spark
+    catalog `catalog` over the Glue Data Catalog (databases `<prefix>_<zone>`, as storage/catalog.py makes
+    them) whose new tables go under `lake_root`, with S3FileIO and Iceberg's SQL extensions."""
+    return {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        f"spark.sql.catalog.{catalog}": "org.apache.iceberg.spark.SparkCatalog",
+        f"spark.sql.catalog.{catalog}.warehouse": lake_root.rstrip("/") + "/",
+        f"spark.sql.catalog.{catalog}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+        f"spark.sql.catalog.{catalog}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+    }
+
+
+def glue_conf_argument(conf: Mapping[str, str]) -> str:
+    """The value of Glue's single `--conf` job argument: the first setting, the others chained with ` --conf `
+    (Glue hands the value to spark-submit after `--conf`, as AWS's Iceberg guide does)."""
+    return " --conf ".join(f"{key}={value}" for key, value in conf.items())
+
+
+def job_definition(*, job_name: str, role_arn: str, script_location: str, package_location: str, lake_root: str,
                    worker_type: str = "G.1X", number_of_workers: int = 2, max_concurrent_runs: int = 3,
                    extra_default_arguments: Mapping[str, str] | None = None) -> dict:
     """`glue.create_job(**job_definition(...))`: a Glue 5.0 Spark job running entry.py.
 
     script_location: s3://…/entry.py (a copy of stedi_assets/glue/entry.py); package_location: s3://…/
-    stedi_assets.zip from build_job_bundle(). Plain Parquet needs no --datalake-formats.
+    stedi_assets.zip from build_job_bundle(); lake_root: the lake's s3://bucket/prefix (the Iceberg
+    catalog's warehouse). `--datalake-formats iceberg` loads Glue 5's Iceberg connector (Iceberg 1.7.1)
+    and `--conf` configures its Glue Data Catalog catalog; the job itself writes Parquet into the staged
+    folder and the Dagster side commits it (see the module docstring).
     """
+    if not lake_root.startswith("s3://"):
+        raise ValueError(f"a Glue job needs the lake on S3 (s3://bucket/prefix), not {lake_root}")
     return {
         "Name": job_name,
         "Role": role_arn,
@@ -179,6 +215,8 @@ def job_definition(*, job_name: str, role_arn: str, script_location: str, packag
             "--job-language": "python",
             "--extra-py-files": package_location,
             "--additional-python-modules": ",".join(WORKER_MODULES),
+            "--datalake-formats": "iceberg",
+            "--conf": glue_conf_argument(iceberg_spark_conf(lake_root)),
             **(extra_default_arguments or {}),
         },
     }
