@@ -25,12 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Each test file's tier, where its cost puts it (pyproject.toml's addopts leave these out of the fast tier).
 TIER_OF_MODULE = {"test_s3": "s3", "test_spark_parity": "spark", "test_glue": "spark", "test_webserver": "ui",
-                  "test_ui_browser": "ui"}
+                  "test_ui_browser": "ui", "test_erasure": "slow"}
 
 
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
-        tier = TIER_OF_MODULE.get(item.module.__name__.rsplit(".", 1)[-1])
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        tier = TIER_OF_MODULE.get(module)
+        if tier is None and "udacity_landing" in item.fixturenames and module != "test_acceptance":
+            tier = "slow"     # whole runs on the full Udacity data; the acceptance counts stay in the fast tier
         if tier:
             item.add_marker(getattr(pytest.mark, tier))
 # The Udacity data's licence forbids copying it into the project: tests read it from shared/ beside it.

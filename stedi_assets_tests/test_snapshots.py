@@ -40,6 +40,7 @@ def data_files(lake: Path, zone: str, table: str) -> set[str]:
     return {str(p.relative_to(lake)) for p in folder.rglob("*.parquet")} if folder.is_dir() else set()
 
 
+@pytest.mark.slow
 def test_killed_write_leaves_previous_snapshot_current(tmp_path):
     landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
     assert run_pipeline(landing, lake, selection=LANDING_ONLY).success
