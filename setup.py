@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 setup(
     name="stedi_assets",
     version="0.1.0",
-    description="STEDI lakehouse: landing, trusted and curated zones as Dagster assets, Apache Iceberg tables on DuckDB",
+    description="STEDI lakehouse: landing, trusted and curated zones as Dagster assets, Iceberg tables on DuckDB",
     python_requires=">=3.10,<3.15",
     packages=find_packages(exclude=["stedi_assets_tests"]),
     package_data={"stedi_assets": ["zones/*/*.sql", "catalog/ddl/*/*.sql"]},
@@ -32,8 +32,15 @@ setup(
         "postgres": ["pyiceberg[sql-postgres]==0.11.1"],
         # playwright drives Debian's chromium (/usr/bin/chromium) in the ui tier; its own browser download is never
         # used. ruff and mypy run in .ci/run after the tests.
-        "test": ["pytest>=8", "moto[server]>=5.1", "pyspark==3.5.9", "pyiceberg[sql-postgres]==0.11.1",
-                 "playwright==1.65.2", "ruff==0.17.6", "mypy==2.4.1"],
+        "test": [
+            "pytest>=8",
+            "moto[server]>=5.1",
+            "pyspark==3.5.9",
+            "pyiceberg[sql-postgres]==0.11.1",
+            "playwright==1.65.2",
+            "ruff==0.17.6",
+            "mypy==2.4.1",
+        ],
     },
     entry_points={"console_scripts": ["stedi=stedi_assets.cli:main"]},
 )

@@ -9,6 +9,7 @@ per run: the process's wall time; the Spark session start-up inside it; the time
 engines differ on); and the peak memory of the whole process tree (the Python process plus, for Spark,
 its JVM), sampled from /proc every 50 ms. Row counts of every table are compared between the engines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,11 +22,18 @@ import threading
 import time
 from pathlib import Path
 
-SQL_TABLES = ("rejected", "customer_trusted", "accelerometer_trusted", "customer_curated", "step_trainer_trusted",
-              "machine_learning_curated")
+SQL_TABLES = (
+    "rejected",
+    "customer_trusted",
+    "accelerometer_trusted",
+    "customer_curated",
+    "step_trainer_trusted",
+    "machine_learning_curated",
+)
 
 
 # ------------------------------------------------------------------------ the child: one materialization
+
 
 def child(args: argparse.Namespace) -> None:
     import dagster as dg
@@ -40,19 +48,26 @@ def child(args: argparse.Namespace) -> None:
 
         engine = SparkEngine(spark_conf={"spark.driver.memory": args.spark_driver_memory}, log_level="ERROR")
         t0 = time.perf_counter()
-        engine.session()                     # the JVM start, timed on its own; it is part of the total too
+        engine.session()  # the JVM start, timed on its own; it is part of the total too
         startup = time.perf_counter() - t0
         resources["engine"] = engine
-    result = dg.materialize(TABLE_ASSETS, resources=resources,
-                            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
-    steps = {e.step_key: e.event_specific_data.duration_ms / 1000
-             for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
-    rows = {e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
-            for e in result.get_asset_materialization_events()}
+    result = dg.materialize(
+        TABLE_ASSETS, resources=resources, run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    )
+    steps = {
+        e.step_key: e.event_specific_data.duration_ms / 1000
+        for e in result.all_events
+        if e.event_type_value == "STEP_SUCCESS"
+    }
+    rows = {
+        e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
+        for e in result.get_asset_materialization_events()
+    }
     print(json.dumps({"success": result.success, "startup": startup, "steps": steps, "rows": rows}))
 
 
 # ------------------------------------------------------------------------ the parent: measure children
+
 
 def _tree_rss_kb(root: int) -> int:
     """Resident memory of `root` and all its descendants, from /proc (Linux)."""
@@ -122,10 +137,14 @@ def main() -> None:
 
     defects = DEFECTS if args.defects == "all" else tuple(d for d in args.defects.split(",") if d)
     env = {**os.environ, "STEDI_PSEUDONYM_KEY": "benchmark-key", "SPARK_LOCAL_IP": "127.0.0.1"}
-    header = (f"{'customers':>9} {'landing lines':>13} {'engine':>6} {'total s':>8} {'spark start s':>13} "
-              f"{'landing s':>9} {'SQL tables s':>12} {'peak MB':>8} {'rows = duckdb':>13}")
-    print(f"policy {args.policy}, defects {','.join(defects) or 'none'}, {os.cpu_count()} cores, "
-          f"Python {sys.version.split()[0]}; best of {args.repeat}\n")
+    header = (
+        f"{'customers':>9} {'landing lines':>13} {'engine':>6} {'total s':>8} {'spark start s':>13} "
+        f"{'landing s':>9} {'SQL tables s':>12} {'peak MB':>8} {'rows = duckdb':>13}"
+    )
+    print(
+        f"policy {args.policy}, defects {','.join(defects) or 'none'}, {os.cpu_count()} cores, "
+        f"Python {sys.version.split()[0]}; best of {args.repeat}\n"
+    )
     print(header)
     print("-" * len(header))
     for customers in args.customers:
@@ -139,9 +158,23 @@ def main() -> None:
                 for attempt in range(args.repeat):
                     lake = Path(tmp) / f"lake-{engine}-{attempt}"
                     wall, peak, report = measure(
-                        [sys.executable, __file__, "--child", "--engine", engine, "--landing", str(landing),
-                         "--lake", str(lake), "--policy", args.policy,
-                         "--spark-driver-memory", args.spark_driver_memory], env)
+                        [
+                            sys.executable,
+                            __file__,
+                            "--child",
+                            "--engine",
+                            engine,
+                            "--landing",
+                            str(landing),
+                            "--lake",
+                            str(lake),
+                            "--policy",
+                            args.policy,
+                            "--spark-driver-memory",
+                            args.spark_driver_memory,
+                        ],
+                        env,
+                    )
                     if not report["success"]:
                         raise SystemExit(f"{engine} run failed at {customers} customers")
                     if best is None or wall < best[0]:
@@ -155,8 +188,11 @@ def main() -> None:
                 else:
                     same = "yes" if report["rows"] == reference_rows else "NO"
                 start = f"{report['startup']:.2f}" if engine == "spark" else "-"
-                print(f"{customers:>9,} {lines:>13,} {engine:>6} {wall:>8.2f} {start:>13} {landing_s:>9.2f} "
-                      f"{sql_s:>12.2f} {peak:>8.0f} {same:>13}", flush=True)
+                print(
+                    f"{customers:>9,} {lines:>13,} {engine:>6} {wall:>8.2f} {start:>13} {landing_s:>9.2f} "
+                    f"{sql_s:>12.2f} {peak:>8.0f} {same:>13}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

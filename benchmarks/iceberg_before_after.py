@@ -13,6 +13,7 @@ the machine) and peak resident memory (the process's own VmHWM; `stedi run` is o
 runs, the wall time's spread, and after/before. Every run must exit 0 and print the same
 zone table (tables, counts, rejected lines) as every other run of the dataset, or the benchmark stops.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import Measured, run_module   # benchmarks/ is on sys.path when a script of it runs
+from measure import Measured, run_module  # benchmarks/ is on sys.path when a script of it runs
 
 PROJECT = Path(__file__).resolve().parents[1]
 SOURCES = ("customer", "accelerometer", "step_trainer")
 # Settings a caller's shell may hold that would point a run at another lake, catalog or Dagster instance.
-CLEARED = ("DAGSTER_HOME", "STEDI_LAKE", "STEDI_LANDING", "STEDI_CATALOG", "STEDI_DEPLOYMENT", "STEDI_ENGINE",
-           "STEDI_POLICY", "PYTHONPATH")
+CLEARED = (
+    "DAGSTER_HOME",
+    "STEDI_LAKE",
+    "STEDI_LANDING",
+    "STEDI_CATALOG",
+    "STEDI_DEPLOYMENT",
+    "STEDI_ENGINE",
+    "STEDI_POLICY",
+    "PYTHONPATH",
+)
 
 
 def environment(checkout: Path) -> dict[str, str]:
@@ -50,8 +59,11 @@ def zone_table(stdout: str) -> str:
 
 def one_run(checkout: Path, landing: Path, workdir: Path, policy: str) -> Measured:
     with tempfile.TemporaryDirectory(dir=workdir, prefix="lake-") as lake:
-        return run_module("stedi_assets.cli", ["run", "--landing", str(landing), "--lake", lake, "--policy", policy],
-                          environment(checkout))
+        return run_module(
+            "stedi_assets.cli",
+            ["run", "--landing", str(landing), "--lake", lake, "--policy", policy],
+            environment(checkout),
+        )
 
 
 def compare(name: str, landing: Path, versions: dict[str, Path], args, workdir: Path) -> list[tuple]:
@@ -64,11 +76,16 @@ def compare(name: str, landing: Path, versions: dict[str, Path], args, workdir: 
             counts = zone_table(run.stdout)
             reference = reference or counts
             if counts != reference:
-                raise SystemExit(f"{name}: {version} printed other counts than the first run:\n{counts}\n"
-                                 f"---\n{reference}")
+                raise SystemExit(
+                    f"{name}: {version} printed other counts than the first run:\n{counts}\n---\n{reference}"
+                )
             measured[version].append(run)
-            print(f"  {name} run {attempt + 1} {version}: {run.seconds:.1f} s, cpu {run.cpu_seconds:.1f} s, "
-                  f"{run.peak_mb:.0f} MB", file=sys.stderr, flush=True)
+            print(
+                f"  {name} run {attempt + 1} {version}: {run.seconds:.1f} s, cpu {run.cpu_seconds:.1f} s, "
+                f"{run.peak_mb:.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
     lines = landing_lines(landing)
     rows, base = [], None
     for version, runs in measured.items():
@@ -76,14 +93,41 @@ def compare(name: str, landing: Path, versions: dict[str, Path], args, workdir: 
         cpu = statistics.median(r.cpu_seconds for r in runs)
         peak = statistics.median(r.peak_mb for r in runs)
         base = base or (wall, cpu, peak)
-        rows.append((name, lines, version, wall, min(r.seconds for r in runs), max(r.seconds for r in runs), cpu,
-                     peak, wall / base[0], cpu / base[1], peak / base[2]))
+        rows.append(
+            (
+                name,
+                lines,
+                version,
+                wall,
+                min(r.seconds for r in runs),
+                max(r.seconds for r in runs),
+                cpu,
+                peak,
+                wall / base[0],
+                cpu / base[1],
+                peak / base[2],
+            )
+        )
     return rows
 
 
 def generate(checkout: Path, out: Path, customers: int, defects: str) -> Path:
-    subprocess.run([sys.executable, "-m", "stedi_assets.cli", "generate", str(out), "--customers", str(customers),
-                    "--defects", defects], env=environment(checkout), check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stedi_assets.cli",
+            "generate",
+            str(out),
+            "--customers",
+            str(customers),
+            "--defects",
+            defects,
+        ],
+        env=environment(checkout),
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -109,16 +153,22 @@ def main() -> None:
         rows += compare(f"{args.customers:,} customers", generated, versions, args, workdir)
 
     load = os.getloadavg()
-    print(f"\n`stedi run` from an empty lake, policy {args.policy}; median of {args.repeat} fresh processes per "
-          f"version, alternating; {os.cpu_count()} cores, load average {load[0]:.1f} at the end")
+    print(
+        f"\n`stedi run` from an empty lake, policy {args.policy}; median of {args.repeat} fresh processes per "
+        f"version, alternating; {os.cpu_count()} cores, load average {load[0]:.1f} at the end"
+    )
     print(f"before: {versions['before']}   after: {versions['after']}\n")
-    header = (f"{'landing':18} {'lines':>10} {'version':>7} {'wall s':>7} {'min-max s':>11} {'cpu s':>7} "
-              f"{'peak MB':>8} {'wall x':>7} {'cpu x':>6} {'peak x':>7}")
+    header = (
+        f"{'landing':18} {'lines':>10} {'version':>7} {'wall s':>7} {'min-max s':>11} {'cpu s':>7} "
+        f"{'peak MB':>8} {'wall x':>7} {'cpu x':>6} {'peak x':>7}"
+    )
     print(header)
     print("-" * len(header))
     for name, lines, version, wall, low, high, cpu, peak, wall_x, cpu_x, peak_x in rows:
-        print(f"{name:18} {lines:>10,} {version:>7} {wall:>7.1f} {f'{low:.1f}-{high:.1f}':>11} {cpu:>7.1f} "
-              f"{peak:>8.0f} {wall_x:>7.2f} {cpu_x:>6.2f} {peak_x:>7.2f}")
+        print(
+            f"{name:18} {lines:>10,} {version:>7} {wall:>7.1f} {f'{low:.1f}-{high:.1f}':>11} {cpu:>7.1f} "
+            f"{peak:>8.0f} {wall_x:>7.2f} {cpu_x:>6.2f} {peak_x:>7.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ peak resident memory of a separate process that materializes that asset alone (e
 its own high-water mark, so the figures do not mix). The memory figure includes Python, Dagster and
 DuckDB start-up: the `baseline` row is a process that only loads the definitions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,18 +17,20 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from measure import run_module  # benchmarks/ is on sys.path when a script of it runs
 
 from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.resources import local_resources
 from stedi_assets.zones import TABLES
 
-from measure import run_module   # benchmarks/ is on sys.path when a script of it runs
-
 
 def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
-    return {e.step_key: e.event_specific_data.duration_ms / 1000
-            for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    return {
+        e.step_key: e.event_specific_data.duration_ms / 1000
+        for e in result.all_events
+        if e.event_type_value == "STEP_SUCCESS"
+    }
 
 
 def main() -> None:
@@ -43,27 +46,38 @@ def main() -> None:
         landing, lake = Path(tmp) / "landing", Path(tmp) / "lake"
         t0 = time.perf_counter()
         generated = generate_landing(landing, customers=args.customers, seed=args.seed, defects=defects)
-        print(f"generated {sum(generated.lines.values()):,} landing lines "
-              f"({', '.join(f'{s} {n:,}' for s, n in generated.lines.items())}) in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"generated {sum(generated.lines.values()):,} landing lines "
+            f"({', '.join(f'{s} {n:,}' for s, n in generated.lines.items())}) in {time.perf_counter() - t0:.1f} s"
+        )
 
         t0 = time.perf_counter()
-        result = dg.materialize(TABLE_ASSETS, resources=local_resources(str(landing), str(lake), args.policy),
-                                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+        result = dg.materialize(
+            TABLE_ASSETS,
+            resources=local_resources(str(landing), str(lake), args.policy),
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
         total = time.perf_counter() - t0
         seconds = step_seconds(result)
-        rows = {e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
-                for e in result.get_asset_materialization_events()}
+        rows = {
+            e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
+            for e in result.get_asset_materialization_events()
+        }
 
         env = {**os.environ, "STEDI_LANDING": str(landing), "STEDI_LAKE": str(lake), "STEDI_POLICY": args.policy}
         baseline = run_module("stedi_assets.definitions", [], env).peak_mb
-        print(f"\npolicy {args.policy}, {args.customers:,} customers, {os.cpu_count()} cores; "
-              f"whole graph in one run: {total:.2f} s\n")
+        print(
+            f"\npolicy {args.policy}, {args.customers:,} customers, {os.cpu_count()} cores; "
+            f"whole graph in one run: {total:.2f} s\n"
+        )
         print(f"{'asset':34} {'rows':>12} {'step s':>8} {'alone s':>8} {'peak MB':>8}")
         print(f"{'baseline (load definitions)':34} {'':>12} {'':>8} {'':>8} {baseline:>8.0f}")
         for spec in TABLES:
             alone = run_module("stedi_assets.cli", ["run", "--select", f'key:"{spec.zone}/{spec.name}"'], env)
-            print(f"{spec.zone + '.' + spec.name:34} {rows[spec.name]:>12,} {seconds[spec.name]:>8.2f} "
-                  f"{alone.seconds:>8.2f} {alone.peak_mb:>8.0f}")
+            print(
+                f"{spec.zone + '.' + spec.name:34} {rows[spec.name]:>12,} {seconds[spec.name]:>8.2f} "
+                f"{alone.seconds:>8.2f} {alone.peak_mb:>8.0f}"
+            )
 
 
 if __name__ == "__main__":

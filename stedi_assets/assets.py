@@ -6,7 +6,7 @@ are selected (the checks job, `stedi check`) it audits the lake's latest consist
 writes nothing.
 """
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -21,8 +21,8 @@ from .storage.lake import Lake, Snapshot, StagedWrite
 from .storage.runs import pinned
 from .storage.stores import open_store
 from .zones import TABLES, table
-from .zones.landing.validation import FIELDS
 from .zones.landing.schema import SOURCE_OF
+from .zones.landing.validation import FIELDS
 from .zones.sql import dependencies, rule_text
 
 PREVIEW_ROWS = 5
@@ -30,20 +30,29 @@ PREVIEW_ROWS = 5
 
 def column_schema(spec: TableSpec, policy: str | None = None) -> dg.TableSchema:
     columns = spec.columns if policy is None else spec.columns_for(policy)
-    return dg.TableSchema(columns=[
-        dg.TableColumn(c.name, c.type, description=c.description + (
-            "" if policy or len(c.policies) > 1 else f" ({c.policies[0]} policy only)"),
-            tags={PII: "true"} if c.pii else {})
-        for c in columns])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name,
+                c.type,
+                description=c.description
+                + ("" if policy or len(c.policies) > 1 else f" ({c.policies[0]} policy only)"),
+                tags={PII: "true"} if c.pii else {},
+            )
+            for c in columns
+        ]
+    )
 
 
 def describe(spec: TableSpec) -> str:
     """The asset's docstring: what the table is and the rule that builds it."""
     if spec.name in SOURCE_OF:
         fields = ", ".join(key + ("" if required else "?") for key, _, required in FIELDS[SOURCE_OF[spec.name]])
-        rule = (f"Rule: every non-blank line under <landing>/{SOURCE_OF[spec.name]}/ (.json, .jsonl, .gz, any "
-                f"depth) that is a JSON object with valid {fields} (? = optional) becomes a typed row; every "
-                "other line goes to landing.rejected with a reason.")
+        rule = (
+            f"Rule: every non-blank line under <landing>/{SOURCE_OF[spec.name]}/ (.json, .jsonl, .gz, any "
+            f"depth) that is a JSON object with valid {fields} (? = optional) becomes a typed row; every "
+            "other line goes to landing.rejected with a reason."
+        )
     else:
         rule = "Rule: " + rule_text(spec)
     return f"{spec.description}\n\n{rule}"
@@ -63,38 +72,59 @@ def preview(lake: Lake, files: list[str]) -> dg.MetadataValue:
 
 def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        asset_key=dg.AssetKey(list(spec.key)), check_name=name, passed=outcome.passed,
-        severity=dg.AssetCheckSeverity(outcome.severity), metadata=dict(outcome.metadata))
+        asset_key=dg.AssetKey(list(spec.key)),
+        check_name=name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity(outcome.severity),
+        metadata=dict(outcome.metadata),
+    )
 
 
 def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup) -> Audit:
     # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
     needs_key = policy == "strict" and spec.name == "machine_learning_curated"
-    return Audit(spec=spec, policy=policy, files=target.files, extra=target.extra, lake=lake, inputs=inputs,
-                 landing=landing, pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None,
-                 lookup=lookup)
+    return Audit(
+        spec=spec,
+        policy=policy,
+        files=target.files,
+        extra=target.extra,
+        lake=lake,
+        inputs=inputs,
+        landing=landing,
+        pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None,
+        lookup=lookup,
+    )
 
 
 def _check_inputs(spec: TableSpec, policy: str, inputs: dict[str, Snapshot]) -> None:
-    for name, snap in inputs.items():
+    for snap in inputs.values():
         if snap.policy not in (None, policy):
-            raise dg.Failure(f"{snap.qualified_name} was built with policy {snap.policy}, this run uses "
-                             f"{policy}: materialize {spec.qualified_name}'s upstream tables with {policy} too")
+            raise dg.Failure(
+                f"{snap.qualified_name} was built with policy {snap.policy}, this run uses "
+                f"{policy}: materialize {spec.qualified_name}'s upstream tables with {policy} too"
+            )
 
 
-def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landing: LandingResource,
-                      lake_resource: LakeResource, engine: DuckDBEngine, policy: PolicyResource,
-                      inputs: dict[str, Snapshot]) -> Iterator:
+def materialize_table(
+    context: dg.AssetExecutionContext,
+    spec: TableSpec,
+    landing: LandingResource,
+    lake_resource: LakeResource,
+    engine: DuckDBEngine,
+    policy: PolicyResource,
+    inputs: dict[str, Snapshot],
+) -> Iterator:
     lake = lake_resource.lake()
     key = dg.AssetKey(list(spec.key))
     selected = [c.name for c in context.selected_asset_check_keys if c.asset_key == key]
-    if key not in context.selected_asset_keys:         # checks only: audit the lake's consistent view
+    if key not in context.selected_asset_keys:  # checks only: audit the lake's consistent view
         view = lake_resource.view(lake)
         if spec.name not in view:
             raise dg.Failure(f"{spec.qualified_name} has no committed snapshot in {lake.root}; materialize it first")
         current = view[spec.name]
-        audit = _audit(spec, current.policy or policy.name, current, lake, inputs,
-                       _landing_for(current), policy, view.__getitem__)
+        audit = _audit(
+            spec, current.policy or policy.name, current, lake, inputs, _landing_for(current), policy, view.__getitem__
+        )
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
         return
@@ -103,8 +133,16 @@ def materialize_table(context: dg.AssetExecutionContext, spec: TableSpec, landin
     landing_store = landing.store() if spec.name in SOURCE_OF else None
     run = context.run
     started = run_started_ms(context.instance, run.run_id)
-    yield from _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected,
-                                    lambda name: pinned(lake, name, run.run_id, started))
+    yield from _write_audit_publish(
+        spec,
+        lake,
+        landing_store,
+        engine,
+        policy,
+        inputs,
+        selected,
+        lambda name: pinned(lake, name, run.run_id, started),
+    )
 
 
 def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected, lookup) -> Iterator:
@@ -155,24 +193,42 @@ def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict
 def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
     inputs = dependencies(spec)
     check_specs = [
-        dg.AssetCheckSpec(name, asset=list(spec.key), description=CHECKS[name].description,
-                          blocking=CHECKS[name].blocking,
-                          additional_deps=[list(table(t).key) for t in CHECKS[name].reads
-                                           if t not in inputs and t != spec.name])
-        for name in spec.checks]
+        dg.AssetCheckSpec(
+            name,
+            asset=list(spec.key),
+            description=CHECKS[name].description,
+            blocking=CHECKS[name].blocking,
+            additional_deps=[list(table(t).key) for t in CHECKS[name].reads if t not in inputs and t != spec.name],
+        )
+        for name in spec.checks
+    ]
 
     @dg.multi_asset(
         name=spec.name,
-        outs={spec.name: dg.AssetOut(
-            key=list(spec.key), group_name=spec.zone, description=describe(spec), is_required=False,
-            kinds={"iceberg", "sql"} if spec.zone != "landing" or spec.name == "rejected" else {"iceberg", "python"},
-            metadata={"dagster/column_schema": column_schema(spec), "dagster/table_name": spec.qualified_name})},
+        outs={
+            spec.name: dg.AssetOut(
+                key=list(spec.key),
+                group_name=spec.zone,
+                description=describe(spec),
+                is_required=False,
+                kinds={"iceberg", "sql"}
+                if spec.zone != "landing" or spec.name == "rejected"
+                else {"iceberg", "python"},
+                metadata={"dagster/column_schema": column_schema(spec), "dagster/table_name": spec.qualified_name},
+            )
+        },
         ins={name: dg.AssetIn(key=list(table(name).key)) for name in inputs},
         check_specs=check_specs,
         can_subset=True,
     )
-    def _table(context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource,
-               engine: DuckDBEngine, policy: PolicyResource, **upstream: Snapshot):
+    def _table(
+        context: dg.AssetExecutionContext,
+        landing: LandingResource,
+        lake: LakeResource,
+        engine: DuckDBEngine,
+        policy: PolicyResource,
+        **upstream: Snapshot,
+    ):
         yield from materialize_table(context, spec, landing, lake, engine, policy, upstream)
 
     _table.__doc__ = describe(spec)

@@ -1,4 +1,5 @@
 """How a staged snapshot gets its data: landing tables by the validating reader, the rest by SQL."""
+
 from __future__ import annotations
 
 import pyarrow.parquet as pq
@@ -20,12 +21,16 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
     erased = ErasureRegister.load(lake).landing_filter(source)
     # policy is irrelevant at landing: both policies share the same typed rows
     schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
-    with lake.local_output(staged.file("data")) as data, lake.local_output(staged.file("rejected")) as rejects, \
-         pq.ParquetWriter(data, schemas["data"]) as rows, pq.ParquetWriter(rejects, schemas["rejected"]) as bad:
+    with (
+        lake.local_output(staged.file("data")) as data,
+        lake.local_output(staged.file("rejected")) as rejects,
+        pq.ParquetWriter(data, schemas["data"]) as rows,
+        pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
+    ):
         stats = read_source(landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
-        "engine": "python",          # the validating reader (zones/landing/reader.py), whatever the SQL engine
+        "engine": "python",  # the validating reader (zones/landing/reader.py), whatever the SQL engine
         "landing_root": landing_store.uri(),
         "landing_files": {p: landing_store.size(p) for p in stats.files},
         "ignored_files": stats.ignored_files,
@@ -34,8 +39,15 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
     }
 
 
-def build_sql(spec: TableSpec, staged: StagedWrite, lake: Lake, engine: DuckDBEngine, policy: str,
-              inputs: dict[str, Snapshot], pseudonym_key) -> None:
+def build_sql(
+    spec: TableSpec,
+    staged: StagedWrite,
+    lake: Lake,
+    engine: DuckDBEngine,
+    policy: str,
+    inputs: dict[str, Snapshot],
+    pseudonym_key,
+) -> None:
     """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot."""
     rule = load_rule(spec.name, policy)
     subrules = ephemerals(rule, policy)
@@ -51,12 +63,17 @@ def build_sql(spec: TableSpec, staged: StagedWrite, lake: Lake, engine: DuckDBEn
     lake.make_dirs(folder)
     key = pseudonym_key() if any("pseudonym" in r.functions for r in [rule, *subrules]) else None
     output = engine.select_into(
-        rule.body, relations, lake.uri(folder), ephemerals=[(s.name, s.body) for s in subrules],
-        pseudonym_key=key, setup=lake.store.duckdb_setup())
+        rule.body,
+        relations,
+        lake.uri(folder),
+        ephemerals=[(s.name, s.body) for s in subrules],
+        pseudonym_key=key,
+        setup=lake.store.duckdb_setup(),
+    )
     staged.add_files("data", output.files)
     staged.rows = {"data": output.rows}
     staged.policy = None if spec.zone == "landing" else policy
     staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
-    staged.extra = {"engine": engine.name, "sql": rule.path.name}   # duckdb, spark or glue
-    if key is not None:   # which key made the pseudonyms: erasure must match them with the same key
+    staged.extra = {"engine": engine.name, "sql": rule.path.name}  # duckdb, spark or glue
+    if key is not None:  # which key made the pseudonyms: erasure must match them with the same key
         staged.extra["pseudonym_key_id"] = key_id(key)

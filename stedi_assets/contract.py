@@ -4,6 +4,7 @@ One declaration serves the Dagster column schema shown in the UI, the schema aud
 snapshot must pass before it is published, and (later) the Athena/Glue DDL. Types are named in a
 tiny engine-neutral vocabulary so that DuckDB, Spark and Parquet readers agree on them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The STEDI lakehouse: one Definitions with every table, its checks, the jobs, schedule and sensor."""
+
 from __future__ import annotations
 
 import dagster as dg

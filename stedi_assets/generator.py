@@ -47,10 +47,48 @@ KIND_WEIGHTS = {"after": 20, "straddle": 20, "before": 4, "consent_only": 11, "r
 CONSENTING = frozenset({"after", "straddle", "before", "consent_only"})
 READERS = frozenset({"after", "straddle", "before", "reader"})
 
-FIRST_NAMES = ("Santosh", "Ben", "Frank", "David", "Edward", "Jane", "Sarah", "Lyn", "Chris", "Spencer",
-               "Jacob", "Liz", "Steph", "John", "Kate", "Alyssa", "Bobby", "Trevor", "Raymond", "Anna")
-LAST_NAMES = ("Clayton", "Khatib", "Hansen", "Jones", "Lincoln", "Mitra", "Davis", "Ahmed", "Phillips",
-              "Miller", "Wu", "Hanson", "Stafford", "Antonio", "Gonzalez", "Ahmad", "Huang", "Fibonnaci")
+FIRST_NAMES = (
+    "Santosh",
+    "Ben",
+    "Frank",
+    "David",
+    "Edward",
+    "Jane",
+    "Sarah",
+    "Lyn",
+    "Chris",
+    "Spencer",
+    "Jacob",
+    "Liz",
+    "Steph",
+    "John",
+    "Kate",
+    "Alyssa",
+    "Bobby",
+    "Trevor",
+    "Raymond",
+    "Anna",
+)
+LAST_NAMES = (
+    "Clayton",
+    "Khatib",
+    "Hansen",
+    "Jones",
+    "Lincoln",
+    "Mitra",
+    "Davis",
+    "Ahmed",
+    "Phillips",
+    "Miller",
+    "Wu",
+    "Hanson",
+    "Stafford",
+    "Antonio",
+    "Gonzalez",
+    "Ahmad",
+    "Huang",
+    "Fibonnaci",
+)
 AXIS_VALUES = (-1.0, 0.0, 1.0)
 # All 27 "x","y","z" fragments, formatted exactly as json.dumps(..., separators=(",", ":")) would.
 XYZ_FRAGMENTS = tuple(f'"x":{x},"y":{y},"z":{z}' for x, y, z in product(AXIS_VALUES, repeat=3))
@@ -59,7 +97,13 @@ REPEATS = (1, 1, 2, 3)  # readings per accelerometer timestamp: some repeated wi
 XYZ_GROUPS = {k: tuple(permutations(XYZ_FRAGMENTS, k)) for k in set(REPEATS)}
 # Identity-preserving spellings of an e-mail: lower(trim()) maps them all back (trim = U+0020 only).
 EMAIL_VARIANTS: tuple[Callable[[str], str], ...] = (
-    str.upper, str.lower, str.swapcase, lambda e: " " + e, lambda e: e + "  ", lambda e: " " + e.upper() + " ")
+    str.upper,
+    str.lower,
+    str.swapcase,
+    lambda e: " " + e,
+    lambda e: e + "  ",
+    lambda e: " " + e.upper() + " ",
+)
 
 
 @dataclass(frozen=True)
@@ -98,28 +142,52 @@ class SourceSpec:
 
 SPECS: dict[str, SourceSpec] = {
     "customer": SourceSpec(
-        separators=(", ", ": "), id_field="email", int_field="registrationDate", num_field="lastUpdateDate",
-        example={"customerName": "Ada Example", "email": "Ada.Example0@test.com", "phone": "8015551212",
-                 "birthDay": "1990-01-01", "serialNumber": "00000000-0000-4000-8000-000000000000",
-                 "registrationDate": BASE_TIME_MS, "lastUpdateDate": BASE_TIME_MS},
-        extra_invalid=({"customerName": "7"}, {"shareWithResearchAsOfDate": '"1655564376361"'},
-                       {"serialNumber": None}, {"serialNumber": '" "'}),
+        separators=(", ", ": "),
+        id_field="email",
+        int_field="registrationDate",
+        num_field="lastUpdateDate",
+        example={
+            "customerName": "Ada Example",
+            "email": "Ada.Example0@test.com",
+            "phone": "8015551212",
+            "birthDay": "1990-01-01",
+            "serialNumber": "00000000-0000-4000-8000-000000000000",
+            "registrationDate": BASE_TIME_MS,
+            "lastUpdateDate": BASE_TIME_MS,
+        },
+        extra_invalid=(
+            {"customerName": "7"},
+            {"shareWithResearchAsOfDate": '"1655564376361"'},
+            {"serialNumber": None},
+            {"serialNumber": '" "'},
+        ),
         encoded_files=(FileFormat(bom=True),),
     ),
     "accelerometer": SourceSpec(
-        separators=(",", ":"), id_field="user", int_field="timestamp", num_field="x",
+        separators=(",", ":"),
+        id_field="user",
+        int_field="timestamp",
+        num_field="x",
         example={"user": "Ada.Example0@test.com", "timestamp": BASE_TIME_MS, "x": 0.0, "y": 1.0, "z": -1.0},
         extra_invalid=({"timestamp": None, "timeStamp": '"1655564444058"'}, {"y": '"0.0"'}, {"z": None}),
         encoded_files=(FileFormat(suffix=".json.gz", subdir="2023/08", gzip=True), FileFormat(bom=True, crlf=True)),
     ),
     "step_trainer": SourceSpec(
-        separators=(",", ":"), id_field="serialNumber", int_field="sensorReadingTime",
+        separators=(",", ":"),
+        id_field="serialNumber",
+        int_field="sensorReadingTime",
         num_field="distanceFromObject",
-        example={"sensorReadingTime": BASE_TIME_MS, "serialNumber": "00000000-0000-4000-8000-000000000000",
-                 "distanceFromObject": 250},
+        example={
+            "sensorReadingTime": BASE_TIME_MS,
+            "serialNumber": "00000000-0000-4000-8000-000000000000",
+            "distanceFromObject": 250,
+        },
         extra_invalid=({"distanceFromObject": '"218"'}, {"serialNumber": "null"}),
-        encoded_files=(FileFormat(suffix=".jsonl"), FileFormat(crlf=True),
-                       FileFormat(suffix=".jsonl.gz", subdir="late", gzip=True)),
+        encoded_files=(
+            FileFormat(suffix=".jsonl"),
+            FileFormat(crlf=True),
+            FileFormat(suffix=".jsonl.gz", subdir="late", gzip=True),
+        ),
     ),
 }
 
@@ -159,8 +227,11 @@ VALID_ODDITIES: tuple[Callable[[dict, SourceSpec], Overrides], ...] = (
     lambda rec, s: {s.num_field: f"{rec[s.num_field]}e0"},
     lambda rec, s: {"comment": '"unknown keys are ignored"'},
     # customer only (no-op elsewhere): an absent optional date written as an explicit null
-    lambda rec, s: {k: "null" for k in ("shareWithPublicAsOfDate", "shareWithFriendsAsOfDate")
-                    if s.id_field == "email" and k not in rec},
+    lambda rec, s: {
+        k: "null"
+        for k in ("shareWithPublicAsOfDate", "shareWithFriendsAsOfDate")
+        if s.id_field == "email" and k not in rec
+    },
 )
 BLANK_LINES = ("", "   ", "\t", " \t ")
 
@@ -206,11 +277,19 @@ class _Customer:
     def record(self) -> dict[str, object]:
         """The customer record, in Udacity's key order; absent consents are absent keys, as in Udacity."""
         rec: dict[str, object] = {
-            "customerName": self.name, "email": self.email, "phone": "8015551212",
-            "birthDay": f"{self.birth_year}-01-01", "serialNumber": self.serial,
-            "registrationDate": self.registration, "lastUpdateDate": self.last_update}
-        for key, value in (("shareWithResearchAsOfDate", self.research), ("shareWithPublicAsOfDate", self.public),
-                           ("shareWithFriendsAsOfDate", self.friends)):
+            "customerName": self.name,
+            "email": self.email,
+            "phone": "8015551212",
+            "birthDay": f"{self.birth_year}-01-01",
+            "serialNumber": self.serial,
+            "registrationDate": self.registration,
+            "lastUpdateDate": self.last_update,
+        }
+        for key, value in (
+            ("shareWithResearchAsOfDate", self.research),
+            ("shareWithPublicAsOfDate", self.public),
+            ("shareWithFriendsAsOfDate", self.friends),
+        ):
             if value is not None:
                 rec[key] = value
         return rec
@@ -231,8 +310,7 @@ def _kind_quota(customers: int) -> list[str]:
     return [k for k in KIND_WEIGHTS for _ in range(counts[k])]
 
 
-def _reading_start(kind: str, consent: int, registration: int, times: int, interval: int,
-                   rng: random.Random) -> int:
+def _reading_start(kind: str, consent: int, registration: int, times: int, interval: int, rng: random.Random) -> int:
     """Where the reading window starts relative to the consent date, per kind."""
     if kind == "after":
         return consent + rng.randrange(1, 60_000)
@@ -266,9 +344,25 @@ def _plan_customers(customers: int, rng: random.Random) -> list[_Customer]:
         seen_kinds[kind] = seen_kinds.get(kind, 0) + 1
         # Readers' devices always report; half of the others too (steps without accelerometer data).
         has_steps = kind in READERS or seen_kinds[kind] % 2 == 1
-        plan.append(_Customer(number, kind, f"{first} {last}", f"{first}.{last}{number}@test.com", serial,
-                              rng.randint(1925, 2005), registration, last_update, consent, public, friends,
-                              start, interval, times, has_steps))
+        plan.append(
+            _Customer(
+                number,
+                kind,
+                f"{first} {last}",
+                f"{first}.{last}{number}@test.com",
+                serial,
+                rng.randint(1925, 2005),
+                registration,
+                last_update,
+                consent,
+                public,
+                friends,
+                start,
+                interval,
+                times,
+                has_steps,
+            )
+        )
     return plan
 
 
@@ -288,7 +382,7 @@ def _defect_slices(plan: list[_Customer], rng: random.Random) -> dict[str, list[
     sizes = {"duplicate_serials": 2 * max(1, n // 50), "email_case": max(2, n // 40), "revocations": max(3, n // 40)}
     slices, at = {}, 0
     for name, size in sizes.items():
-        slices[name], at = pool[at:at + size], at + size
+        slices[name], at = pool[at : at + size], at + size
     return slices
 
 
@@ -328,7 +422,10 @@ def _revocations(pool: list[_Customer], rng: random.Random, out: _Defected) -> N
 
 
 CUSTOMER_DEFECTS: dict[str, Callable[[list[_Customer], random.Random, _Defected], None]] = {
-    "duplicate_serials": _duplicate_serials, "email_case": _email_case, "revocations": _revocations}
+    "duplicate_serials": _duplicate_serials,
+    "email_case": _email_case,
+    "revocations": _revocations,
+}
 
 
 def _distance(rng: random.Random) -> int:
@@ -386,6 +483,7 @@ def _constant(overrides: Overrides) -> Callable[[dict, SourceSpec], Overrides]:
 
 def _inject_malformed(rng: random.Random) -> Injector:
     """malformed_lines: value-preserving odd spellings, one line per invalid kind, and blank lines."""
+
     def inject(lines: list[Line], spec: SourceSpec) -> tuple[list[Line], int, int]:
         out = list(lines)
         targets = rng.sample(range(len(out)), min(len(out), len(VALID_ODDITIES)))  # distinct lines
@@ -400,11 +498,13 @@ def _inject_malformed(rng: random.Random) -> Injector:
         for line in [*bad, *BLANK_LINES]:
             out.insert(rng.randrange(len(out) + 1), line)
         return out, len(bad), len(BLANK_LINES)
+
     return inject
 
 
 def _inject_legacy_keys(rng: random.Random) -> Injector:
     """encodings, accelerometer: the legacy key timeStamp alone, and next to timestamp (which wins)."""
+
     def inject(lines: list[Line], spec: SourceSpec) -> tuple[list[Line], int, int]:
         out = list(lines)
         if spec.int_field != "timestamp" or len(out) < 2:
@@ -415,11 +515,13 @@ def _inject_legacy_keys(rng: random.Random) -> Injector:
         rec = json.loads(out[both])
         out[both] = _render({"timeStamp": rec["timestamp"] - 7, **rec}, spec)
         return out, 0, 0
+
     return inject
 
 
 def _inject_non_utf8(rng: random.Random) -> Injector:
     """encodings: one Latin-1 encoded line (an 'é' byte that is not valid UTF-8)."""
+
     def inject(lines: list[Line], spec: SourceSpec) -> tuple[list[Line], int, int]:
         rec = json.loads(rng.choice(lines)) if lines else dict(spec.example)
         raw = json.dumps("\u00e9" + str(rec[spec.id_field]), ensure_ascii=False)
@@ -427,6 +529,7 @@ def _inject_non_utf8(rng: random.Random) -> Injector:
         out = list(lines)
         out.insert(rng.randrange(len(out) + 1), line)
         return out, 1, 0
+
     return inject
 
 
@@ -437,14 +540,22 @@ def _compose(injectors: list[Injector]) -> Injector:
             lines, i, b = one(lines, spec)
             invalid, blank = invalid + i, blank + b
         return lines, invalid, blank
+
     return inject
 
 
 class _SourceWriter:
     """Streams one source's lines into LINES_PER_FILE-line files; defects hook the first file and the tails."""
 
-    def __init__(self, source: str, root: Path, first_file: Injector | None = None,
-                 first_tail: Injector | None = None, encodings: bool = False, tag: str = "part"):
+    def __init__(
+        self,
+        source: str,
+        root: Path,
+        first_file: Injector | None = None,
+        first_tail: Injector | None = None,
+        encodings: bool = False,
+        tag: str = "part",
+    ):
         self.spec, self.tag = SPECS[source], tag
         self.dir = root / source / "landing"
         self.first_file, self.first_tail = first_file, first_tail
@@ -463,11 +574,11 @@ class _SourceWriter:
         tail_size = min(1000, len(self.buffer) // (len(self.tails) + 2)) if self.tails else 0
         cut = len(self.buffer) - tail_size * len(self.tails)
         for start in range(0, cut, LINES_PER_FILE):
-            self._write(self.buffer[start:min(start + LINES_PER_FILE, cut)], FileFormat())
+            self._write(self.buffer[start : min(start + LINES_PER_FILE, cut)], FileFormat())
         if not self.written:  # every source gets a file, even an empty one
             self._write([], FileFormat())
         for k, fmt in enumerate(self.tails):
-            chunk = self.buffer[cut + k * tail_size: cut + (k + 1) * tail_size]
+            chunk = self.buffer[cut + k * tail_size : cut + (k + 1) * tail_size]
             self._write(chunk, fmt, self.first_tail if k == 0 else None)
         return self.written
 
@@ -532,8 +643,9 @@ def _name_files(written: list[tuple[str, _WrittenFile]], root: Path, rng: random
     return files
 
 
-def generate_landing(out: str | os.PathLike, customers: int = 100, seed: int = 0,
-                     defects: Iterable[str] = ()) -> GeneratedLanding:
+def generate_landing(
+    out: str | os.PathLike, customers: int = 100, seed: int = 0, defects: Iterable[str] = ()
+) -> GeneratedLanding:
     """Write a deterministic STEDI landing tree under `out` and report what was written.
 
     `defects` names any of DEFECTS; the same arguments always give byte-identical files.
@@ -576,8 +688,12 @@ def _hooks(seed: int, source: str, chosen: frozenset[str]) -> tuple[Injector | N
     first = _inject_malformed(_sub_rng(seed, f"malformed_lines:{source}")) if "malformed_lines" in chosen else None
     tail = None
     if "encodings" in chosen:  # re-render pristine records first, then add the broken line
-        tail = _compose([_inject_legacy_keys(_sub_rng(seed, f"encodings:{source}")),
-                         _inject_non_utf8(_sub_rng(seed, f"non-utf8:{source}"))])
+        tail = _compose(
+            [
+                _inject_legacy_keys(_sub_rng(seed, f"encodings:{source}")),
+                _inject_non_utf8(_sub_rng(seed, f"non-utf8:{source}")),
+            ]
+        )
     return first, tail
 
 

@@ -1,4 +1,5 @@
 """Who a record belongs to: the contract's identity key and the ML table's keyed pseudonym of it."""
+
 from __future__ import annotations
 
 import hashlib

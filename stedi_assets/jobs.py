@@ -11,17 +11,34 @@ from .storage.stores import StoreError, open_store
 from .zones.landing.reader import SUFFIXES
 from .zones.landing.schema import SOURCE_OF
 
-zone_jobs = [dg.define_asset_job(f"{zone}_job", selection=dg.AssetSelection.groups(zone),
-                                 description=f"Materialize the {zone} zone (its upstream must be published).")
-             for zone in ("landing", "trusted", "curated")]
-lakehouse_job = dg.define_asset_job("lakehouse_job", selection=dg.AssetSelection.all(),
-                                    description="Materialize every table, landing to curated, with its checks.")
-checks_job = dg.define_asset_job("checks_job", selection=dg.AssetSelection.checks_for_assets(*TABLE_ASSETS),
-                                 description="Run every check on the published tables; writes nothing.")
+zone_jobs = [
+    dg.define_asset_job(
+        f"{zone}_job",
+        selection=dg.AssetSelection.groups(zone),
+        description=f"Materialize the {zone} zone (its upstream must be published).",
+    )
+    for zone in ("landing", "trusted", "curated")
+]
+lakehouse_job = dg.define_asset_job(
+    "lakehouse_job",
+    selection=dg.AssetSelection.all(),
+    description="Materialize every table, landing to curated, with its checks.",
+)
+checks_job = dg.define_asset_job(
+    "checks_job",
+    selection=dg.AssetSelection.checks_for_assets(*TABLE_ASSETS),
+    description="Run every check on the published tables; writes nothing.",
+)
 JOBS = [*zone_jobs, lakehouse_job, checks_job]
 
-SCHEDULES = [dg.ScheduleDefinition(job=lakehouse_job, cron_schedule="0 3 * * *", name="daily_lakehouse",
-                                   default_status=dg.DefaultScheduleStatus.STOPPED)]
+SCHEDULES = [
+    dg.ScheduleDefinition(
+        job=lakehouse_job,
+        cron_schedule="0 3 * * *",
+        name="daily_lakehouse",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+]
 
 
 def landing_fingerprint(root: str) -> str:
@@ -35,8 +52,12 @@ def landing_fingerprint(root: str) -> str:
     return digest.hexdigest()
 
 
-@dg.sensor(job=lakehouse_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Starts lakehouse_job when landing files appear or change.")
+@dg.sensor(
+    job=lakehouse_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Starts lakehouse_job when landing files appear or change.",
+)
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
     try:
         fingerprint = landing_fingerprint(landing.root)

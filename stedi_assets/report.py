@@ -1,7 +1,8 @@
 """Plain-text reports for the CLI: row counts per zone and check results."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .storage.lake import Lake, TableNotPublished
 from .storage.runs import pinned, produced_by
@@ -11,11 +12,15 @@ from .zones import TABLES
 def print_table(columns: Sequence[str], rows: Sequence[Sequence]) -> None:
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)).rstrip())
     print("  ".join("-" * w for w in widths))
     for row in cells:
-        print("  ".join(v.rjust(w) if v.replace(",", "").lstrip("-").isdigit() else v.ljust(w)
-                        for v, w in zip(row, widths)).rstrip())
+        print(
+            "  ".join(
+                v.rjust(w) if v.replace(",", "").lstrip("-").isdigit() else v.ljust(w)
+                for v, w in zip(row, widths, strict=False)
+            ).rstrip()
+        )
 
 
 def print_zones(lake: Lake, result) -> None:
@@ -30,9 +35,16 @@ def print_zones(lake: Lake, result) -> None:
             except TableNotPublished:
                 rows.append((spec.zone, spec.name, "-", "-", "", "not committed"))
                 continue
-        rows.append((spec.zone, spec.name, f"{snap.rows.get('data', 0):,}",
-                     f"{snap.rows['rejected']:,}" if "rejected" in snap.rows else "",
-                     snap.policy or "", status))
+        rows.append(
+            (
+                spec.zone,
+                spec.name,
+                f"{snap.rows.get('data', 0):,}",
+                f"{snap.rows['rejected']:,}" if "rejected" in snap.rows else "",
+                snap.policy or "",
+                status,
+            )
+        )
     print_table(("zone", "table", "rows", "rejected", "policy", "this run"), rows)
     print()
 
@@ -47,8 +59,10 @@ def print_checks(result) -> int:
         detail = ", ".join(f"{k}={v.value}" for k, v in e.metadata.items() if k != "expected")
         rows.append((".".join(e.asset_key.path), e.check_name, status, detail[:100]))
     print_table(("table", "check", "result", "detail"), rows)
-    print(f"\n{len(rows)} checks: {sum(r[2] == 'PASS' for r in rows)} passed, {failed} failed, "
-          f"{sum(r[2] == 'WARN' for r in rows)} warned")
+    print(
+        f"\n{len(rows)} checks: {sum(r[2] == 'PASS' for r in rows)} passed, {failed} failed, "
+        f"{sum(r[2] == 'WARN' for r in rows)} warned"
+    )
     return failed
 
 

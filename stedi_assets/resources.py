@@ -3,17 +3,17 @@
 As in dagster's project_fully_featured, each deployment is a dict with the same keys, so asset
 code never asks where it runs.
 """
+
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
 from . import settings
-from .privacy import keys
 from .engines.duckdb_engine import DuckDBEngine
+from .privacy import keys
 from .storage.io_manager import LakeIOManager, LakeResource
 from .storage.lake import Lake
 from .storage.stores import StoreError, is_s3, open_store
@@ -21,12 +21,13 @@ from .zones.landing.reader import SUFFIXES
 from .zones.landing.schema import SOURCE_OF
 
 
-
 class LandingResource(dg.ConfigurableResource):
     """The landing root: customer/, accelerometer/ and step_trainer/ folders of JSON-lines files."""
 
     root: str = Field(description="Landing root URI: a local folder or s3://bucket/prefix.")
-    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; default AWS_ENDPOINT_URL or AWS.")
+    endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint; default AWS_ENDPOINT_URL or AWS."
+    )
 
     def store(self):
         try:
@@ -37,8 +38,10 @@ class LandingResource(dg.ConfigurableResource):
         if not present:
             raise dg.Failure(f"landing folder {self.root} does not exist")
         if not any(p.endswith(SUFFIXES) for s in SOURCE_OF.values() for p in store.list_files(s)):
-            raise dg.Failure(f"landing folder {self.root} is empty: no .json/.jsonl(.gz) files under "
-                             f"{', '.join(s + '/' for s in SOURCE_OF.values())}")
+            raise dg.Failure(
+                f"landing folder {self.root} is empty: no .json/.jsonl(.gz) files under "
+                f"{', '.join(s + '/' for s in SOURCE_OF.values())}"
+            )
         return store
 
 
@@ -60,7 +63,7 @@ def engine_resource(name: str | None = None):
     """The engine that computes the derived tables: STEDI_ENGINE=duckdb (default) or spark; the one place
     it is chosen. Spark's master comes from STEDI_SPARK_MASTER (local[*] by default, or spark://host:7077)."""
     if settings.checked_engine(name or settings.engine()) == "spark":
-        from .engines.spark_engine import SparkEngine      # pyspark is the optional [spark] extra
+        from .engines.spark_engine import SparkEngine  # pyspark is the optional [spark] extra
 
         return SparkEngine(master=settings.spark_master())
     return DuckDBEngine()
@@ -77,14 +80,16 @@ def _resources(landing: str | None, lake: str | None, policy: str | None, engine
     }
 
 
-def local_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None,
-                    engine: str | None = None) -> dict:
+def local_resources(
+    landing: str | None = None, lake: str | None = None, policy: str | None = None, engine: str | None = None
+) -> dict:
     """A laptop: lake and landing are folders (or any store URI); the catalog is embedded in the lake."""
     return _resources(landing, lake, policy, engine)
 
 
-def aws_resources(landing: str | None = None, lake: str | None = None, policy: str | None = None,
-                  engine: str | None = None) -> dict:
+def aws_resources(
+    landing: str | None = None, lake: str | None = None, policy: str | None = None, engine: str | None = None
+) -> dict:
     """AWS: the lake on S3, its tables in the Glue Data Catalog (STEDI_CATALOG defaults to glue)."""
     root = lake or settings.lake_uri()
     if not is_s3(root):

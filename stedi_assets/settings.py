@@ -2,6 +2,7 @@
 
 Every setting also has a Dagster config field or a CLI flag; the environment supplies the defaults.
 """
+
 from __future__ import annotations
 
 import os

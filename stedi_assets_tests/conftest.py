@@ -1,5 +1,6 @@
 """Shared test fixtures: the Udacity landing data (read in place, never copied) and a pipeline runner
 that swaps in resources pointing at temporary folders, as dagster's project_fully_featured does."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,14 +19,20 @@ import pytest
 
 from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.resources import local_resources
-from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.catalog import reset_catalogs
+from stedi_assets.storage.lake import open_lake
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Each test file's tier, where its cost puts it (pyproject.toml's addopts leave these out of the fast tier).
-TIER_OF_MODULE = {"test_s3": "s3", "test_spark_parity": "spark", "test_glue": "spark", "test_webserver": "ui",
-                  "test_ui_browser": "ui", "test_erasure": "slow"}
+TIER_OF_MODULE = {
+    "test_s3": "s3",
+    "test_spark_parity": "spark",
+    "test_glue": "spark",
+    "test_webserver": "ui",
+    "test_ui_browser": "ui",
+    "test_erasure": "slow",
+}
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -33,9 +40,11 @@ def pytest_collection_modifyitems(items) -> None:
         module = item.module.__name__.rsplit(".", 1)[-1]
         tier = TIER_OF_MODULE.get(module)
         if tier is None and "udacity_landing" in item.fixturenames and module != "test_acceptance":
-            tier = "slow"     # whole runs on the full Udacity data; the acceptance counts stay in the fast tier
+            tier = "slow"  # whole runs on the full Udacity data; the acceptance counts stay in the fast tier
         if tier:
             item.add_marker(getattr(pytest.mark, tier))
+
+
 # The Udacity data's licence forbids copying it into the project: tests read it from shared/ beside it.
 UDACITY = Path(os.environ.get("STEDI_UDACITY_DATA", REPO.parent / "shared" / "stedi-data"))
 
@@ -52,7 +61,9 @@ def run_pipeline(landing, lake, policy="strict", selection=None, raise_on_error=
     return dg.materialize(
         TABLE_ASSETS,
         resources=local_resources(landing=str(landing), lake=str(lake), policy=policy),
-        selection=selection, raise_on_error=raise_on_error)
+        selection=selection,
+        raise_on_error=raise_on_error,
+    )
 
 
 def read_table(lake, zone: str, table: str, part: str = "data") -> list[dict]:
@@ -72,7 +83,7 @@ def restored_afterwards(folder: Path):
         shutil.rmtree(folder)
         shutil.copytree(backup / "copy", folder)
         shutil.rmtree(backup)
-        reset_catalogs()      # pooled connections to the replaced catalog file must not be reused
+        reset_catalogs()  # pooled connections to the replaced catalog file must not be reused
 
 
 def checks_of(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -84,8 +95,10 @@ def write_landing(root: Path, source: str, lines: list, name: str = "part-1.json
     path = root / source / "landing" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     data = b"".join(
-        (json.dumps(l).encode() if isinstance(l, dict) else l.encode() if isinstance(l, str) else l) + b"\n"
-        for l in lines)
+        (json.dumps(line).encode() if isinstance(line, dict) else line.encode() if isinstance(line, str) else line)
+        + b"\n"
+        for line in lines
+    )
     path.write_bytes(data)
     return path
 
@@ -96,19 +109,26 @@ def write_landing(root: Path, source: str, lines: list, name: str = "part-1.json
 # ceph_up.sh, pg_up.sh) and sets STEDI_TEST_CEPH_* and STEDI_TEST_PG_URI; there STEDI_REQUIRE_CEPH=1 turns a
 # missing server into a failure instead of a skip.
 
+
 @dataclass(frozen=True)
 class S3Target:
     name: str
     endpoint: str
     key: str
     secret: str
-    catalog_server: str | None = None     # PostgreSQL server URI of the SQL catalog; None: Glue
+    catalog_server: str | None = None  # PostgreSQL server URI of the SQL catalog; None: Glue
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {"AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret,
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint,
-                # a lake on S3 never generates its keys: they must be configured
-                "STEDI_PSEUDONYM_KEY": "test-pseudonym-key", "STEDI_ERASURE_KEY": "test-erasure-key", **extra}
+        return {
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            # a lake on S3 never generates its keys: they must be configured
+            "STEDI_PSEUDONYM_KEY": "test-pseudonym-key",
+            "STEDI_ERASURE_KEY": "test-erasure-key",
+            **extra,
+        }
 
     def catalog_env(self, lake: str) -> dict[str, str]:
         """The catalog settings of one lake: a catalog holds one lake (its namespaces are the zones), so
@@ -122,6 +142,7 @@ class S3Target:
 def postgres_database(server: str, name: str) -> str:
     """The URI of database `name` on the PostgreSQL server at `server`, created if missing."""
     import sqlalchemy as sa
+
     engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as con:
@@ -135,6 +156,7 @@ def postgres_database(server: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def moto_endpoint():
     from moto.server import ThreadedMotoServer
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -158,8 +180,13 @@ def s3_target(request) -> S3Target:
         return S3Target("moto", request.getfixturevalue("moto_endpoint"), "test", "test")
     endpoint = _real_service("STEDI_TEST_CEPH_ENDPOINT", "Ceph RADOS Gateway", "ceph_up.sh")
     catalog = _real_service("STEDI_TEST_PG_URI", "PostgreSQL server for the SQL catalog", "pg_up.sh")
-    return S3Target("ceph", endpoint, os.environ["STEDI_TEST_CEPH_KEY"], os.environ["STEDI_TEST_CEPH_SECRET"],
-                    catalog_server=catalog)
+    return S3Target(
+        "ceph",
+        endpoint,
+        os.environ["STEDI_TEST_CEPH_KEY"],
+        os.environ["STEDI_TEST_CEPH_SECRET"],
+        catalog_server=catalog,
+    )
 
 
 @pytest.fixture
@@ -175,11 +202,13 @@ def s3_env(s3_target, monkeypatch) -> S3Target:
 def s3_lake(s3_env, monkeypatch):
     """`make(bucket, prefix)` -> the lake URI s3://bucket/prefix, its catalog set in this process's environment
     (subprocesses started with os.environ inherit it)."""
+
     def make(bucket: str, prefix: str) -> str:
         lake = f"s3://{bucket}/{prefix}"
         for name, value in s3_env.catalog_env(lake).items():
             monkeypatch.setenv(name, value)
         return lake
+
     return make
 
 

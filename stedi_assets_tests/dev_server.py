@@ -4,6 +4,7 @@ port over a landing folder and a fresh lake and DAGSTER_HOME, with GraphQL acces
 It runs in its own process group, is stopped with SIGINT (SIGTERM to the parent leaves the children running)
 and killed if it does not stop in time, so no process outlives the tests, whether they pass or fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,9 @@ from stedi_assets.cli.pipeline import INSTANCE_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
 
-LOCATION = "stedi_lakehouse"                       # workspace.yaml's location_name
-START_TIMEOUT = 90                                  # s until the code location is loaded
-STOP_TIMEOUT = 30                                   # s for a clean SIGINT shutdown before SIGKILL
+LOCATION = "stedi_lakehouse"  # workspace.yaml's location_name
+START_TIMEOUT = 90  # s until the code location is loaded
+STOP_TIMEOUT = 30  # s for a clean SIGINT shutdown before SIGKILL
 PSEUDONYM_KEY = "test-pseudonym-key-not-secret"
 
 # What a user must find in the UI: each asset group (= zone) and its tables, the quarantine `rejected` included.
@@ -45,7 +46,7 @@ def free_port() -> int:
 def _group_alive(pgid: int) -> bool:
     """Whether a live (non-zombie) process is left in the process group."""
     proc = Path("/proc")
-    if not proc.is_dir():                                    # not Linux: ask the kernel directly
+    if not proc.is_dir():  # not Linux: ask the kernel directly
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
@@ -53,7 +54,7 @@ def _group_alive(pgid: int) -> bool:
         return True
     for stat in proc.glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()   # after "(comm)": state ppid pgrp
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)": state ppid pgrp
         except (OSError, IndexError):
             continue
         if int(fields[2]) == pgid and fields[0] != "Z":
@@ -78,7 +79,7 @@ def _restore_signals() -> None:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    pgid = proc.pid                                          # start_new_session: pgid == pid
+    pgid = proc.pid  # start_new_session: pgid == pid
     if proc.poll() is None or _group_alive(pgid):
         try:
             os.killpg(pgid, signal.SIGINT)
@@ -113,8 +114,9 @@ class Server:
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
         """POST a query to /graphql; returns `data`, failing the test on any GraphQL error."""
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(f"{self.base_url}/graphql", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.base_url}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             payload = json.load(response)
         assert not payload.get("errors"), f"GraphQL errors: {payload['errors']}"
@@ -151,16 +153,28 @@ def start_dagster_dev(request, root: Path, landing: Path) -> Server:
     home, lake, log = root / "dagster_home", root / "lake", root / "dagster_dev.log"
     home.mkdir()
     lake.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)          # what `stedi` gives a new DAGSTER_HOME
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG)  # what `stedi` gives a new DAGSTER_HOME
     env = {key: value for key, value in os.environ.items() if not key.startswith(("STEDI_", "DAGSTER_"))}
-    env.update(DAGSTER_HOME=str(home), STEDI_LANDING=str(landing), STEDI_LAKE=str(lake),
-               STEDI_PSEUDONYM_KEY=PSEUDONYM_KEY, STEDI_POLICY="strict", PYTHONUNBUFFERED="1")
+    env.update(
+        DAGSTER_HOME=str(home),
+        STEDI_LANDING=str(landing),
+        STEDI_LAKE=str(lake),
+        STEDI_PSEUDONYM_KEY=PSEUDONYM_KEY,
+        STEDI_POLICY="strict",
+        PYTHONUNBUFFERED="1",
+    )
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port), "-h", "127.0.0.1"],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_restore_signals)
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_restore_signals,
+        )
     request.addfinalizer(lambda: _stop(proc))
     srv = Server(f"http://127.0.0.1:{port}", proc, log, lake, home)
 
@@ -174,8 +188,9 @@ def start_dagster_dev(request, root: Path, landing: Path) -> Server:
             break
         time.sleep(0.5)
     if state != "LOADED":
-        pytest.fail(f"dagster dev did not load location {LOCATION} within {START_TIMEOUT}s "
-                    f"(state {state}):\n{srv.log_tail()}")
+        pytest.fail(
+            f"dagster dev did not load location {LOCATION} within {START_TIMEOUT}s (state {state}):\n{srv.log_tail()}"
+        )
     if error:
         pytest.fail(f"code location {LOCATION} failed to load: {error}")
     return srv

@@ -3,6 +3,7 @@
 Compressed files are opened first: gzip landing files, Iceberg's Avro manifests (deflate blocks) and
 Parquet data files (cell by cell, besides their raw bytes, which hold the footer statistics).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,7 +31,7 @@ def _avro_long(data: bytes, pos: int) -> tuple[int, int]:
 def avro_contents(data: bytes) -> bytes:
     """The header and every block of an Avro container file, decompressed (null or deflate codec)."""
     pos, codec, header_end = len(AVRO_MAGIC), b"null", 0
-    while True:                                     # the metadata map, in blocks
+    while True:  # the metadata map, in blocks
         count, pos = _avro_long(data, pos)
         if count == 0:
             break
@@ -39,18 +40,18 @@ def avro_contents(data: bytes) -> bytes:
             _, pos = _avro_long(data, pos)
         for _ in range(count):
             size, pos = _avro_long(data, pos)
-            key = data[pos:pos + size]
+            key = data[pos : pos + size]
             pos += size
             size, pos = _avro_long(data, pos)
             if key == b"avro.codec":
-                codec = data[pos:pos + size]
+                codec = data[pos : pos + size]
             pos += size
-    header_end = pos + 16                           # the sync marker
+    header_end = pos + 16  # the sync marker
     out, pos = [data[:header_end]], header_end
     while pos < len(data):
-        _, pos = _avro_long(data, pos)              # objects in the block
+        _, pos = _avro_long(data, pos)  # objects in the block
         size, pos = _avro_long(data, pos)
-        block = data[pos:pos + size]
+        block = data[pos : pos + size]
         pos += size + 16
         out.append(zlib.decompress(block, -15) if codec == b"deflate" else block)
     return b"".join(out)

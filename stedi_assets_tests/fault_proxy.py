@@ -6,6 +6,7 @@ transient fault clients must retry); "down" closes every connection at once (the
 upload of a staged Iceberg data file), so a test can cut a writer at a known point of its work.
 The Host header is forwarded untouched, so signed requests stay valid for the server behind.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -13,8 +14,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
-SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
-             b"<Message>Please reduce your request rate.</Message></Error>")
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
 
 
 class FaultProxy:
@@ -23,7 +26,7 @@ class FaultProxy:
         self.upstream = (target.hostname, target.port)
         self.mode, self.every, self.requests, self.faults = "pass", 4, 0, 0
         self.cut_fragment: str | None = None
-        self.cut = threading.Event()        # set when a cut_at() fragment was seen
+        self.cut = threading.Event()  # set when a cut_at() fragment was seen
         self.lock = threading.Lock()
         proxy = self
 
@@ -66,7 +69,8 @@ class FaultProxy:
                 keep_length = self.command == "HEAD"
                 for name, value in answer.getheaders():
                     if name.lower() not in ("transfer-encoding", "connection") and (
-                            keep_length or name.lower() != "content-length"):
+                        keep_length or name.lower() != "content-length"
+                    ):
                         self.send_header(name, value)
                 if not keep_length:
                     self.send_header("Content-Length", str(len(data)))
@@ -87,7 +91,7 @@ class FaultProxy:
         with self.lock:
             self.cut_fragment = fragment
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         self.thread.start()
         return self
 

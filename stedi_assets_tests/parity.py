@@ -4,6 +4,7 @@ Rows are read through Iceberg (pyiceberg's scan of the table's current snapshot,
 Iceberg reader plans it), not from files listed by hand, and compared as multisets of (column, value)
 rows: names, order and values of every column, floats bit for bit.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def multiset(lake, zone: str, table: str, part: str = "data") -> Counter:
 def assert_same_rows(expected: Counter, actual: Counter, what: str, names=("DuckDB", "Spark")) -> None:
     if expected != actual:
         missing, extra = list((expected - actual).elements())[:3], list((actual - expected).elements())[:3]
-        pytest.fail(f"{what}: {names[0]} {sum(expected.values())} rows, {names[1]} {sum(actual.values())}; "
-                    f"only in {names[0]} {missing}; only in {names[1]} {extra}")
+        pytest.fail(
+            f"{what}: {names[0]} {sum(expected.values())} rows, {names[1]} {sum(actual.values())}; "
+            f"only in {names[0]} {missing}; only in {names[1]} {extra}"
+        )
 
 
 def commit_summary(lake, zone: str, table: str) -> dict[str, str]:

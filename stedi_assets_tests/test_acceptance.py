@@ -1,5 +1,6 @@
 """Acceptance: the Udacity landing data gives the counts of ZONE_RULES.md under both policies,
 through the same `stedi` commands a user runs, with every ERROR check passing."""
+
 from __future__ import annotations
 
 import json
@@ -9,16 +10,28 @@ import pytest
 from stedi_assets.cli import main
 
 EXPECTED = {
-    "rubric": {"landing.customer_landing": 956, "landing.accelerometer_landing": 81273,
-               "landing.step_trainer_landing": 28680, "trusted.customer_trusted": 482,
-               "trusted.accelerometer_trusted": 40981, "trusted.step_trainer_trusted": 14460,
-               "curated.customer_curated": 482, "curated.machine_learning_curated": 43681,
-               "landing.rejected": 0},
-    "strict": {"landing.customer_landing": 956, "landing.accelerometer_landing": 81273,
-               "landing.step_trainer_landing": 28680, "trusted.customer_trusted": 482,
-               "trusted.accelerometer_trusted": 32025, "trusted.step_trainer_trusted": 11297,
-               "curated.customer_curated": 464, "curated.machine_learning_curated": 32025,
-               "landing.rejected": 0},
+    "rubric": {
+        "landing.customer_landing": 956,
+        "landing.accelerometer_landing": 81273,
+        "landing.step_trainer_landing": 28680,
+        "trusted.customer_trusted": 482,
+        "trusted.accelerometer_trusted": 40981,
+        "trusted.step_trainer_trusted": 14460,
+        "curated.customer_curated": 482,
+        "curated.machine_learning_curated": 43681,
+        "landing.rejected": 0,
+    },
+    "strict": {
+        "landing.customer_landing": 956,
+        "landing.accelerometer_landing": 81273,
+        "landing.step_trainer_landing": 28680,
+        "trusted.customer_trusted": 482,
+        "trusted.accelerometer_trusted": 32025,
+        "trusted.step_trainer_trusted": 11297,
+        "curated.customer_curated": 464,
+        "curated.machine_learning_curated": 32025,
+        "landing.rejected": 0,
+    },
 }
 
 
@@ -66,8 +79,12 @@ def test_strict_has_no_reading_before_consent(built_lake, capsys):
     policy, lake, _ = built_lake
     if policy != "strict":
         pytest.skip("the rubric policy has no consent-date rule")
-    (row,) = query(lake, """
+    (row,) = query(
+        lake,
+        """
         SELECT count(*) AS early FROM trusted.accelerometer_trusted a
         JOIN trusted.customer_trusted c ON lower(trim(a.user)) = lower(trim(c.email))
-        WHERE a.timestamp < c.shareWithResearchAsOfDate""", capsys)
+        WHERE a.timestamp < c.shareWithResearchAsOfDate""",
+        capsys,
+    )
     assert row["early"] == 0

@@ -3,10 +3,10 @@
 Also write-audit-publish: a blocking check failing during materialization leaves the previous snapshot
 current and nothing downstream runs; a WARN does not block.
 """
+
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -28,9 +28,18 @@ DOWNSTREAM_OF_ACCELEROMETER_TRUSTED = ("customer_curated", "step_trainer_trusted
 
 
 def customer(email, serial, consent):
-    return {"customerName": "N", "email": email, "phone": "555", "birthDay": "1990-01-01", "serialNumber": serial,
-            "registrationDate": 1, "lastUpdateDate": 10, "shareWithResearchAsOfDate": consent,
-            "shareWithPublicAsOfDate": None, "shareWithFriendsAsOfDate": None}
+    return {
+        "customerName": "N",
+        "email": email,
+        "phone": "555",
+        "birthDay": "1990-01-01",
+        "serialNumber": serial,
+        "registrationDate": 1,
+        "lastUpdateDate": 10,
+        "shareWithResearchAsOfDate": consent,
+        "shareWithPublicAsOfDate": None,
+        "shareWithFriendsAsOfDate": None,
+    }
 
 
 def accel(user, t):
@@ -42,10 +51,12 @@ def step(t, serial):
 
 
 def write_base_landing(root: Path) -> None:
-    write_landing(root, "customer", [customer("alice@x.com", "SA", 1000), customer("bob@x.com", "SB", None),
-                                     "not json"])
-    write_landing(root, "accelerometer", [accel("alice@x.com", 1000), accel("alice@x.com", 1100),
-                                          accel("bob@x.com", 1100)])
+    write_landing(
+        root, "customer", [customer("alice@x.com", "SA", 1000), customer("bob@x.com", "SB", None), "not json"]
+    )
+    write_landing(
+        root, "accelerometer", [accel("alice@x.com", 1000), accel("alice@x.com", 1100), accel("bob@x.com", 1100)]
+    )
     write_landing(root, "step_trainer", [step(1000, "SA"), step(1100, "SA"), step(1100, "SB")])
 
 
@@ -93,12 +104,14 @@ def add_row(**values):
     def change(table: pa.Table) -> pa.Table:
         row = {name: [values.get(name)] for name in table.column_names}
         return pa.concat_tables([table, pa.table(row, schema=table.schema)])
+
     return change
 
 
 def run_checks(landing, lake, *tables, policy="strict"):
-    return run_pipeline(landing, lake, policy,
-                        selection=dg.AssetSelection.checks_for_assets(*(ASSETS[t] for t in tables)))
+    return run_pipeline(
+        landing, lake, policy, selection=dg.AssetSelection.checks_for_assets(*(ASSETS[t] for t in tables))
+    )
 
 
 def assert_fails(result, table, check, severity="ERROR", **metadata):
@@ -111,6 +124,7 @@ def assert_fails(result, table, check, severity="ERROR", **metadata):
 
 
 # ---------------------------------------------------------------------------------- untampered control
+
 
 def test_untampered_lake_passes_every_check_and_writes_nothing(lake_copy):
     landing, lake = lake_copy
@@ -125,6 +139,7 @@ def test_untampered_lake_passes_every_check_and_writes_nothing(lake_copy):
 
 # ------------------------------------------------------------------------------------------ tampering
 
+
 def test_consent_catches_a_non_consenting_customer(lake_copy):
     landing, lake = lake_copy
     tamper(lake, "customer_trusted", add_row(**customer("bob@x.com", "SB", None)))
@@ -136,16 +151,27 @@ def test_consent_catches_a_non_consenting_customer(lake_copy):
 
 def test_consent_catches_a_customer_with_a_stale_consent_date(lake_copy):
     landing, lake = lake_copy
-    tamper(lake, "customer_curated", lambda t: t.set_column(
-        t.schema.get_field_index("shareWithResearchAsOfDate"), "shareWithResearchAsOfDate",
-        pa.array([1] * t.num_rows, pa.int64())))
+    tamper(
+        lake,
+        "customer_curated",
+        lambda t: t.set_column(
+            t.schema.get_field_index("shareWithResearchAsOfDate"),
+            "shareWithResearchAsOfDate",
+            pa.array([1] * t.num_rows, pa.int64()),
+        ),
+    )
     result = run_checks(landing, lake, "customer_curated")
     assert_fails(result, "customer_curated", "consent", rows_violating_consent=1)
 
 
-@pytest.mark.parametrize("reading,why", [(accel("bob@x.com", 1100), "no consent"),
-                                         (accel("alice@x.com", 999), "before the consent date"),
-                                         (accel("carol@x.com", 2000), "unknown customer")])
+@pytest.mark.parametrize(
+    "reading,why",
+    [
+        (accel("bob@x.com", 1100), "no consent"),
+        (accel("alice@x.com", 999), "before the consent date"),
+        (accel("carol@x.com", 2000), "unknown customer"),
+    ],
+)
 def test_consent_catches_an_accelerometer_reading(lake_copy, reading, why):
     landing, lake = lake_copy
     tamper(lake, "accelerometer_trusted", add_row(**reading))
@@ -162,8 +188,11 @@ def test_consent_catches_a_step_reading_of_a_non_consenting_customer(lake_copy):
 
 def test_consent_catches_an_unknown_pseudonym_in_the_ml_table(lake_copy):
     landing, lake = lake_copy
-    tamper(lake, "machine_learning_curated", add_row(customer_id="0" * 64, sensorReadingTime=1100,
-                                                     distanceFromObject=1.0, x=0.0, y=0.0, z=0.0))
+    tamper(
+        lake,
+        "machine_learning_curated",
+        add_row(customer_id="0" * 64, sensorReadingTime=1100, distanceFromObject=1.0, x=0.0, y=0.0, z=0.0),
+    )
     result = run_checks(landing, lake, "machine_learning_curated")
     assert_fails(result, "machine_learning_curated", "consent", rows_violating_consent=1)
     assert checks_of(result)[("machine_learning_curated", "no_pii")].passed
@@ -182,11 +211,20 @@ def test_no_pii_catches_a_customer_id_that_is_not_a_pseudonym(lake_copy):
     landing, lake = lake_copy
     rows = len(read_table(lake, "curated", "machine_learning_curated"))
     assert rows == 2
-    tamper(lake, "machine_learning_curated", lambda t: t.set_column(
-        0, "customer_id", pa.array(["alice@x.com"] * t.num_rows)))
+    tamper(
+        lake,
+        "machine_learning_curated",
+        lambda t: t.set_column(0, "customer_id", pa.array(["alice@x.com"] * t.num_rows)),
+    )
     result = run_checks(landing, lake, "machine_learning_curated")
-    assert_fails(result, "machine_learning_curated", "no_pii", personal_columns=[], values_like_email=rows,
-                 malformed_customer_ids=1)
+    assert_fails(
+        result,
+        "machine_learning_curated",
+        "no_pii",
+        personal_columns=[],
+        values_like_email=rows,
+        malformed_customer_ids=1,
+    )
 
 
 def test_schema_catches_an_extra_column(lake_copy):
@@ -199,8 +237,7 @@ def test_schema_catches_an_extra_column(lake_copy):
 
 def test_schema_catches_a_wrong_type(lake_copy):
     landing, lake = lake_copy
-    tamper(lake, "accelerometer_trusted", lambda t: t.set_column(
-        1, "timestamp", pc.cast(t["timestamp"], pa.float64())))
+    tamper(lake, "accelerometer_trusted", lambda t: t.set_column(1, "timestamp", pc.cast(t["timestamp"], pa.float64())))
     assert_fails(run_checks(landing, lake, "accelerometer_trusted"), "accelerometer_trusted", "schema")
 
 
@@ -262,11 +299,11 @@ def test_reconciliation_catches_a_landing_file_changed_after_the_snapshot(tmp_pa
     with open(landing / "step_trainer" / "landing" / "part-1.json", "ab") as f:
         f.write(b'{"sensorReadingTime": 1200, "serialNumber": "SA", "distanceFromObject": 1}\n')
     result = run_checks(landing, lake, "step_trainer_landing")
-    assert_fails(result, "step_trainer_landing", "reconciliation",
-                 changed_files=["step_trainer/landing/part-1.json"])
+    assert_fails(result, "step_trainer_landing", "reconciliation", changed_files=["step_trainer/landing/part-1.json"])
 
 
 # --------------------------------------------------------------------------------- write-audit-publish
+
 
 def fail_consent_of(table, severity="ERROR"):
     original = CHECKS["consent"]
@@ -275,6 +312,7 @@ def fail_consent_of(table, severity="ERROR"):
         if audit.spec.name == table:
             return failed(severity, rows_violating_consent=42)
         return original.run(audit)
+
     return dataclasses.replace(original, run=run)
 
 
@@ -337,7 +375,8 @@ def test_a_warning_does_not_block_publication(lake_copy, monkeypatch):
     assert current(lake, "accelerometer_trusted").snapshot != before
     assert 1200 in {r["timestamp"] for r in read_table(lake, "trusted", "accelerometer_trusted")}
     assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} >= set(
-        DOWNSTREAM_OF_ACCELEROMETER_TRUSTED)
+        DOWNSTREAM_OF_ACCELEROMETER_TRUSTED
+    )
 
 
 def test_rubric_duplicates_only_warn_and_are_published(tmp_path):
@@ -356,9 +395,22 @@ def test_consent_oracle_lower_cases_like_sql(tmp_path):
     """Regression: Python's str.lower() turns a final Σ into ς (SQL gives σ), which made the consent
     check reject a correct accelerometer_trusted."""
     from conftest import write_landing
+
     landing = tmp_path / "landing"
-    write_landing(landing, "customer", [{"customerName": "O", "email": "ΟΔΥΣΣΕΥΣ@x.com", "serialNumber": "s",
-                                         "registrationDate": 1, "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}])
+    write_landing(
+        landing,
+        "customer",
+        [
+            {
+                "customerName": "O",
+                "email": "ΟΔΥΣΣΕΥΣ@x.com",
+                "serialNumber": "s",
+                "registrationDate": 1,
+                "lastUpdateDate": 1,
+                "shareWithResearchAsOfDate": 1,
+            }
+        ],
+    )
     write_landing(landing, "accelerometer", [{"user": "οδυσσευσ@x.com", "timestamp": 5, "x": 0, "y": 0, "z": 0}])
     write_landing(landing, "step_trainer", [{"sensorReadingTime": 5, "serialNumber": "s", "distanceFromObject": 1}])
     result = run_pipeline(landing, tmp_path / "lake")

@@ -1,4 +1,5 @@
 """The `stedi` command as a user drives it: generate, run, check, query, and its one-line errors."""
+
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,6 @@ import pytest
 from stedi_assets.cli import main
 from stedi_assets.generator import DEFECTS
 from stedi_assets.storage.lake import open_lake
-from stedi_assets.storage.stores import LocalStore
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +58,21 @@ def test_run_prints_zone_counts_and_checks(generated, capsys):
 
 
 def test_every_defective_line_is_quarantined_with_a_reason(lake, capsys):
-    rows = run_json(lake, "SELECT source, count(*) AS n, count(reason) AS with_reason FROM landing.rejected "
-                          "GROUP BY source ORDER BY source", capsys)
+    rows = run_json(
+        lake,
+        "SELECT source, count(*) AS n, count(reason) AS with_reason FROM landing.rejected "
+        "GROUP BY source ORDER BY source",
+        capsys,
+    )
     assert {r["source"] for r in rows} == {"customer", "accelerometer", "step_trainer"}
     assert all(r["n"] == r["with_reason"] > 0 for r in rows)
 
 
 def test_query_formats(lake, capsys):
-    assert main(["query", "--lake", str(lake), "--format", "csv",
-                 "SELECT count(*) AS n FROM curated.customer_curated"]) == 0
+    assert (
+        main(["query", "--lake", str(lake), "--format", "csv", "SELECT count(*) AS n FROM curated.customer_curated"])
+        == 0
+    )
     (row,) = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert int(row["n"]) > 0
     assert main(["query", "--lake", str(lake), "SELECT 42 AS answer"]) == 0
@@ -81,8 +87,13 @@ def test_check_passes_then_fails_when_consent_is_broken(lake, capsys):
     path = lake / current.files["data"][0]
     table = pq.read_table(path)
     intruder = {name: [None] for name in table.column_names}
-    intruder.update(email=["nobody@test.com"], serialNumber=["x"], registrationDate=[1], lastUpdateDate=[1],
-                    shareWithResearchAsOfDate=[1])
+    intruder.update(
+        email=["nobody@test.com"],
+        serialNumber=["x"],
+        registrationDate=[1],
+        lastUpdateDate=[1],
+        shareWithResearchAsOfDate=[1],
+    )
     pq.write_table(pa.concat_tables([table, pa.table(intruder, schema=table.schema)]), path)
     capsys.readouterr()
     assert main(["check", "--lake", str(lake), "--select", "group:trusted"]) == 1
@@ -90,13 +101,16 @@ def test_check_passes_then_fails_when_consent_is_broken(lake, capsys):
     assert any("customer_trusted" in line and "consent" in line and "FAIL" in line for line in out.splitlines())
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "--landing", "{tmp}/missing"], "landing folder {tmp}/missing does not exist"),
-    (["run", "--landing", "{tmp}/empty"], "is empty"),
-    (["query", "--lake", "{tmp}/nolake", "SELECT 1"], "has no committed tables"),
-    (["check", "--lake", "{tmp}/nolake"], "has no committed tables"),
-    (["run", "--landing", "{tmp}/empty", "--lake", "{tmp}/file"], "is not a folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--landing", "{tmp}/missing"], "landing folder {tmp}/missing does not exist"),
+        (["run", "--landing", "{tmp}/empty"], "is empty"),
+        (["query", "--lake", "{tmp}/nolake", "SELECT 1"], "has no committed tables"),
+        (["check", "--lake", "{tmp}/nolake"], "has no committed tables"),
+        (["run", "--landing", "{tmp}/empty", "--lake", "{tmp}/file"], "is not a folder"),
+    ],
+)
 def test_clear_one_line_errors(tmp_path, capsys, argv, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("not a lake")
@@ -133,21 +147,30 @@ def test_run_is_recorded_in_the_dagster_home_instance_as_the_named_job(generated
     assert main(["run", "--landing", landing, "--lake", str(tmp_path / "lake"), "--select", "group:landing"]) == 0
     assert main(["check", "--lake", str(tmp_path / "lake"), "--select", "group:landing"]) == 0
     err = capfd.readouterr().err
-    assert "dagster.yaml" not in err and "telemetry" not in err.lower()        # the CLI says only its own things
-    assert "enabled: false" in (home / "dagster.yaml").read_text()             # telemetry off, project-owned config
+    assert "dagster.yaml" not in err and "telemetry" not in err.lower()  # the CLI says only its own things
+    assert "enabled: false" in (home / "dagster.yaml").read_text()  # telemetry off, project-owned config
     with dg.DagsterInstance.get() as instance:
         runs = sorted(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
         assert [r.job_name for r in runs] == ["landing_job", "checks_job"]
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         assert {k: v for k, v in runs[0].tags.items() if k.startswith("stedi/")} == {
-            "stedi/policy": "strict", "stedi/landing": landing, "stedi/engine": "duckdb"}
+            "stedi/policy": "strict",
+            "stedi/landing": landing,
+            "stedi/engine": "duckdb",
+        }
         record = instance.get_latest_materialization_event(dg.AssetKey(["landing", "customer_landing"]))
         assert record.asset_materialization.metadata["dagster/row_count"].value > 0
 
 
 def test_all_defect_kinds_are_known_to_the_cli():
-    assert set(DEFECTS) == {"duplicate_serials", "revocations", "malformed_lines", "redelivered_files",
-                            "email_case", "encodings"}
+    assert set(DEFECTS) == {
+        "duplicate_serials",
+        "revocations",
+        "malformed_lines",
+        "redelivered_files",
+        "email_case",
+        "encodings",
+    }
 
 
 def test_a_failed_step_prints_its_root_cause(generated, tmp_path, monkeypatch, capsys):
@@ -155,6 +178,7 @@ def test_a_failed_step_prints_its_root_cause(generated, tmp_path, monkeypatch, c
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(DuckDBEngine, "select_into", disk_full)
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(tmp_path / "lake")]) == 1
     out = capsys.readouterr().out

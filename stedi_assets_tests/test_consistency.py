@@ -3,6 +3,7 @@
 The cases the home-made format got wrong: two runs with different landing data on one lake, a downstream
 build that fails after its inputs were committed, two writers of one table, and reading an older run.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import threading
 from pathlib import Path
 
 import dagster as dg
-import pytest
+from conftest import run_pipeline, write_landing
 
 from stedi_assets.cli import main
 from stedi_assets.engines.duckdb_engine import DuckDBEngine
@@ -18,13 +19,21 @@ from stedi_assets.storage.lake import CommitConflict, open_lake
 from stedi_assets.storage.runs import complete_runs, view_of_run
 from stedi_assets.zones import table as table_spec
 
-from conftest import run_pipeline, write_landing
-
 
 def person(n: int, consent: int | None = 1) -> list[dict]:
     email = f"p{n}@test.com"
-    return [{"customerName": f"P {n}", "email": email, "phone": "1", "birthDay": "1990-01-01", "serialNumber": f"s-{n}",
-             "registrationDate": 1, "lastUpdateDate": 1, "shareWithResearchAsOfDate": consent}]
+    return [
+        {
+            "customerName": f"P {n}",
+            "email": email,
+            "phone": "1",
+            "birthDay": "1990-01-01",
+            "serialNumber": f"s-{n}",
+            "registrationDate": 1,
+            "lastUpdateDate": 1,
+            "shareWithResearchAsOfDate": consent,
+        }
+    ]
 
 
 def landing_with(root: Path, people: int, first: int = 0) -> Path:
@@ -32,10 +41,18 @@ def landing_with(root: Path, people: int, first: int = 0) -> Path:
     reading (people from `first` on go to new files, as new deliveries do)."""
     name = f"part-{first}.json"
     write_landing(root, "customer", [c for n in range(first, people) for c in person(n)], name)
-    write_landing(root, "accelerometer", [{"user": f"p{n}@test.com", "timestamp": 10, "x": 1, "y": 0, "z": 0}
-                                          for n in range(first, people)], name)
-    write_landing(root, "step_trainer", [{"sensorReadingTime": 10, "serialNumber": f"s-{n}", "distanceFromObject": 5}
-                                         for n in range(first, people)], name)
+    write_landing(
+        root,
+        "accelerometer",
+        [{"user": f"p{n}@test.com", "timestamp": 10, "x": 1, "y": 0, "z": 0} for n in range(first, people)],
+        name,
+    )
+    write_landing(
+        root,
+        "step_trainer",
+        [{"sensorReadingTime": 10, "serialNumber": f"s-{n}", "distanceFromObject": 5} for n in range(first, people)],
+        name,
+    )
     return root
 
 
@@ -46,7 +63,7 @@ def while_building(table: str, monkeypatch, action) -> list:
 
     def hook(self, sql, relations, output_dir, **kwargs):
         if not results and table in output_dir:
-            results.append(None)            # the action's own build of `table` must not re-enter this hook
+            results.append(None)  # the action's own build of `table` must not re-enter this hook
             results[0] = action()
         return real(self, sql, relations, output_dir, **kwargs)
 
@@ -56,8 +73,10 @@ def while_building(table: str, monkeypatch, action) -> list:
 
 def counts(lake: Path, capsys, *extra: str) -> dict[str, int]:
     capsys.readouterr()
-    sql = " UNION ALL ".join(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in (
-        "landing.customer_landing", "trusted.customer_trusted", "curated.machine_learning_curated"))
+    sql = " UNION ALL ".join(
+        f"SELECT '{t}' AS t, count(*) AS n FROM {t}"
+        for t in ("landing.customer_landing", "trusted.customer_trusted", "curated.machine_learning_curated")
+    )
     assert main(["query", "--lake", str(lake), "--format", "json", *extra, sql]) == 0
     return {r["t"]: r["n"] for r in json.loads(capsys.readouterr().out)}
 
@@ -65,25 +84,34 @@ def counts(lake: Path, capsys, *extra: str) -> dict[str, int]:
 def test_a_run_reads_its_own_landing_although_another_run_committed_landing_meanwhile(tmp_path, monkeypatch, capsys):
     lake = tmp_path / "lake"
     landing_a, landing_b = landing_with(tmp_path / "a", 3), landing_with(tmp_path / "b", 5)
-    interleaved = while_building("customer_trusted", monkeypatch,   # run B commits its landing tables meanwhile
-                                 lambda: run_pipeline(landing_b, lake, selection=dg.AssetSelection.groups("landing")))
+    interleaved = while_building(
+        "customer_trusted",
+        monkeypatch,  # run B commits its landing tables meanwhile
+        lambda: run_pipeline(landing_b, lake, selection=dg.AssetSelection.groups("landing")),
+    )
     result_a = run_pipeline(landing_a, lake)
     assert interleaved[0].success and result_a.success
 
     current = open_lake(str(lake)).current("landing", "customer_landing")
-    assert current.rows["data"] == 5 and current.run_id != result_a.run_id       # B's landing is current ...
-    view = view_of_run(open_lake(str(lake)), result_a.run_id)                    # ... A built and tagged its own
+    assert current.rows["data"] == 5 and current.run_id != result_a.run_id  # B's landing is current ...
+    view = view_of_run(open_lake(str(lake)), result_a.run_id)  # ... A built and tagged its own
     assert view["customer_landing"].rows["data"] == 3 and view["customer_trusted"].rows["data"] == 3
     assert view["customer_trusted"].inputs["customer_landing"] == view["customer_landing"].snapshot
-    assert counts(lake, capsys) == {"landing.customer_landing": 3, "trusted.customer_trusted": 3,
-                                    "curated.machine_learning_curated": 3}       # the latest complete run: A's
+    assert counts(lake, capsys) == {
+        "landing.customer_landing": 3,
+        "trusted.customer_trusted": 3,
+        "curated.machine_learning_curated": 3,
+    }  # the latest complete run: A's
 
 
 def test_a_run_whose_table_another_run_rewrote_fails_naming_that_run(tmp_path, monkeypatch, capsys):
     lake = tmp_path / "lake"
     landing_a, landing_b = landing_with(tmp_path / "a", 3), landing_with(tmp_path / "b", 5)
-    other = while_building("customer_trusted", monkeypatch,          # run B does everything meanwhile
-                           lambda: run_pipeline(landing_b, lake))
+    other = while_building(
+        "customer_trusted",
+        monkeypatch,  # run B does everything meanwhile
+        lambda: run_pipeline(landing_b, lake),
+    )
     result_a = run_pipeline(landing_a, lake)
     assert not result_a.success
     assert other[0].success
@@ -92,15 +120,18 @@ def test_a_run_whose_table_another_run_rewrote_fails_naming_that_run(tmp_path, m
     assert f"committed by run {other[0].run_id}" in message and len(message.strip().splitlines()) == 1
     # B's lake is whole and is what readers get; A committed nothing after its landing tables.
     assert complete_runs(open_lake(str(lake)))[0][1] == other[0].run_id
-    assert counts(lake, capsys) == {"landing.customer_landing": 5, "trusted.customer_trusted": 5,
-                                    "curated.machine_learning_curated": 5}
+    assert counts(lake, capsys) == {
+        "landing.customer_landing": 5,
+        "trusted.customer_trusted": 5,
+        "curated.machine_learning_curated": 5,
+    }
 
 
 def test_a_failed_downstream_build_leaves_readers_and_checks_on_the_last_complete_run(tmp_path, monkeypatch, capsys):
     lake, landing = tmp_path / "lake", landing_with(tmp_path / "landing", 3)
     assert main(["run", "--landing", str(landing), "--lake", str(lake)]) == 0
     first = complete_runs(open_lake(str(lake)))[0][1]
-    landing_with(landing, 4, first=3)                              # a new customer arrives ...
+    landing_with(landing, 4, first=3)  # a new customer arrives ...
     real = DuckDBEngine.select_into
 
     def disk_full(self, sql, relations, output_dir, **kwargs):
@@ -109,14 +140,17 @@ def test_a_failed_downstream_build_leaves_readers_and_checks_on_the_last_complet
         return real(self, sql, relations, output_dir, **kwargs)
 
     monkeypatch.setattr(DuckDBEngine, "select_into", disk_full)
-    assert main(["run", "--landing", str(landing), "--lake", str(lake)]) == 1   # ... and the ML build fails
+    assert main(["run", "--landing", str(landing), "--lake", str(lake)]) == 1  # ... and the ML build fails
     monkeypatch.setattr(DuckDBEngine, "select_into", real)
 
-    assert counts(lake, capsys, "--as-of", "current")["trusted.customer_trusted"] == 4   # inputs moved on
-    assert counts(lake, capsys) == {"landing.customer_landing": 3, "trusted.customer_trusted": 3,
-                                    "curated.machine_learning_curated": 3}            # readers: run 1's lake
+    assert counts(lake, capsys, "--as-of", "current")["trusted.customer_trusted"] == 4  # inputs moved on
+    assert counts(lake, capsys) == {
+        "landing.customer_landing": 3,
+        "trusted.customer_trusted": 3,
+        "curated.machine_learning_curated": 3,
+    }  # readers: run 1's lake
     capsys.readouterr()
-    assert main(["check", "--lake", str(lake)]) == 0                                 # audits run 1's lake
+    assert main(["check", "--lake", str(lake)]) == 0  # audits run 1's lake
     assert "0 failed" in capsys.readouterr().out
     assert complete_runs(open_lake(str(lake)))[0][1] == first
 
@@ -144,10 +178,11 @@ def test_two_writers_of_one_table_never_lose_a_commit(tmp_path):
     lake = open_lake(str(lake_root))
     spec = table_spec("customer_trusted")
     schemas = {"data": spec.arrow_schema("strict")}
-    writes = [lake.stage("trusted", "customer_trusted", schemas) for _ in range(2)]   # both read the same base
+    writes = [lake.stage("trusted", "customer_trusted", schemas) for _ in range(2)]  # both read the same base
     for n, staged in enumerate(writes):
         import pyarrow as pa
         import pyarrow.parquet as pq
+
         with lake.local_output(staged.file("data")) as path:
             pq.write_table(pa.table({c: [None] * (n + 1) for c in schemas["data"].names}, schema=schemas["data"]), path)
         staged.policy = "strict"
@@ -169,7 +204,7 @@ def test_two_writers_of_one_table_never_lose_a_commit(tmp_path):
     loser = 1 - winners[0]
     assert f"committed by run writer-{winners[0]}" in str(outcomes[loser])
     history = lake.snapshots("trusted", "customer_trusted")
-    assert [s.run_id for s in history] == [f"writer-{winners[0]}"]           # the winner's commit is there
+    assert [s.run_id for s in history] == [f"writer-{winners[0]}"]  # the winner's commit is there
     assert history[0].rows["data"] == winners[0] + 1
 
 
@@ -194,7 +229,9 @@ def write_previous_format(lake, target: Path) -> None:
     """The lake as the previous format kept it: per table snapshots/<id>/<part>/*.parquet, a _manifest.json
     beside them and a _current.json pointer holding the same manifest, inputs by the old snapshot ids."""
     import shutil
+
     from stedi_assets.zones import TABLES
+
     old_ids = {spec.name: f"20260101T000000000000Z-{n:06x}" for n, spec in enumerate(TABLES)}
     for spec in TABLES:
         snap = lake.current(spec.zone, spec.name)
@@ -207,9 +244,17 @@ def write_previous_format(lake, target: Path) -> None:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(lake.uri(rel), dest)
                 files.setdefault(part, []).append(str(dest.relative_to(target)))
-        manifest = {"zone": spec.zone, "table": spec.name, "snapshot": old_id, "created_at": snap.created_at,
-                    "files": files, "rows": snap.rows, "policy": snap.policy,
-                    "inputs": {name: old_ids[name] for name in snap.inputs}, "extra": snap.extra}
+        manifest = {
+            "zone": spec.zone,
+            "table": spec.name,
+            "snapshot": old_id,
+            "created_at": snap.created_at,
+            "files": files,
+            "rows": snap.rows,
+            "policy": snap.policy,
+            "inputs": {name: old_ids[name] for name in snap.inputs},
+            "extra": snap.extra,
+        }
         (folder / "_manifest.json").write_text(json.dumps(manifest))
         (target / spec.zone / spec.name / "_current.json").write_text(json.dumps(manifest))
     shutil.copytree(Path(lake.root) / "_private", target / "_private")
@@ -218,6 +263,7 @@ def write_previous_format(lake, target: Path) -> None:
 def test_every_commit_records_its_run_policy_engine_and_input_snapshots(tmp_path):
     from stedi_assets.zones import TABLES
     from stedi_assets.zones.sql import dependencies
+
     result = run_pipeline(landing_with(tmp_path / "landing", 2), tmp_path / "lake", "rubric")
     assert result.success
     lake = open_lake(str(tmp_path / "lake"))

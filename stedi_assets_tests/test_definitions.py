@@ -1,12 +1,13 @@
 """The Definitions load as `dagster dev` loads them, with the jobs, schedule and sensor a user expects."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 
 import dagster as dg
-
 from conftest import REPO
+
 from stedi_assets.definitions import defs
 from stedi_assets.zones import TABLES
 
@@ -19,7 +20,7 @@ def test_every_table_is_an_asset_grouped_by_zone_with_checks():
     graph = defs.resolve_asset_graph()
     keys = {tuple(k.path) for k in graph.get_all_asset_keys()}
     assert keys == {spec.key for spec in TABLES}
-    assert len(keys) == 9        # 8 tables + the quarantine
+    assert len(keys) == 9  # 8 tables + the quarantine
     for spec in TABLES:
         node = graph.get(dg.AssetKey(list(spec.key)))
         assert node.group_name == spec.zone
@@ -44,8 +45,13 @@ def test_jobs_schedule_and_sensor():
 
 
 def test_dagster_cli_validates_the_workspace():
-    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -76,10 +82,14 @@ def test_policy_is_chosen_in_dagster_run_config(udacity_landing, tmp_path):
     from stedi_assets.jobs import JOBS
     from stedi_assets.resources import local_resources
 
-    local = dg.Definitions(assets=TABLE_ASSETS, jobs=JOBS,
-                           resources=local_resources(landing=str(udacity_landing), lake=str(tmp_path)))
+    local = dg.Definitions(
+        assets=TABLE_ASSETS, jobs=JOBS, resources=local_resources(landing=str(udacity_landing), lake=str(tmp_path))
+    )
     result = local.resolve_job_def("lakehouse_job").execute_in_process(
-        run_config={"resources": {"policy": {"config": {"name": "rubric"}}}})
-    rows = {e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
-            for e in result.get_asset_materialization_events()}
+        run_config={"resources": {"policy": {"config": {"name": "rubric"}}}}
+    )
+    rows = {
+        e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
+        for e in result.get_asset_materialization_events()
+    }
     assert rows["accelerometer_trusted"] == 40981 and rows["machine_learning_curated"] == 43681

@@ -32,6 +32,7 @@ INT_FIELDS = {"customer": b"registrationDate", "accelerometer": b"timestamp", "s
 
 # ---------------------------------------------------------------- independent landing validator
 
+
 class Invalid(Exception):
     """A line breaking a landing rule; the message is the reason."""
 
@@ -63,16 +64,26 @@ def _or_null(check: Callable[[object], bool]) -> Callable[[object], bool]:
 # source -> field -> (check, required). Absent optional fields read as None.
 RULES: dict[str, dict[str, tuple[Callable[[object], bool], bool]]] = {
     "customer": {
-        "email": (_text, True), "serialNumber": (_text, True),
-        "registrationDate": (_integer, True), "lastUpdateDate": (_integer, True),
-        **{k: (_or_null(_integer), False) for k in
-           ("shareWithResearchAsOfDate", "shareWithPublicAsOfDate", "shareWithFriendsAsOfDate")},
+        "email": (_text, True),
+        "serialNumber": (_text, True),
+        "registrationDate": (_integer, True),
+        "lastUpdateDate": (_integer, True),
+        **{
+            k: (_or_null(_integer), False)
+            for k in ("shareWithResearchAsOfDate", "shareWithPublicAsOfDate", "shareWithFriendsAsOfDate")
+        },
         **{k: (_or_null(lambda v: isinstance(v, str)), False) for k in ("customerName", "phone", "birthDay")},
     },
-    "accelerometer": {"user": (_text, True), "timestamp": (_integer, True),
-                      **{k: (_number, True) for k in ("x", "y", "z")}},
-    "step_trainer": {"sensorReadingTime": (_integer, True), "serialNumber": (_text, True),
-                     "distanceFromObject": (_number, True)},
+    "accelerometer": {
+        "user": (_text, True),
+        "timestamp": (_integer, True),
+        **{k: (_number, True) for k in ("x", "y", "z")},
+    },
+    "step_trainer": {
+        "sensorReadingTime": (_integer, True),
+        "serialNumber": (_text, True),
+        "distanceFromObject": (_number, True),
+    },
 }
 
 
@@ -158,6 +169,7 @@ def key(email: str) -> str:
 
 # ---------------------------------------------------------------- reference policies (counts only)
 
+
 def rubric_counts(tree: Tree) -> dict[str, int]:
     customers = tree.records("customer")
     ct = [c for c in customers if c["shareWithResearchAsOfDate"] is not None]
@@ -168,9 +180,13 @@ def rubric_counts(tree: Tree) -> dict[str, int]:
     serials = {c["serialNumber"] for c in cc}
     st = [s for s in tree.records("step_trainer") if s["serialNumber"] in serials]
     at_per_time = Counter(a["timestamp"] for a in at)
-    return {"customer_trusted": len(ct), "accelerometer_trusted": len(at), "customer_curated": len(cc),
-            "step_trainer_trusted": len(st),
-            "machine_learning_curated": sum(at_per_time[s["sensorReadingTime"]] for s in st)}
+    return {
+        "customer_trusted": len(ct),
+        "accelerometer_trusted": len(at),
+        "customer_curated": len(cc),
+        "step_trainer_trusted": len(st),
+        "machine_learning_curated": sum(at_per_time[s["sensorReadingTime"]] for s in st),
+    }
 
 
 def frozen(rec: dict) -> tuple:
@@ -205,26 +221,39 @@ def attribution(tree: Tree, winners: dict[str, dict]) -> Callable[[dict], str | 
             return candidates[0]
         matching = [k for k in candidates if int(s["sensorReadingTime"]) in times[k]]
         return matching[0] if len(matching) == 1 else None
+
     return owner
 
 
 def strict_counts(tree: Tree) -> dict[str, int]:
     winners = strict_winners(tree)
-    consent = {k: c["shareWithResearchAsOfDate"] for k, c in winners.items()
-               if c["shareWithResearchAsOfDate"] is not None}
-    at = {frozen(a): a for a in tree.records("accelerometer")
-          if key(a["user"]) in consent and a["timestamp"] >= consent[key(a["user"])]}.values()
+    consent = {
+        k: c["shareWithResearchAsOfDate"] for k, c in winners.items() if c["shareWithResearchAsOfDate"] is not None
+    }
+    at = {
+        frozen(a): a
+        for a in tree.records("accelerometer")
+        if key(a["user"]) in consent and a["timestamp"] >= consent[key(a["user"])]
+    }.values()
     cc = {key(a["user"]) for a in at}
     owner = attribution(tree, winners)
-    st = [s for s in {frozen(s): s for s in tree.records("step_trainer")}.values()
-          if owner(s) in cc and s["sensorReadingTime"] >= consent[owner(s)]]
+    st = [
+        s
+        for s in {frozen(s): s for s in tree.records("step_trainer")}.values()
+        if owner(s) in cc and s["sensorReadingTime"] >= consent[owner(s)]
+    ]
     at_per_time = Counter((key(a["user"]), a["timestamp"]) for a in at)
-    return {"customer_trusted": len(consent), "accelerometer_trusted": len(at), "customer_curated": len(cc),
-            "step_trainer_trusted": len(st),
-            "machine_learning_curated": sum(at_per_time[(owner(s), s["sensorReadingTime"])] for s in st)}
+    return {
+        "customer_trusted": len(consent),
+        "accelerometer_trusted": len(at),
+        "customer_curated": len(cc),
+        "step_trainer_trusted": len(st),
+        "machine_learning_curated": sum(at_per_time[(owner(s), s["sensorReadingTime"])] for s in st),
+    }
 
 
 # ---------------------------------------------------------------- fixtures (module-scoped: generated once)
+
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> tuple[GeneratedLanding, Tree]:
@@ -254,6 +283,7 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 # ---------------------------------------------------------------- arguments, determinism, layout
 
+
 def test_bad_arguments_raise_value_error(tmp_path):
     with pytest.raises(ValueError, match=r"unknown defect.*'typo'"):
         generate_landing(tmp_path / "a", defects=["revocations", "typo"])
@@ -262,8 +292,10 @@ def test_bad_arguments_raise_value_error(tmp_path):
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
-    runs = [generate_landing(tmp_path / name, customers=40, seed=seed, defects=DEFECTS)
-            for name, seed in (("a", 5), ("b", 5), ("c", 6))]
+    runs = [
+        generate_landing(tmp_path / name, customers=40, seed=seed, defects=DEFECTS)
+        for name, seed in (("a", 5), ("b", 5), ("c", 6))
+    ]
     a, b, c = (tree_bytes(r.root) for r in runs)
     assert a == b
     assert runs[0].lines == runs[1].lines and runs[0].invalid_lines == runs[1].invalid_lines
@@ -313,7 +345,10 @@ def test_fields_and_json_types_match_udacity(clean, source):
             rec = json.loads(raw)
             if source == "customer":  # optional consents are absent keys, as in Udacity
                 assert set(rec) <= set(types) and set(types) - set(rec) <= {
-                    "shareWithResearchAsOfDate", "shareWithPublicAsOfDate", "shareWithFriendsAsOfDate"}
+                    "shareWithResearchAsOfDate",
+                    "shareWithPublicAsOfDate",
+                    "shareWithFriendsAsOfDate",
+                }
             else:
                 assert frozenset(rec) in key_sets
             assert {k: type(v) for k, v in rec.items()} == {k: types[k] for k in rec}
@@ -366,6 +401,7 @@ def test_step_times_coincide_with_owner_accelerometer_times(clean):
 
 # ---------------------------------------------------------------- defects: present when asked, absent otherwise
 
+
 def _customer_rows_by_key(tree: Tree) -> dict[str, list[Row]]:
     by_key = defaultdict(list)
     for row in tree.rows["customer"]:
@@ -396,8 +432,11 @@ def _has_revocations(tree: Tree) -> bool:
 
 
 def _has_malformed_lines(tree: Tree) -> bool:  # (encodings adds one invalid line too: a non-UTF-8 one)
-    return any(r.status == "blank" or (r.status == "invalid" and r.reason != "not UTF-8")
-               for rows in tree.rows.values() for r in rows)
+    return any(
+        r.status == "blank" or (r.status == "invalid" and r.reason != "not UTF-8")
+        for rows in tree.rows.values()
+        for r in rows
+    )
 
 
 def _has_redelivered_files(tree: Tree) -> bool:
@@ -416,14 +455,20 @@ def _has_encodings(tree: Tree) -> bool:
     def odd(path: Path) -> bool:
         data = path.read_bytes()
         return path.suffix != ".json" or data.startswith(BOM) or b"\r\n" in data
+
     return any(odd(p) for p in tree.paths()) or any(
-        r.reason == "not UTF-8" for rows in tree.rows.values() for r in rows)
+        r.reason == "not UTF-8" for rows in tree.rows.values() for r in rows
+    )
 
 
 DETECTORS: dict[str, Callable[[Tree], bool]] = {
-    "duplicate_serials": _has_duplicate_serials, "revocations": _has_revocations,
-    "malformed_lines": _has_malformed_lines, "redelivered_files": _has_redelivered_files,
-    "email_case": _has_email_case, "encodings": _has_encodings}
+    "duplicate_serials": _has_duplicate_serials,
+    "revocations": _has_revocations,
+    "malformed_lines": _has_malformed_lines,
+    "redelivered_files": _has_redelivered_files,
+    "email_case": _has_email_case,
+    "encodings": _has_encodings,
+}
 assert set(DETECTORS) == set(DEFECTS)
 
 
@@ -477,18 +522,35 @@ def test_malformed_lines_each_kind_in_each_source(single):
     _, tree = single["malformed_lines"]
     for source, rows in tree.rows.items():
         reasons = " | ".join(r.reason for r in rows if r.status == "invalid")
-        for expected in ("not JSON", "not an object", "missing ", ": '1", ": True", ": 1.5", "9223372036854775808",
-                         "1e+19", ": ''", ": '   '", ": 42", ": None"):
+        for expected in (
+            "not JSON",
+            "not an object",
+            "missing ",
+            ": '1",
+            ": True",
+            ": 1.5",
+            "9223372036854775808",
+            "1e+19",
+            ": ''",
+            ": '   '",
+            ": 42",
+            ": None",
+        ):
             assert expected in reasons, (source, expected, reasons)
         assert sum(r.status == "blank" for r in rows) >= 2
-        raw = b"\n".join(line for p in tree.paths() if p.is_relative_to(tree.root / source)
-                         for line in physical_lines(p))
+        raw = b"\n".join(
+            line for p in tree.paths() if p.is_relative_to(tree.root / source) for line in physical_lines(p)
+        )
         for text in (b"NaN", b"Infinity", b"true", b"[{"):  # rejected by the validator, written as such
             assert text in raw, (source, text)
         # whole numbers spelled as floats or with an exponent: valid integers, so on valid lines
         valid = {(r.path, r.line) for r in rows if r.status == "valid"}
-        valid_raw = b"\n".join(line for p in Tree.files_of(tree.root, source) for n, line
-                                in enumerate(physical_lines(p), 1) if (p.relative_to(tree.root).as_posix(), n) in valid)
+        valid_raw = b"\n".join(
+            line
+            for p in Tree.files_of(tree.root, source)
+            for n, line in enumerate(physical_lines(p), 1)
+            if (p.relative_to(tree.root).as_posix(), n) in valid
+        )
         field = INT_FIELDS[source]
         for spelling in (rb'": ?\d{13}\.0[,}]', rb'": ?\d\.\d{12}e12[,}]'):  # 1655564444058.0, 1.655564444058e12
             assert re.search(b'"' + field + spelling, valid_raw), (source, spelling)
@@ -530,14 +592,19 @@ def test_encodings(single):
     assert any(b"\r\n" in d for d in data.values())
     for source in SOURCES:
         assert [r.reason for r in tree.rows[source] if r.status == "invalid"] == ["not UTF-8"]
-    raw = [json.loads(line) for p in Tree.files_of(tree.root, "accelerometer") for line in physical_lines(p)
-           if b'"timeStamp"' in line]
+    raw = [
+        json.loads(line)
+        for p in Tree.files_of(tree.root, "accelerometer")
+        for line in physical_lines(p)
+        if b'"timeStamp"' in line
+    ]
     assert len(raw) == 2
     legacy, both = sorted(raw, key=len)
     assert "timestamp" not in legacy and both["timestamp"] != both["timeStamp"]  # timestamp wins
 
 
 # ---------------------------------------------------------------- line counts and policy differences
+
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_reported_counts_match_an_independent_validator(tmp_path, seed):
@@ -576,8 +643,9 @@ def test_spelling_defects_keep_the_records(tmp_path, monkeypatch):
     """
     monkeypatch.setattr(generator, "LINES_PER_FILE", 700)
     base = Tree.read(generate_landing(tmp_path / "base", customers=60, seed=2).root)
-    odd = Tree.read(generate_landing(tmp_path / "odd", customers=60, seed=2,
-                                     defects=["malformed_lines", "encodings"]).root)
+    odd = Tree.read(
+        generate_landing(tmp_path / "odd", customers=60, seed=2, defects=["malformed_lines", "encodings"]).root
+    )
     assert len(Tree.files_of(odd.root, "accelerometer")) > 5
     for source in SOURCES:
         assert Counter(map(frozen, base.records(source))) == Counter(map(frozen, odd.records(source))), source

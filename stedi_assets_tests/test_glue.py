@@ -9,10 +9,13 @@ Glue's workers: when moto records a StartJobRun it runs the job's script here, u
 the run's merged arguments, as Glue would. The lake is an Iceberg lake: the job writes Parquet into the
 table's staged folder and the Dagster side commits it through pyiceberg, so what is checked is what a
 user reads through Iceberg: the committed table's rows, the snapshot summary (`stedi.engine` = glue, the
-run id) and that the snapshot holds exactly the files the job wrote. Not exercised: the real Glue service (IAM, workers, the Glue
+run id) and that the snapshot holds exactly the files the job wrote. Not exercised: the real Glue service
+(IAM, workers, the Glue
 5.0 image and its Python modules, --additional-python-modules installs, its Iceberg connector, whose jar
-cannot be loaded here), Spark on s3:// paths, and the CloudWatch message reader (only the job side's switch to stdout messages is tested).
+cannot be loaded here), Spark on s3:// paths, and the CloudWatch message reader (only the job side's switch to
+stdout messages is tested).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +34,15 @@ from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.contract import POLICIES
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.glue import entry
-from stedi_assets.glue.pipes import (ENTRY_SCRIPT, GLUE_VERSION, GlueEngine, GlueJob, build_job_bundle,
-                                     iceberg_spark_conf, job_definition)
+from stedi_assets.glue.pipes import (
+    ENTRY_SCRIPT,
+    GLUE_VERSION,
+    GlueEngine,
+    GlueJob,
+    build_job_bundle,
+    iceberg_spark_conf,
+    job_definition,
+)
 from stedi_assets.resources import local_resources
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.runs import run_tag
@@ -43,7 +53,7 @@ from stedi_assets_tests.parity import assert_same_rows, engine_and_run, multiset
 KEY = "glue-test-key"
 REGION = "us-east-1"
 DERIVED = [s for s in TABLES if s.zone != "landing" or s.name == "rejected"]
-LAKE_ON_S3 = "s3://stedi-lake/lake"     # the job definition's warehouse; the tests' lakes are local folders
+LAKE_ON_S3 = "s3://stedi-lake/lake"  # the job definition's warehouse; the tests' lakes are local folders
 NAMES = ("DuckDB", "Glue")
 
 
@@ -86,14 +96,32 @@ def relations_for(lake: Path, name: str, policy: str) -> dict[str, list[str]]:
 
 
 def job_args(name: str, policy: str, relations: dict, output_dir: Path, **extra: str) -> list[str]:
-    args = {"--table": name, "--policy": policy, "--relations": json.dumps(relations), "--output-dir": str(output_dir),
-            "--sql-sha256": entry.rule_sha256(name, policy), **extra}
+    args = {
+        "--table": name,
+        "--policy": policy,
+        "--relations": json.dumps(relations),
+        "--output-dir": str(output_dir),
+        "--sql-sha256": entry.rule_sha256(name, policy),
+        **extra,
+    }
     # what Glue itself puts on the command line, around the job's own arguments
-    return ["--JOB_ID", "j_0123", "--JOB_RUN_ID", "jr_0123", "--job-bookmark-option", "job-bookmark-disable",
-            *[x for kv in args.items() for x in kv], "--JOB_NAME", "stedi-table", "--TempDir", "s3://tmp/glue/"]
+    return [
+        "--JOB_ID",
+        "j_0123",
+        "--JOB_RUN_ID",
+        "jr_0123",
+        "--job-bookmark-option",
+        "job-bookmark-disable",
+        *[x for kv in args.items() for x in kv],
+        "--JOB_NAME",
+        "stedi-table",
+        "--TempDir",
+        "s3://tmp/glue/",
+    ]
 
 
 # ------------------------------------------------------------------------ the job script, under local Spark
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", POLICIES)
@@ -102,9 +130,16 @@ def test_entry_computes_every_table_like_duckdb(policy, duckdb_lakes, tmp_path):
     for spec in DERIVED:
         out = tmp_path / spec.name
         out.mkdir()
-        result = entry.main(job_args(spec.name, policy, relations_for(lake, spec.name, policy), out,
-                                     **{"--pseudonym-key-hex": KEY.encode().hex(), "--spark-master": "local[*]"}))
-        assert sorted(p.name for p in out.iterdir()) == result["files"]          # part files only
+        result = entry.main(
+            job_args(
+                spec.name,
+                policy,
+                relations_for(lake, spec.name, policy),
+                out,
+                **{"--pseudonym-key-hex": KEY.encode().hex(), "--spark-master": "local[*]"},
+            )
+        )
+        assert sorted(p.name for p in out.iterdir()) == result["files"]  # part files only
         expected = multiset(lake, spec.zone, spec.name)
         assert_same_rows(expected, folder_rows(out, result["files"]), spec.name, NAMES)
         assert result["rows"] == sum(expected.values())
@@ -120,8 +155,13 @@ def test_entry_runs_as_a_glue_script_from_the_job_bundle_without_dagster_or_duck
     out = tmp_path / "out"
     out.mkdir()
     lake = duckdb_lakes["strict"]
-    argv = job_args("machine_learning_curated", "strict", relations_for(lake, "machine_learning_curated", "strict"),
-                    out, **{"--pseudonym-key-hex": KEY.encode().hex(), "--spark-master": "local[*]"})
+    argv = job_args(
+        "machine_learning_curated",
+        "strict",
+        relations_for(lake, "machine_learning_curated", "strict"),
+        out,
+        **{"--pseudonym-key-hex": KEY.encode().hex(), "--spark-master": "local[*]"},
+    )
     runner = (
         "import runpy, sys\n"
         "sys.modules.update(dict.fromkeys(['dagster', 'dagster_aws', 'dagster_duckdb', 'duckdb']))\n"
@@ -129,17 +169,28 @@ def test_entry_runs_as_a_glue_script_from_the_job_bundle_without_dagster_or_duck
         f"sys.argv = [{str(script)!r}, *{argv!r}]\n"
         f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
         "import stedi_assets\n"
-        "assert '/stedi_assets-' in stedi_assets.__file__, stedi_assets.__file__   # unpacked from the zip\n")
-    done = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+        "assert '/stedi_assets-' in stedi_assets.__file__, stedi_assets.__file__   # unpacked from the zip\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", runner],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])      # printed when not launched by Pipes
-    assert_same_rows(multiset(lake, "curated", "machine_learning_curated"), folder_rows(out, result["files"]),
-                     "machine_learning_curated", NAMES)
+    result = json.loads(done.stdout.strip().splitlines()[-1])  # printed when not launched by Pipes
+    assert_same_rows(
+        multiset(lake, "curated", "machine_learning_curated"),
+        folder_rows(out, result["files"]),
+        "machine_learning_curated",
+        NAMES,
+    )
     assert result["rows"] > 0
 
 
 # ------------------------------------------------------------------------ the job script's refusals
+
 
 def test_entry_refuses_sql_that_differs_from_the_callers(tmp_path):
     args = job_args("customer_trusted", "strict", {"customer_landing": ["x.parquet"]}, tmp_path)
@@ -158,8 +209,15 @@ def test_entry_needs_the_pseudonym_key_and_checks_it_is_the_callers(tmp_path):
     with pytest.raises(entry.JobError, match="pseudonym-secret-id"):
         entry.main(job_args("machine_learning_curated", "strict", relations, tmp_path))
     with pytest.raises(entry.JobError, match="not the caller's"):
-        entry.main(job_args("machine_learning_curated", "strict", relations, tmp_path, **{
-            "--pseudonym-key-hex": b"another key".hex(), "--pseudonym-key-check": entry.key_check(KEY.encode())}))
+        entry.main(
+            job_args(
+                "machine_learning_curated",
+                "strict",
+                relations,
+                tmp_path,
+                **{"--pseudonym-key-hex": b"another key".hex(), "--pseudonym-key-check": entry.key_check(KEY.encode())},
+            )
+        )
 
 
 def test_entry_refuses_landing_tables(tmp_path):
@@ -169,31 +227,56 @@ def test_entry_refuses_landing_tables(tmp_path):
 
 # ------------------------------------------------------------------------ the Dagster side's parameters
 
+
 def test_start_job_run_params_carry_the_table_and_never_the_key():
-    job = GlueJob(job_name="stedi-table", pipes_bucket="b", pseudonym_secret_id="stedi/pseudonym-key",
-                  worker_type="G.1X", number_of_workers=4, timeout_minutes=30, extra_arguments={"--s3-scheme": "s3"})
+    job = GlueJob(
+        job_name="stedi-table",
+        pipes_bucket="b",
+        pseudonym_secret_id="stedi/pseudonym-key",
+        worker_type="G.1X",
+        number_of_workers=4,
+        timeout_minutes=30,
+        extra_arguments={"--s3-scheme": "s3"},
+    )
     relations = {"step_trainer_trusted": ["s3://lake/t/1.parquet"], "accelerometer_trusted": ["s3://lake/a/1.parquet"]}
-    params = job.start_job_run_params(table="machine_learning_curated", policy="strict", relations=relations,
-                                      output_dir="s3://lake/curated/x/data", pseudonym_key=KEY.encode())
+    params = job.start_job_run_params(
+        table="machine_learning_curated",
+        policy="strict",
+        relations=relations,
+        output_dir="s3://lake/curated/x/data",
+        pseudonym_key=KEY.encode(),
+    )
     args = params.pop("Arguments")
     assert params == {"JobName": "stedi-table", "WorkerType": "G.1X", "NumberOfWorkers": 4, "Timeout": 30}
     assert json.loads(args.pop("--relations")) == relations
-    assert args == {"--table": "machine_learning_curated", "--policy": "strict",
-                    "--output-dir": "s3://lake/curated/x/data",
-                    "--sql-sha256": entry.rule_sha256("machine_learning_curated", "strict"),
-                    "--s3-scheme": "s3", "--pseudonym-secret-id": "stedi/pseudonym-key",
-                    "--pseudonym-key-check": entry.key_check(KEY.encode())}
+    assert args == {
+        "--table": "machine_learning_curated",
+        "--policy": "strict",
+        "--output-dir": "s3://lake/curated/x/data",
+        "--sql-sha256": entry.rule_sha256("machine_learning_curated", "strict"),
+        "--s3-scheme": "s3",
+        "--pseudonym-secret-id": "stedi/pseudonym-key",
+        "--pseudonym-key-check": entry.key_check(KEY.encode()),
+    }
     assert KEY not in json.dumps(params) + json.dumps(args) and KEY.encode().hex() not in json.dumps(args)
     with pytest.raises(dg.Failure, match="pseudonym_secret_id"):
         GlueJob(job_name="j", pipes_bucket="b").start_job_run_params(
-            table="machine_learning_curated", policy="strict", relations=relations, output_dir="o",
-            pseudonym_key=KEY.encode())
+            table="machine_learning_curated",
+            policy="strict",
+            relations=relations,
+            output_dir="o",
+            pseudonym_key=KEY.encode(),
+        )
 
 
 def test_job_definition_is_a_glue_5_spark_job_with_the_iceberg_connector():
-    definition = job_definition(job_name="stedi-table", role_arn="arn:aws:iam::123456789012:role/stedi-glue",
-                                script_location="s3://code/entry.py", package_location="s3://code/stedi_assets.zip",
-                                lake_root="s3://lake-bucket/stedi")
+    definition = job_definition(
+        job_name="stedi-table",
+        role_arn="arn:aws:iam::123456789012:role/stedi-glue",
+        script_location="s3://code/entry.py",
+        package_location="s3://code/stedi_assets.zip",
+        lake_root="s3://lake-bucket/stedi",
+    )
     assert definition["GlueVersion"] == GLUE_VERSION == "5.0"
     assert definition["Command"] == {"Name": "glueetl", "ScriptLocation": "s3://code/entry.py", "PythonVersion": "3"}
     arguments = definition["DefaultArguments"]
@@ -202,21 +285,32 @@ def test_job_definition_is_a_glue_5_spark_job_with_the_iceberg_connector():
     assert arguments["--datalake-formats"] == "iceberg"
     # Glue takes one --conf; spark-submit reads the rest of its value as further --conf settings
     settings = dict(item.split("=", 1) for item in arguments["--conf"].split(" --conf "))
-    assert settings == iceberg_spark_conf("s3://lake-bucket/stedi") == {
-        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
-        "spark.sql.catalog.glue_catalog": "org.apache.iceberg.spark.SparkCatalog",
-        "spark.sql.catalog.glue_catalog.warehouse": "s3://lake-bucket/stedi/",
-        "spark.sql.catalog.glue_catalog.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
-        "spark.sql.catalog.glue_catalog.io-impl": "org.apache.iceberg.aws.s3.S3FileIO"}
+    assert (
+        settings
+        == iceberg_spark_conf("s3://lake-bucket/stedi")
+        == {
+            "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+            "spark.sql.catalog.glue_catalog": "org.apache.iceberg.spark.SparkCatalog",
+            "spark.sql.catalog.glue_catalog.warehouse": "s3://lake-bucket/stedi/",
+            "spark.sql.catalog.glue_catalog.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+            "spark.sql.catalog.glue_catalog.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        }
+    )
     with pytest.raises(ValueError, match="needs the lake on S3"):
-        job_definition(job_name="j", role_arn="r", script_location="s3://c/e.py", package_location="s3://c/p.zip",
-                       lake_root="/home/me/lake")
+        job_definition(
+            job_name="j",
+            role_arn="r",
+            script_location="s3://c/e.py",
+            package_location="s3://c/p.zip",
+            lake_root="/home/me/lake",
+        )
 
 
 def test_the_job_ignores_the_iceberg_connectors_arguments(tmp_path):
     """Glue passes the job's default arguments (--datalake-formats, --conf) to the script too."""
-    definition = job_definition(job_name="j", role_arn="r", script_location="s3://c/e.py",
-                                package_location="s3://c/p.zip", lake_root=LAKE_ON_S3)
+    definition = job_definition(
+        job_name="j", role_arn="r", script_location="s3://c/e.py", package_location="s3://c/p.zip", lake_root=LAKE_ON_S3
+    )
     glue_args = [x for kv in definition["DefaultArguments"].items() for x in kv]
     args = entry.parse_args([*glue_args, *job_args("customer_trusted", "strict", {}, tmp_path)])
     assert (args.table, args.policy, args.output_dir) == ("customer_trusted", "strict", str(tmp_path))
@@ -224,16 +318,19 @@ def test_the_job_ignores_the_iceberg_connectors_arguments(tmp_path):
 
 def test_glue_engine_wants_the_lake_on_s3(landing, tmp_path):
     engine = GlueEngine(job=GlueJob(job_name="j", pipes_bucket="b", region_name=REGION))
-    result = dg.materialize(TABLE_ASSETS, resources={**local_resources(str(landing), str(tmp_path), "rubric"),
-                                                     "engine": engine},
-                            selection=dg.AssetSelection.groups("landing")
-                            | dg.AssetSelection.assets(["trusted", "customer_trusted"]), raise_on_error=False)
+    result = dg.materialize(
+        TABLE_ASSETS,
+        resources={**local_resources(str(landing), str(tmp_path), "rubric"), "engine": engine},
+        selection=dg.AssetSelection.groups("landing") | dg.AssetSelection.assets(["trusted", "customer_trusted"]),
+        raise_on_error=False,
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "GlueEngine needs the lake on S3" in str(failure.event_specific_data.error)
 
 
 # ------------------------------------------------------------------------ Pipes, end to end against moto
+
 
 class LocalGlueWorker:
     """The Glue API of moto, plus what moto does not do: run the job. On StartJobRun it runs the job's
@@ -247,12 +344,19 @@ class LocalGlueWorker:
     def start_job_run(self, **params):
         run_id = self.glue.start_job_run(**params)["JobRunId"]
         run = self.glue.get_job_run(JobName=params["JobName"], RunId=run_id)["JobRun"]
-        argv = ["--JOB_ID", "j_1", "--JOB_RUN_ID", run_id, "--JOB_NAME", params["JobName"],
-                *[x for kv in run["Arguments"].items() for x in kv]]
+        argv = [
+            "--JOB_ID",
+            "j_1",
+            "--JOB_RUN_ID",
+            run_id,
+            "--JOB_NAME",
+            params["JobName"],
+            *[x for kv in run["Arguments"].items() for x in kv],
+        ]
         self.argv.append(argv)
         try:
             entry.main(argv)
-        except Exception as err:       # noqa: BLE001 - the worker's failure is the job run's state
+        except Exception as err:  # noqa: BLE001 - the worker's failure is the job run's state
             self.failed[run_id] = f"{type(err).__name__}: {err}"
         return {"JobRunId": run_id}
 
@@ -275,8 +379,12 @@ class LocalGlueJob(GlueJob):
 
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION, "STEDI_PSEUDONYM_KEY": KEY}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "STEDI_PSEUDONYM_KEY": KEY,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -286,19 +394,34 @@ def aws(monkeypatch, tmp_path):
         s3.upload_file(str(ENTRY_SCRIPT), "stedi-code", "glue/entry.py")
         s3.upload_file(str(build_job_bundle(tmp_path / "stedi_assets.zip")), "stedi-code", "glue/stedi_assets.zip")
         secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="stedi/pseudonym-key", SecretString=KEY)
+            Name="stedi/pseudonym-key", SecretString=KEY
+        )
         glue = boto3.client("glue", region_name=REGION)
-        glue.create_job(**job_definition(
-            job_name="stedi-table", role_arn="arn:aws:iam::123456789012:role/stedi-glue",
-            script_location="s3://stedi-code/glue/entry.py", package_location="s3://stedi-code/glue/stedi_assets.zip",
-            lake_root=LAKE_ON_S3, max_concurrent_runs=1, extra_default_arguments={"--spark-master": "local[*]"}))  # local Spark stands in
+        glue.create_job(
+            **job_definition(
+                job_name="stedi-table",
+                role_arn="arn:aws:iam::123456789012:role/stedi-glue",
+                script_location="s3://stedi-code/glue/entry.py",
+                package_location="s3://stedi-code/glue/stedi_assets.zip",
+                lake_root=LAKE_ON_S3,
+                max_concurrent_runs=1,
+                extra_default_arguments={"--spark-master": "local[*]"},
+            )
+        )  # local Spark stands in
         yield {"secret_arn": secret["ARN"], "glue": glue, "s3": s3}
 
 
 def glue_engine(aws) -> GlueEngine:
-    return GlueEngine(allow_local_paths=True, job=LocalGlueJob(
-        job_name="stedi-table", pipes_bucket="stedi-pipes", region_name=REGION, message_interval=0.2,
-        pseudonym_secret_id=aws["secret_arn"]))
+    return GlueEngine(
+        allow_local_paths=True,
+        job=LocalGlueJob(
+            job_name="stedi-table",
+            pipes_bucket="stedi-pipes",
+            region_name=REGION,
+            message_interval=0.2,
+            pseudonym_secret_id=aws["secret_arn"],
+        ),
+    )
 
 
 @pytest.mark.slow
@@ -306,15 +429,25 @@ def test_pipes_glue_client_builds_the_lake_like_duckdb(aws, landing, duckdb_lake
     lake = tmp_path / "lake"
     instance = dg.DagsterInstance.ephemeral()
     engine = glue_engine(aws)
-    result = dg.materialize(TABLE_ASSETS, resources={**local_resources(str(landing), str(lake), "strict"),
-                                                     "engine": engine}, instance=instance)
+    result = dg.materialize(
+        TABLE_ASSETS,
+        resources={**local_resources(str(landing), str(lake), "strict"), "engine": engine},
+        instance=instance,
+    )
     assert result.success
-    failed = {(e.asset_key.path[-1], e.check_name, e.severity.value) for e in result.get_asset_check_evaluations()
-              if not e.passed}
-    assert failed == {("step_trainer_trusted", "ambiguous_readings", "WARN")}     # the duplicate-serial defect
+    failed = {
+        (e.asset_key.path[-1], e.check_name, e.severity.value)
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    }
+    assert failed == {("step_trainer_trusted", "ambiguous_readings", "WARN")}  # the duplicate-serial defect
     for spec in TABLES:
-        assert_same_rows(multiset(duckdb_lakes["strict"], spec.zone, spec.name), multiset(lake, spec.zone, spec.name),
-                         spec.name, NAMES)
+        assert_same_rows(
+            multiset(duckdb_lakes["strict"], spec.zone, spec.name),
+            multiset(lake, spec.zone, spec.name),
+            spec.name,
+            NAMES,
+        )
 
     # one Glue job run per derived table, with the table's arguments and the Pipes bootstrap arguments
     runs = aws["glue"].get_job_runs(JobName="stedi-table")["JobRuns"]
@@ -322,8 +455,14 @@ def test_pipes_glue_client_builds_the_lake_like_duckdb(aws, landing, duckdb_lake
     assert_committed_what_the_jobs_wrote(lake, runs, result.run_id)
     for run in runs:
         assert run["JobRunState"] == "SUCCEEDED"
-        assert {"--policy", "--relations", "--output-dir", "--sql-sha256", "--dagster-pipes-context",
-                "--dagster-pipes-messages"} <= set(run["Arguments"])
+        assert {
+            "--policy",
+            "--relations",
+            "--output-dir",
+            "--sql-sha256",
+            "--dagster-pipes-context",
+            "--dagster-pipes-messages",
+        } <= set(run["Arguments"])
         needs_key = run["Arguments"]["--table"] == "machine_learning_curated"
         assert ("--pseudonym-secret-id" in run["Arguments"]) == needs_key
     # the job's log lines came back through Pipes (S3 messages) into the run's log
@@ -354,38 +493,69 @@ def assert_committed_what_the_jobs_wrote(lake: Path, job_runs: list[dict], run_i
 @pytest.mark.slow
 def test_a_failed_glue_run_fails_the_asset(aws, landing, duckdb_lakes, tmp_path):
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId=aws["secret_arn"], SecretString="not the key")          # the job will refuse this key
+        SecretId=aws["secret_arn"], SecretString="not the key"
+    )  # the job will refuse this key
     lake = tmp_path / "lake"
     ml = dg.AssetSelection.assets(["curated", "machine_learning_curated"])
-    upstream = dg.materialize(TABLE_ASSETS, resources=local_resources(str(landing), str(lake), "strict"),
-                              selection=dg.AssetSelection.all() - ml)            # DuckDB builds the inputs
+    upstream = dg.materialize(
+        TABLE_ASSETS,
+        resources=local_resources(str(landing), str(lake), "strict"),
+        selection=dg.AssetSelection.all() - ml,
+    )  # DuckDB builds the inputs
     assert upstream.success
-    before = {s.name: open_lake(str(lake)).current(s.zone, s.name).snapshot for s in TABLES
-              if s.name != "machine_learning_curated"}
-    result = dg.materialize(TABLE_ASSETS, resources={**local_resources(str(landing), str(lake), "strict"),
-                                                     "engine": glue_engine(aws)}, raise_on_error=False, selection=ml)
+    before = {
+        s.name: open_lake(str(lake)).current(s.zone, s.name).snapshot
+        for s in TABLES
+        if s.name != "machine_learning_curated"
+    }
+    result = dg.materialize(
+        TABLE_ASSETS,
+        resources={**local_resources(str(landing), str(lake), "strict"), "engine": glue_engine(aws)},
+        raise_on_error=False,
+        selection=ml,
+    )
     assert not result.success
-    failures = {e.step_key: str(e.event_specific_data.error) for e in result.all_events
-                if e.event_type_value == "STEP_FAILURE"}
+    failures = {
+        e.step_key: str(e.event_specific_data.error) for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    }
     assert list(failures) == ["machine_learning_curated"]
     assert "completed with status FAILED" in failures["machine_learning_curated"]
     assert "not the caller's" in failures["machine_learning_curated"]
     after = open_lake(str(lake))
     assert not after.has_current("curated", "machine_learning_curated")
-    assert {s.name: after.current(s.zone, s.name).snapshot for s in TABLES if s.name != "machine_learning_curated"} \
-        == before, "a failed Glue run committed nothing anywhere"
+    assert {
+        s.name: after.current(s.zone, s.name).snapshot for s in TABLES if s.name != "machine_learning_curated"
+    } == before, "a failed Glue run committed nothing anywhere"
 
 
 def test_messages_go_to_stdout_when_dagster_reads_cloudwatch(aws, capsys):
     """With PipesCloudWatchMessageReader the job writes Pipes messages to stdout, which Glue ships to CloudWatch."""
     from dagster_pipes import encode_param
 
-    aws["s3"].put_object(Bucket="stedi-pipes", Key="ctx.json", Body=json.dumps(
-        {"asset_keys": ["trusted/customer_trusted"], "run_id": "r", "job_name": "j", "retry_number": 0,
-         "extras": {}, "code_version_by_asset_key": None, "provenance_by_asset_key": None,
-         "partition_key": None, "partition_key_range": None, "partition_time_window": None}).encode())
-    argv = ["--dagster-pipes-context", encode_param({"bucket": "stedi-pipes", "key": "ctx.json"}),
-            "--dagster-pipes-messages", encode_param({"stdio": "stdout"})]
+    aws["s3"].put_object(
+        Bucket="stedi-pipes",
+        Key="ctx.json",
+        Body=json.dumps(
+            {
+                "asset_keys": ["trusted/customer_trusted"],
+                "run_id": "r",
+                "job_name": "j",
+                "retry_number": 0,
+                "extras": {},
+                "code_version_by_asset_key": None,
+                "provenance_by_asset_key": None,
+                "partition_key": None,
+                "partition_key_range": None,
+                "partition_time_window": None,
+            }
+        ).encode(),
+    )
+    argv = [
+        "--dagster-pipes-context",
+        encode_param({"bucket": "stedi-pipes", "key": "ctx.json"}),
+        "--dagster-pipes-messages",
+        encode_param({"stdio": "stdout"}),
+    ]
     with entry.pipes_context(argv) as pipes:
         pipes.report_custom_message({"rows": 1, "files": ["part-0.parquet"]})
     out = capsys.readouterr().out

@@ -4,6 +4,7 @@ Unit level: `parse_line` (bytes of one line -> typed values or a reason), `valid
 `read_source` (a landing folder -> rows, rejected lines, stats). End to end: the landing group
 materialized over a small landing folder, read back from the published tables.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -24,9 +25,15 @@ ABSENT = object()  # marks a key left out of the line
 # A valid record of each source, as raw JSON text per field, so numbers can be written exactly (1e3, 1.0, NaN).
 BASE = {
     "customer": {
-        "customerName": '"Ann Lee"', "email": '"ann@x.com"', "phone": '"555-0100"', "birthDay": '"1990-01-01"',
-        "serialNumber": '"S-1"', "registrationDate": "1655564000000", "lastUpdateDate": "1655564444058",
-        "shareWithResearchAsOfDate": "1655564444058", "shareWithPublicAsOfDate": "null",
+        "customerName": '"Ann Lee"',
+        "email": '"ann@x.com"',
+        "phone": '"555-0100"',
+        "birthDay": '"1990-01-01"',
+        "serialNumber": '"S-1"',
+        "registrationDate": "1655564000000",
+        "lastUpdateDate": "1655564444058",
+        "shareWithResearchAsOfDate": "1655564444058",
+        "shareWithPublicAsOfDate": "null",
         "shareWithFriendsAsOfDate": "null",
     },
     "accelerometer": {"user": '"ann@x.com"', "timestamp": "1655564444058", "x": "1.0", "y": "-0.5", "z": "0"},
@@ -61,29 +68,43 @@ def assert_invalid(source: str, raw: bytes, mentions: str | None = None) -> str:
 
 # --------------------------------------------------------------------------------------------- integers
 
-INTEGER_FIELDS = [("customer", "registrationDate"), ("customer", "lastUpdateDate"),
-                  ("customer", "shareWithResearchAsOfDate"), ("customer", "shareWithPublicAsOfDate"),
-                  ("customer", "shareWithFriendsAsOfDate"), ("accelerometer", "timestamp"),
-                  ("step_trainer", "sensorReadingTime")]
+INTEGER_FIELDS = [
+    ("customer", "registrationDate"),
+    ("customer", "lastUpdateDate"),
+    ("customer", "shareWithResearchAsOfDate"),
+    ("customer", "shareWithPublicAsOfDate"),
+    ("customer", "shareWithFriendsAsOfDate"),
+    ("accelerometer", "timestamp"),
+    ("step_trainer", "sensorReadingTime"),
+]
 
 VALID_INTEGERS = [
     ("1655564444058", 1655564444058),
-    ("1655564444058.0", 1655564444058),   # a whole number written with a fraction
-    ("1e3", 1000),                        # ... or with an exponent
+    ("1655564444058.0", 1655564444058),  # a whole number written with a fraction
+    ("1e3", 1000),  # ... or with an exponent
     ("1E3", 1000),
     ("1.5e1", 15),
     ("0", 0),
     ("-5", -5),
-    (str(2**63 - 1), 2**63 - 1),          # the 64-bit bounds
+    (str(2**63 - 1), 2**63 - 1),  # the 64-bit bounds
     (str(-(2**63)), -(2**63)),
 ]
 
 INVALID_INTEGERS = [
-    "1.5", "1655564444058.5", "1e-3",     # not whole
-    '"1655564444058"', '"1e3"', '""',     # a string is never a number
-    "true", "false",                      # booleans are not numbers
-    str(2**63), str(-(2**63) - 1), "1e19", "123456789012345678901234567890",  # beyond 64 bits
-    "[1655564444058]", '{"$date": 1655564444058}',
+    "1.5",
+    "1655564444058.5",
+    "1e-3",  # not whole
+    '"1655564444058"',
+    '"1e3"',
+    '""',  # a string is never a number
+    "true",
+    "false",  # booleans are not numbers
+    str(2**63),
+    str(-(2**63) - 1),
+    "1e19",
+    "123456789012345678901234567890",  # beyond 64 bits
+    "[1655564444058]",
+    '{"$date": 1655564444058}',
 ]
 
 NON_NUMBER_CONSTANTS = ["NaN", "Infinity", "-Infinity"]  # not JSON at all; Python's json would take them
@@ -109,8 +130,15 @@ def test_integer_fields_reject_nan_and_infinity(source, key, raw):
     assert_invalid(source, line(source, **{key: raw}))
 
 
-@pytest.mark.parametrize("source,key", [("customer", "registrationDate"), ("customer", "lastUpdateDate"),
-                                        ("accelerometer", "timestamp"), ("step_trainer", "sensorReadingTime")])
+@pytest.mark.parametrize(
+    "source,key",
+    [
+        ("customer", "registrationDate"),
+        ("customer", "lastUpdateDate"),
+        ("accelerometer", "timestamp"),
+        ("step_trainer", "sensorReadingTime"),
+    ],
+)
 @pytest.mark.parametrize("raw", ["null", ABSENT])
 def test_required_integers_cannot_be_null_or_absent(source, key, raw):
     assert_invalid(source, line(source, **{key: raw}), mentions=key)
@@ -125,13 +153,19 @@ def test_consent_dates_may_be_null_or_absent(key, raw):
 
 # ---------------------------------------------------------------------------------------------- numbers
 
-NUMBER_FIELDS = [("accelerometer", "x"), ("accelerometer", "y"), ("accelerometer", "z"),
-                 ("step_trainer", "distanceFromObject")]
+NUMBER_FIELDS = [
+    ("accelerometer", "x"),
+    ("accelerometer", "y"),
+    ("accelerometer", "z"),
+    ("step_trainer", "distanceFromObject"),
+]
 
 
 @pytest.mark.parametrize("source,key", NUMBER_FIELDS)
-@pytest.mark.parametrize("raw,expected", [("1", 1.0), ("-0.25", -0.25), ("1e-3", 0.001), ("0", 0.0),
-                                          ("212", 212.0), ("1655564444058", 1655564444058.0)])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [("1", 1.0), ("-0.25", -0.25), ("1e-3", 0.001), ("0", 0.0), ("212", 212.0), ("1655564444058", 1655564444058.0)],
+)
 def test_number_fields_accept_numbers_stored_as_double(source, key, raw, expected):
     got = column(source, assert_valid(source, line(source, **{key: raw})), key)
     assert got == expected and type(got) is float
@@ -151,18 +185,25 @@ def test_number_fields_reject_nan_and_infinity(source, key, raw):
 
 # -------------------------------------------------------------------------------- identity/serial strings
 
-KEY_STRING_FIELDS = [("customer", "email"), ("customer", "serialNumber"), ("accelerometer", "user"),
-                     ("step_trainer", "serialNumber")]
+KEY_STRING_FIELDS = [
+    ("customer", "email"),
+    ("customer", "serialNumber"),
+    ("accelerometer", "user"),
+    ("step_trainer", "serialNumber"),
+]
 
 
 @pytest.mark.parametrize("source,key", KEY_STRING_FIELDS)
-@pytest.mark.parametrize("raw,expected", [
-    ('"ann@x.com"', "ann@x.com"),
-    ('"  Ann@X.com "', "  Ann@X.com "),   # valid, and kept as written (keys are derived later)
-    ('"\\t"', "\t"),                      # trim removes spaces only: a tab-only value is non-empty
-    ('" \\t "', " \t "),
-    ('"\\u00a0"', "\u00a0"),              # a no-break space is not U+0020 either
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ('"ann@x.com"', "ann@x.com"),
+        ('"  Ann@X.com "', "  Ann@X.com "),  # valid, and kept as written (keys are derived later)
+        ('"\\t"', "\t"),  # trim removes spaces only: a tab-only value is non-empty
+        ('" \\t "', " \t "),
+        ('"\\u00a0"', "\u00a0"),  # a no-break space is not U+0020 either
+    ],
+)
 def test_key_strings_accept_anything_non_empty_after_trimming_spaces(source, key, raw, expected):
     assert column(source, assert_valid(source, line(source, **{key: raw})), key) == expected
 
@@ -187,24 +228,36 @@ def test_optional_customer_strings_reject_non_strings(key, raw):
 
 # --------------------------------------------------------------------------------------- record shapes
 
-@pytest.mark.parametrize("raw", [b"[1, 2]", b'[{"email": "ann@x.com"}]', b'"ann@x.com"', b"42", b"null",
-                                 b"true"])
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b'[{"email": "ann@x.com"}]', b'"ann@x.com"', b"42", b"null", b"true"])
 def test_a_line_that_is_json_but_not_an_object_is_rejected(raw):
     assert "not a JSON object" in assert_invalid("customer", raw)
 
 
-@pytest.mark.parametrize("raw", [b"{", b'{"email": "ann@x.com"', b"{'email': 'ann@x.com'}", b"not json",
-                                 line("accelerometer") + b" {}", line("accelerometer") + b","])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b'{"email": "ann@x.com"',
+        b"{'email': 'ann@x.com'}",
+        b"not json",
+        line("accelerometer") + b" {}",
+        line("accelerometer") + b",",
+    ],
+)
 def test_a_line_that_is_not_json_is_rejected(raw):
     assert "not valid JSON" in assert_invalid("accelerometer", raw)
 
 
-@pytest.mark.parametrize("raw", [
-    line("accelerometer").replace(b'"ann@x.com"', b'"ann\xff@x.com"'),            # a stray byte
-    line("accelerometer").replace(b'"ann@x.com"', b'"ann\xc0\xaf@x.com"'),        # overlong encoding
-    line("accelerometer").replace(b'"ann@x.com"', b'"ann\xed\xa0\x80@x.com"'),    # an encoded surrogate
-    b"\xff\xfe{}",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        line("accelerometer").replace(b'"ann@x.com"', b'"ann\xff@x.com"'),  # a stray byte
+        line("accelerometer").replace(b'"ann@x.com"', b'"ann\xc0\xaf@x.com"'),  # overlong encoding
+        line("accelerometer").replace(b'"ann@x.com"', b'"ann\xed\xa0\x80@x.com"'),  # an encoded surrogate
+        b"\xff\xfe{}",
+    ],
+)
 def test_a_line_that_is_not_valid_utf8_is_rejected(raw):
     assert "UTF-8" in assert_invalid("accelerometer", raw)
 
@@ -218,8 +271,9 @@ def test_valid_utf8_beyond_ascii_is_fine():
 @pytest.mark.parametrize("source", list(BASE))
 def test_unknown_keys_are_ignored(source):
     plain = assert_valid(source, line(source))
-    extra = assert_valid(source, line(source, Email='"other@x.com"', extra='{"deep": [1, "two", null]}',
-                                      note="null", flag="true"))
+    extra = assert_valid(
+        source, line(source, Email='"other@x.com"', extra='{"deep": [1, "two", null]}', note="null", flag="true")
+    )
     assert extra == plain
 
 
@@ -237,34 +291,42 @@ def test_validate_rejects_non_objects(record):
 
 # ------------------------------------------------------------------------------------- legacy timeStamp
 
-@pytest.mark.parametrize("raw,expected", [
-    (line("accelerometer", timestamp=ABSENT, timeStamp="1655564444058"), 1655564444058),
-    (line("accelerometer", timestamp=ABSENT, timeStamp="1e3"), 1000),
-    (line("accelerometer", timestamp="5", timeStamp="7"), 5),
-    (line("accelerometer", timestamp="5", timeStamp='"not a time"'), 5),   # timestamp wins, even over garbage
-    (line("accelerometer", timestamp="5", timeStamp="1.5"), 5),
-    (line("accelerometer", timeStamp="null", timestamp="5"), 5),
-])
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (line("accelerometer", timestamp=ABSENT, timeStamp="1655564444058"), 1655564444058),
+        (line("accelerometer", timestamp=ABSENT, timeStamp="1e3"), 1000),
+        (line("accelerometer", timestamp="5", timeStamp="7"), 5),
+        (line("accelerometer", timestamp="5", timeStamp='"not a time"'), 5),  # timestamp wins, even over garbage
+        (line("accelerometer", timestamp="5", timeStamp="1.5"), 5),
+        (line("accelerometer", timeStamp="null", timestamp="5"), 5),
+    ],
+)
 def test_legacy_timeStamp_is_accepted_and_timestamp_wins(raw, expected):
     assert column("accelerometer", assert_valid("accelerometer", raw), "timestamp") == expected
 
 
-@pytest.mark.parametrize("raw,mentions", [
-    (line("accelerometer", timestamp='"5"', timeStamp="7"), "timestamp"),   # timestamp wins, even when invalid
-    (line("accelerometer", timestamp="1.5", timeStamp="7"), "timestamp"),
-    (line("accelerometer", timestamp="null", timeStamp="7"), "timestamp"),
-    (line("accelerometer", timestamp=ABSENT, timeStamp="1.5"), "timeStamp"),
-    (line("accelerometer", timestamp=ABSENT, timeStamp='"7"'), "timeStamp"),
-    (line("accelerometer", timestamp=ABSENT), "timestamp"),
-    (line("accelerometer", timestamp=ABSENT, TimeStamp="7"), "timestamp"),  # only the exact legacy key counts
-])
+@pytest.mark.parametrize(
+    "raw,mentions",
+    [
+        (line("accelerometer", timestamp='"5"', timeStamp="7"), "timestamp"),  # timestamp wins, even when invalid
+        (line("accelerometer", timestamp="1.5", timeStamp="7"), "timestamp"),
+        (line("accelerometer", timestamp="null", timeStamp="7"), "timestamp"),
+        (line("accelerometer", timestamp=ABSENT, timeStamp="1.5"), "timeStamp"),
+        (line("accelerometer", timestamp=ABSENT, timeStamp='"7"'), "timeStamp"),
+        (line("accelerometer", timestamp=ABSENT), "timestamp"),
+        (line("accelerometer", timestamp=ABSENT, TimeStamp="7"), "timestamp"),  # only the exact legacy key counts
+    ],
+)
 def test_legacy_timeStamp_rejections(raw, mentions):
     assert_invalid("accelerometer", raw, mentions=mentions)
 
 
 def test_timeStamp_is_not_accepted_for_other_sources():
-    assert_invalid("step_trainer", line("step_trainer", sensorReadingTime=ABSENT, timeStamp="5"),
-                   mentions="sensorReadingTime")
+    assert_invalid(
+        "step_trainer", line("step_trainer", sensorReadingTime=ABSENT, timeStamp="5"), mentions="sensorReadingTime"
+    )
 
 
 # ------------------------------------------------------------------------------------------ read_source
@@ -275,24 +337,36 @@ SCHEMAS = {"customer": CUSTOMER_LANDING, "accelerometer": ACCELEROMETER_LANDING,
 def read(root: Path, source: str):
     """read_source over `root`: (rows as dicts, rejected as dicts, stats)."""
     rows, rejected = [], []
-    stats = read_source(LocalStore(root), source, SCHEMAS[source].arrow_schema("strict"),
-                        lambda b: rows.extend(b.to_pylist()), lambda b: rejected.extend(b.to_pylist()))
+    stats = read_source(
+        LocalStore(root),
+        source,
+        SCHEMAS[source].arrow_schema("strict"),
+        lambda b: rows.extend(b.to_pylist()),
+        lambda b: rejected.extend(b.to_pylist()),
+    )
     return rows, rejected, stats
 
 
 def test_read_source_bom_crlf_and_blank_lines(tmp_path):
     ok = line("step_trainer")
-    data = (b"\xef\xbb\xbf" + ok + b"\r\n"      # 1: BOM at file start, CRLF
-            + b"\r\n"                           # 2: blank (only a CR)
-            + b"   \t \r\n"                     # 3: blank (spaces and a tab)
-            + line("step_trainer", serialNumber='" "') + b"\r\n"  # 4: rejected
-            + b"\n"                             # 5: blank
-            + ok)                               # 6: valid, no final newline
+    data = (
+        b"\xef\xbb\xbf"
+        + ok
+        + b"\r\n"  # 1: BOM at file start, CRLF
+        + b"\r\n"  # 2: blank (only a CR)
+        + b"   \t \r\n"  # 3: blank (spaces and a tab)
+        + line("step_trainer", serialNumber='" "')
+        + b"\r\n"  # 4: rejected
+        + b"\n"  # 5: blank
+        + ok
+    )  # 6: valid, no final newline
     (tmp_path / "step_trainer").mkdir()
     (tmp_path / "step_trainer" / "s.json").write_bytes(data)
     rows, rejected, stats = read(tmp_path, "step_trainer")
-    assert [(r["source_file"], r["source_line"]) for r in rows] == [("step_trainer/s.json", 1),
-                                                                    ("step_trainer/s.json", 6)]
+    assert [(r["source_file"], r["source_line"]) for r in rows] == [
+        ("step_trainer/s.json", 1),
+        ("step_trainer/s.json", 6),
+    ]
     assert rows[0]["serialNumber"] == "S-1" and rows[0]["distanceFromObject"] == 212.0
     assert len(rejected) == 1
     bad = rejected[0]
@@ -306,7 +380,8 @@ def test_read_source_bom_crlf_and_blank_lines(tmp_path):
 def test_read_source_bom_only_counts_at_file_start(tmp_path):
     (tmp_path / "accelerometer").mkdir()
     (tmp_path / "accelerometer" / "a.json").write_bytes(
-        line("accelerometer") + b"\n" + b"\xef\xbb\xbf" + line("accelerometer") + b"\n")
+        line("accelerometer") + b"\n" + b"\xef\xbb\xbf" + line("accelerometer") + b"\n"
+    )
     rows, rejected, _ = read(tmp_path, "accelerometer")
     assert [r["source_line"] for r in rows] == [1]
     assert [r["source_line"] for r in rejected] == [2]
@@ -317,8 +392,11 @@ def test_read_source_file_kinds_depth_and_ignored_files(tmp_path):
     (src / "2022" / "06" / "18").mkdir(parents=True)
     (src / "a.json").write_bytes(line("customer", email='"a@x.com"') + b"\n")
     (src / "2022" / "b.jsonl").write_bytes(line("customer", email='"b@x.com"') + b"\n")
-    (src / "2022" / "06" / "c.json.gz").write_bytes(gzip.compress(
-        b"\xef\xbb\xbf" + line("customer", email='"c@x.com"') + b"\r\n\r\n" + line("customer", email='""') + b"\r\n"))
+    (src / "2022" / "06" / "c.json.gz").write_bytes(
+        gzip.compress(
+            b"\xef\xbb\xbf" + line("customer", email='"c@x.com"') + b"\r\n\r\n" + line("customer", email='""') + b"\r\n"
+        )
+    )
     (src / "2022" / "06" / "18" / "d.jsonl.gz").write_bytes(gzip.compress(line("customer", email='"d@x.com"')))
     for other in ("README.md", "e.json.bak", "f.csv", "g.gz", "2022/i.txt"):
         (src / other).write_bytes(line("customer", email='"ignored@x.com"') + b"\n")
@@ -331,7 +409,8 @@ def test_read_source_file_kinds_depth_and_ignored_files(tmp_path):
     ]
     assert [(r["source_file"], r["source_line"]) for r in rejected] == [("customer/2022/06/c.json.gz", 3)]
     assert sorted(stats.ignored_files) == sorted(
-        f"customer/{p}" for p in ("README.md", "e.json.bak", "f.csv", "g.gz", "2022/i.txt"))
+        f"customer/{p}" for p in ("README.md", "e.json.bak", "f.csv", "g.gz", "2022/i.txt")
+    )
     assert stats.blank_lines == 1
 
 
@@ -350,36 +429,36 @@ def test_read_source_of_an_empty_or_missing_source(tmp_path):
 # ------------------------------------------------------------------------------------ end to end (landing)
 
 CUSTOMER_1 = [  # customer/landing/part-1.json, CRLF endings, BOM at the start
-    b"\xef\xbb\xbf" + line("customer", email='"alice@x.com"'),                    # 1 valid
-    b"",                                                                           # 2 blank
+    b"\xef\xbb\xbf" + line("customer", email='"alice@x.com"'),  # 1 valid
+    b"",  # 2 blank
     line("customer", email='"bob@x.com"', shoeSize="44", shareWithResearchAsOfDate=ABSENT),  # 3 valid
-    b"   \t ",                                                                     # 4 blank
-    line("customer", email='"   "'),                                               # 5 email spaces only
-    b"[1, 2]",                                                                     # 6 not an object
-    b'{"email": "\xff\xfe"}',                                                      # 7 not UTF-8
-    line("customer", email='"dan@x.com"', registrationDate="1.5"),                 # 8 not whole
-    line("customer", email='"\\t"'),                                               # 9 valid: tab-only
+    b"   \t ",  # 4 blank
+    line("customer", email='"   "'),  # 5 email spaces only
+    b"[1, 2]",  # 6 not an object
+    b'{"email": "\xff\xfe"}',  # 7 not UTF-8
+    line("customer", email='"dan@x.com"', registrationDate="1.5"),  # 8 not whole
+    line("customer", email='"\\t"'),  # 9 valid: tab-only
 ]
 CUSTOMER_2 = [  # customer/2022/06/more.jsonl.gz
-    line("customer", email='"carol@x.com"'),                                       # 1 valid
-    b"",                                                                           # 2 blank
-    line("customer", email='"erin@x.com"', lastUpdateDate='"1655564444058"'),      # 3 string, not a number
+    line("customer", email='"carol@x.com"'),  # 1 valid
+    b"",  # 2 blank
+    line("customer", email='"erin@x.com"', lastUpdateDate='"1655564444058"'),  # 3 string, not a number
 ]
 ACCEL = [  # accelerometer/landing/a.jsonl
-    line("accelerometer", timestamp=ABSENT, timeStamp="1655564444001"),            # 1 legacy key
-    line("accelerometer", timestamp="1655564444002", timeStamp='"junk"'),          # 2 timestamp wins
-    line("accelerometer", x='"1"'),                                                # 3 string x
-    b'{"user": "ann@x.com", "timestamp": 1, "x": NaN, "y": 0, "z": 0}',            # 4 NaN
-    line("accelerometer", timestamp="1e3"),                                        # 5 valid
-    line("accelerometer", timestamp="1e3"),                                        # 6 duplicate: kept
-    b"",                                                                           # 7 blank
-    line("accelerometer", y="true"),                                               # 8 boolean y
+    line("accelerometer", timestamp=ABSENT, timeStamp="1655564444001"),  # 1 legacy key
+    line("accelerometer", timestamp="1655564444002", timeStamp='"junk"'),  # 2 timestamp wins
+    line("accelerometer", x='"1"'),  # 3 string x
+    b'{"user": "ann@x.com", "timestamp": 1, "x": NaN, "y": 0, "z": 0}',  # 4 NaN
+    line("accelerometer", timestamp="1e3"),  # 5 valid
+    line("accelerometer", timestamp="1e3"),  # 6 duplicate: kept
+    b"",  # 7 blank
+    line("accelerometer", y="true"),  # 8 boolean y
 ]
 STEP_GZ = [  # step_trainer/landing/s.json.gz
-    line("step_trainer"),                                                          # 1 valid
-    line("step_trainer", distanceFromObject="true"),                               # 2 boolean
-    line("step_trainer", serialNumber='""'),                                       # 3 empty serial
-    line("step_trainer", sensorReadingTime=str(2**64)),                            # 4 beyond 64 bits
+    line("step_trainer"),  # 1 valid
+    line("step_trainer", distanceFromObject="true"),  # 2 boolean
+    line("step_trainer", serialNumber='""'),  # 3 empty serial
+    line("step_trainer", sensorReadingTime=str(2**64)),  # 4 beyond 64 bits
 ]
 STEP_DEEP = [  # step_trainer/deep/er/x.json
     line("step_trainer", sensorReadingTime="1655564444058.0", serialNumber='"S-2"'),  # 1 valid
@@ -399,16 +478,18 @@ EXPECTED_REJECTED = {  # (source, file, line) -> a word the reason must contain
     ("step_trainer", "step_trainer/landing/s.json.gz", 4): "sensorReadingTime",
 }
 NON_BLANK = {"customer": 7 + 2, "accelerometer": 7, "step_trainer": 4 + 1}
-IGNORED = {"customer_landing": ["customer/landing/README.md"],
-           "accelerometer_landing": ["accelerometer/landing/old.json.bak"],
-           "step_trainer_landing": []}
+IGNORED = {
+    "customer_landing": ["customer/landing/README.md"],
+    "accelerometer_landing": ["accelerometer/landing/old.json.bak"],
+    "step_trainer_landing": [],
+}
 
 
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory):
     root = tmp_path_factory.mktemp("landing_e2e")
     landing, lake = root / "landing", root / "lake"
-    write_landing(landing, "customer", [l + b"\r" for l in CUSTOMER_1])
+    write_landing(landing, "customer", [line + b"\r" for line in CUSTOMER_1])
     more = landing / "customer" / "2022" / "06" / "more.jsonl.gz"
     more.parent.mkdir(parents=True)
     more.write_bytes(gzip.compress(b"\n".join(CUSTOMER_2) + b"\n"))
@@ -440,7 +521,7 @@ def test_landing_customer_rows(landed):
     rows = read_table(lake, "landing", "customer_landing")
     assert sorted((r["email"], r["source_file"], r["source_line"]) for r in rows) == [
         ("\t", "customer/landing/part-1.json", 9),
-        ("alice@x.com", "customer/landing/part-1.json", 1),      # the BOM did not spoil line 1
+        ("alice@x.com", "customer/landing/part-1.json", 1),  # the BOM did not spoil line 1
         ("bob@x.com", "customer/landing/part-1.json", 3),
         ("carol@x.com", "customer/2022/06/more.jsonl.gz", 1),
     ]
@@ -453,7 +534,11 @@ def test_landing_accelerometer_rows(landed):
     _, lake = landed
     rows = read_table(lake, "landing", "accelerometer_landing")
     assert sorted((r["source_line"], r["timestamp"]) for r in rows) == [
-        (1, 1655564444001), (2, 1655564444002), (5, 1000), (6, 1000)]   # duplicates kept
+        (1, 1655564444001),
+        (2, 1655564444002),
+        (5, 1000),
+        (6, 1000),
+    ]  # duplicates kept
 
 
 def test_landing_step_trainer_rows(landed):
@@ -474,7 +559,7 @@ def test_quarantine_rows_carry_source_file_line_raw_and_reason(landed):
     for place, word in EXPECTED_REJECTED.items():
         assert word in by_place[place]["reason"], (place, by_place[place]["reason"])
     raw = {place: r["raw"] for place, r in by_place.items()}
-    assert raw[("customer", "customer/landing/part-1.json", 5)] == CUSTOMER_1[4].decode()   # CR stripped
+    assert raw[("customer", "customer/landing/part-1.json", 5)] == CUSTOMER_1[4].decode()  # CR stripped
     assert raw[("customer", "customer/landing/part-1.json", 6)] == "[1, 2]"
     assert raw[("customer", "customer/landing/part-1.json", 7)] == '{"email": "\\xff\\xfe"}'
     assert raw[("step_trainer", "step_trainer/landing/s.json.gz", 4)] == STEP_GZ[3].decode()
@@ -483,8 +568,11 @@ def test_quarantine_rows_carry_source_file_line_raw_and_reason(landed):
 def test_valid_plus_rejected_equals_non_blank_lines(landed):
     _, lake = landed
     rejected = read_table(lake, "landing", "rejected")
-    for source, table in (("customer", "customer_landing"), ("accelerometer", "accelerometer_landing"),
-                          ("step_trainer", "step_trainer_landing")):
+    for source, table in (
+        ("customer", "customer_landing"),
+        ("accelerometer", "accelerometer_landing"),
+        ("step_trainer", "step_trainer_landing"),
+    ):
         valid = len(read_table(lake, "landing", table))
         quarantined = sum(1 for r in rejected if r["source"] == source)
         assert valid + quarantined == NON_BLANK[source], source
@@ -499,14 +587,14 @@ def test_files_with_other_names_are_ignored_but_reported(landed):
         snapshot = current.current("landing", table)
         assert snapshot.extra["ignored_files"] == ignored
         assert not any(f in ignored for f in snapshot.extra["landing_files"])
-    metadata = {e.asset_key.path[-1]: e.materialization.metadata
-                for e in result.get_asset_materialization_events()}
+    metadata = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert metadata["customer_landing"]["ignored_files"].value == 1
     assert metadata["step_trainer_landing"]["ignored_files"].value == 0
     assert metadata["customer_landing"]["rejected_lines"].value == 5
 
 
 # ------------------------------------------------ regressions: bugs these tests found, now fixed
+
 
 def test_number_too_large_for_a_double_is_rejected_not_a_crash():
     assert_invalid("accelerometer", line("accelerometer", x="1" + "0" * 400), mentions="x")
@@ -523,11 +611,14 @@ def test_lone_surrogate_escape_does_not_crash_the_reader(tmp_path):
     assert [r["source_line"] for r in rows] == [2]
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("1655564444058.0000001", None),                       # not a whole number: must be rejected
-    ("9007199254740993.0", 9007199254740993),              # whole, fits: must keep its exact value
-    ("9223372036854775807.0", 2**63 - 1),                  # whole, fits 64 bits: must be accepted
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("1655564444058.0000001", None),  # not a whole number: must be rejected
+        ("9007199254740993.0", 9007199254740993),  # whole, fits: must keep its exact value
+        ("9223372036854775807.0", 2**63 - 1),  # whole, fits 64 bits: must be accepted
+    ],
+)
 def test_integer_written_as_decimal_is_judged_on_its_exact_value(raw, expected):
     values, reason = parse_line("accelerometer", line("accelerometer", timestamp=raw))
     if expected is None:

@@ -1,5 +1,6 @@
 """Privacy by construction: erasure reaches every file of the lake, re-delivered data of an erased
 person is dropped at landing, revocation takes effect, keys are required where the lake is shared."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import read_table, run_pipeline
 from erasure_helpers import belongs_to, files_naming
+
 from stedi_assets.cli import main
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.identity import identity_key, pseudonym
@@ -51,29 +52,37 @@ def landing_copy(request, tmp_path, udacity_landing) -> Path:
 def test_forget_erases_a_person_everywhere_and_nothing_else(landing_copy, tmp_path, capsys):
     lake = tmp_path / "lake"
     assert run_pipeline(landing_copy, lake).success
-    assert run_pipeline(landing_copy, lake).success        # a second run: older snapshots of everything
+    assert run_pipeline(landing_copy, lake).success  # a second run: older snapshots of everything
     email, _ = person_of(lake)
     key = identity_key(email)
-    serials = {r["serialNumber"] for r in read_table(lake, "landing", "customer_landing")
-               if identity_key(r["email"]) == key}
+    serials = {
+        r["serialNumber"] for r in read_table(lake, "landing", "customer_landing") if identity_key(r["email"]) == key
+    }
     ml_id = pseudonym(pseudonym_key(open_lake(str(lake))), key)
     needles = [key, *serials]
-    assert files_naming(lake, needles) and files_naming(landing_copy, needles)   # there before
+    assert files_naming(lake, needles) and files_naming(landing_copy, needles)  # there before
     before = all_rows(lake)
 
     assert main(["forget", email, "--landing", str(landing_copy), "--lake", str(lake)]) == 0
     out = capsys.readouterr().out
     assert "erased 1 people" in out and key not in out.lower() and not any(s in out for s in serials)
 
-    assert files_naming(lake, needles) == []            # every zone, quarantine, snapshot, manifest and catalog
-    assert files_naming(landing_copy, needles) == []    # and the landing files themselves
+    assert files_naming(lake, needles) == []  # every zone, quarantine, snapshot, manifest and catalog
+    assert files_naming(landing_copy, needles) == []  # and the landing files themselves
     after = all_rows(lake)
-    for table, rows in before.items():                  # everybody else is untouched: equality, not substrings
-        kept = Counter({r: n for r, n in rows.items()
-                        if not belongs_to(json.loads(r), key, serials) and json.loads(r).get("customer_id") != ml_id})
+    for table, rows in before.items():  # everybody else is untouched: equality, not substrings
+        kept = Counter(
+            {
+                r: n
+                for r, n in rows.items()
+                if not belongs_to(json.loads(r), key, serials) and json.loads(r).get("customer_id") != ml_id
+            }
+        )
         assert after[table] == kept, table
-    assert sum(before["curated.machine_learning_curated/data"].values()) > sum(after["curated.machine_learning_curated/data"].values())
-    assert main(["check", "--lake", str(lake)]) == 0    # erasure, consent, reconciliation all hold
+    assert sum(before["curated.machine_learning_curated/data"].values()) > sum(
+        after["curated.machine_learning_curated/data"].values()
+    )
+    assert main(["check", "--lake", str(lake)]) == 0  # erasure, consent, reconciliation all hold
 
 
 def test_data_redelivered_for_an_erased_person_is_dropped_at_landing(tmp_path, udacity_landing, capsys):
@@ -84,18 +93,18 @@ def test_data_redelivered_for_an_erased_person_is_dropped_at_landing(tmp_path, u
     original = landing / "customer" / "landing" / "customer-1691348231425.json"
     backup = original.read_bytes()
     assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
-    broken = json.dumps({"email": f" {email.upper()} ", "registrationDate": "soon"}).encode() + b"\n"   # invalid
-    (landing / "customer" / "landing" / "customer-redelivered.json").write_bytes(backup + broken)   # sent again
+    broken = json.dumps({"email": f" {email.upper()} ", "registrationDate": "soon"}).encode() + b"\n"  # invalid
+    (landing / "customer" / "landing" / "customer-redelivered.json").write_bytes(backup + broken)  # sent again
 
     result = run_pipeline(landing, lake)
-    assert result.success                                      # an invalid line of theirs does not block landing
+    assert result.success  # an invalid line of theirs does not block landing
     rejected = read_table(lake, "landing", "rejected")
     erased = [r for r in rejected if r["reason"] == "erased"]
-    assert len(erased) == 2 and {r["raw"] for r in erased} == {""}   # counted, with no trace of the person
+    assert len(erased) == 2 and {r["raw"] for r in erased} == {""}  # counted, with no trace of the person
     assert email not in json.dumps(read_table(lake, "landing", "customer_landing"))
     assert open_lake(str(lake)).current("landing", "customer_landing").extra["erased_lines"] == 2
     register = (lake / "_private" / "erasure_register.json").read_text()
-    assert email.lower() not in register.lower() and serial not in register   # keyed hashes only
+    assert email.lower() not in register.lower() and serial not in register  # keyed hashes only
 
 
 def test_revocation_removes_a_customer_from_trusted_and_curated_on_the_next_run(tmp_path, udacity_landing):
@@ -110,21 +119,28 @@ def test_revocation_removes_a_customer_from_trusted_and_curated_on_the_next_run(
 
     assert run_pipeline(landing, lake).success
     key = email.lower()
-    for zone, table, column in [("trusted", "customer_trusted", "email"), ("trusted", "accelerometer_trusted", "user"),
-                                ("curated", "customer_curated", "email"), ("trusted", "step_trainer_trusted", "customer_key")]:
+    for zone, table, column in [
+        ("trusted", "customer_trusted", "email"),
+        ("trusted", "accelerometer_trusted", "user"),
+        ("curated", "customer_curated", "email"),
+        ("trusted", "step_trainer_trusted", "customer_key"),
+    ]:
         assert not [r for r in read_table(lake, zone, table) if r[column].strip(" ").lower() == key], table
 
 
 def test_pii_columns_are_tagged_in_the_dagster_column_schema():
     from stedi_assets.assets import column_schema
     from stedi_assets.zones import table
+
     tagged = {c.name for c in column_schema(table("customer_trusted")).columns if c.tags.get("pii") == "true"}
     assert {"email", "customerName", "phone", "birthDay", "serialNumber"} <= tagged
     ml = column_schema(table("machine_learning_curated"), "strict")
     assert not [c.name for c in ml.columns if c.tags.get("pii")]
 
 
-def test_key_rotation_re_pseudonymizes_and_forget_drops_old_key_snapshots(tmp_path, udacity_landing, monkeypatch, capsys):
+def test_key_rotation_re_pseudonymizes_and_forget_drops_old_key_snapshots(
+    tmp_path, udacity_landing, monkeypatch, capsys
+):
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     shutil.copytree(udacity_landing, landing)
     monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "old-key")
@@ -138,8 +154,11 @@ def test_key_rotation_re_pseudonymizes_and_forget_drops_old_key_snapshots(tmp_pa
     assert main(["forget", email, "--landing", str(landing), "--lake", str(lake)]) == 0
     assert "dropped (built with an older pseudonym key)" in capsys.readouterr().out
     (kept,) = open_lake(str(lake)).snapshots("curated", "machine_learning_curated")
-    on_disk = {p.relative_to(lake).as_posix() for p in (lake / "curated" / "machine_learning_curated" / "data").rglob("*.parquet")}
-    assert on_disk == set(kept.files["data"])       # the old-key snapshots' files are physically gone
+    on_disk = {
+        p.relative_to(lake).as_posix()
+        for p in (lake / "curated" / "machine_learning_curated" / "data").rglob("*.parquet")
+    }
+    assert on_disk == set(kept.files["data"])  # the old-key snapshots' files are physically gone
 
 
 def test_audit_reports_coverage_and_exclusions(tmp_path, udacity_landing, capsys):
@@ -150,7 +169,7 @@ def test_audit_reports_coverage_and_exclusions(tmp_path, udacity_landing, capsys
     assert main(["audit", "--lake", str(lake)]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
     assert "482 customers" in rows["trusted.customer_trusted"]
-    assert rows["trusted.customer_trusted"].split()[-1] == "474"   # 956 customers, 482 consented
+    assert rows["trusted.customer_trusted"].split()[-1] == "474"  # 956 customers, 482 consented
     assert "464 customers" in rows["curated.customer_curated"]
     assert "0 people erased" in rows["(erasure"]
     email, _ = person_of(lake)

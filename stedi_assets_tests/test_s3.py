@@ -1,6 +1,7 @@
 """The lakehouse on S3: the same commands against moto (fast; Iceberg catalog in moto's Glue Data Catalog)
 and Ceph RADOS Gateway (real; Iceberg catalog in PostgreSQL), with faults injected between the pipeline and
 the server."""
+
 from __future__ import annotations
 
 import json
@@ -11,18 +12,19 @@ import sys
 import boto3
 import pytest
 import sqlalchemy as sa
-
 from conftest import S3Target, new_bucket
 from fault_proxy import FaultProxy
+from test_acceptance import EXPECTED
+
 from stedi_assets.cli import main
 from stedi_assets.contract import ZONES
 from stedi_assets.storage.lake import open_lake, part_table
 from stedi_assets.zones import TABLES
-from test_acceptance import EXPECTED
 
 # Every Iceberg table of a complete lake: the 8 tables, landing.rejected and each landing table's rejected lines.
 LAKE_TABLES = {spec.qualified_name for spec in TABLES} | {
-    f"{spec.zone}.{part_table(spec.name, part)}" for spec in TABLES for part in spec.part_columns}
+    f"{spec.zone}.{part_table(spec.name, part)}" for spec in TABLES for part in spec.part_columns
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +74,12 @@ def catalog_tables(target: S3Target, lake: str) -> dict[str, dict[str, str]]:
     if target.catalog_server is None:
         glue, prefix = aws("glue"), settings["STEDI_GLUE_DATABASE_PREFIX"]
         names = {d["Name"] for d in glue.get_databases()["DatabaseList"]}
-        return {f"{zone}.{t['Name']}": t["Parameters"] for zone in ZONES if f"{prefix}_{zone}" in names
-                for t in glue.get_tables(DatabaseName=f"{prefix}_{zone}")["TableList"]}
+        return {
+            f"{zone}.{t['Name']}": t["Parameters"]
+            for zone in ZONES
+            if f"{prefix}_{zone}" in names
+            for t in glue.get_tables(DatabaseName=f"{prefix}_{zone}")["TableList"]
+        }
     engine = sa.create_engine(settings["STEDI_CATALOG"])
     try:
         with engine.connect() as con:
@@ -101,7 +107,7 @@ def test_pipeline_on_s3_reproduces_the_udacity_counts(s3_env, s3_lake, udacity_o
     for name, entry in entries.items():
         location = entry["metadata_location"]
         assert location.startswith(f"{lake}/{name.replace('.', '/')}/metadata/") and location.endswith(".metadata.json")
-        s3.head_object(Bucket=udacity_on_s3, Key=location.split("/", 3)[3])     # it exists
+        s3.head_object(Bucket=udacity_on_s3, Key=location.split("/", 3)[3])  # it exists
         if s3_env.catalog_server is None:
             assert entry["table_type"] == "ICEBERG"
 
@@ -110,8 +116,14 @@ def test_init_creates_bucket_and_prefixes_and_land_is_idempotent(s3_env, udacity
     bucket = new_bucket()
     assert main(["init", "--lake", f"s3://{bucket}/lake", "--landing", f"s3://{bucket}/landing"]) == 0
     keys = {o["Key"] for o in aws("s3").list_objects_v2(Bucket=bucket)["Contents"]}
-    assert {"lake/landing/", "lake/trusted/", "lake/curated/", "landing/customer/", "landing/accelerometer/",
-            "landing/step_trainer/"} <= keys
+    assert {
+        "lake/landing/",
+        "lake/trusted/",
+        "lake/curated/",
+        "landing/customer/",
+        "landing/accelerometer/",
+        "landing/step_trainer/",
+    } <= keys
     capsys.readouterr()
     assert main(["land", str(udacity_landing), "--landing", f"s3://{bucket}/landing"]) == 0
     assert capsys.readouterr().out.startswith("13 uploaded, 0 already there")
@@ -135,46 +147,61 @@ def test_snapshots_and_rollback_on_s3(s3_env, s3_lake, udacity_on_s3, capsys):
     assert main(["rollback", "landing.customer_landing", "--lake", lake]) == 0
     assert f"now at snapshot {older}" in capsys.readouterr().out
     lines = snapshot_lines(capsys, lake, "landing.customer_landing")
-    assert [l.split()[0] for l in lines if l.endswith("current")] == [older]
+    assert [line.split()[0] for line in lines if line.endswith("current")] == [older]
     assert count(capsys, lake, "landing.customer_landing", "--as-of", "current") == 956
 
 
 def test_transient_faults_are_retried(s3_env, s3_lake, udacity_on_s3, capsys, monkeypatch):
     lake = s3_lake(udacity_on_s3, "flaky")
     with FaultProxy(s3_env.endpoint) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)     # S3, and on moto Glue too
-        proxy.mode, proxy.every = "flaky", 12           # every 12th request: 503 SlowDown
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)  # S3, and on moto Glue too
+        proxy.mode, proxy.every = "flaky", 12  # every 12th request: 503 SlowDown
         assert main(["run", "--landing", f"s3://{udacity_on_s3}/raw", "--lake", lake]) == 0
         assert proxy.faults > 5
         proxy.mode = "pass"
         assert count(capsys, lake, "curated.customer_curated") == 464
 
 
-def test_server_gone_mid_write_fails_in_one_line_and_leaves_the_lake_as_it_was(s3_env, s3_lake, udacity_on_s3,
-                                                                              capsys):
+def test_server_gone_mid_write_fails_in_one_line_and_leaves_the_lake_as_it_was(s3_env, s3_lake, udacity_on_s3, capsys):
     lake, landing = s3_lake(udacity_on_s3, "cut"), f"s3://{udacity_on_s3}/raw"
     assert main(["run", "--landing", landing, "--lake", lake]) == 0
     before = current_snapshots(lake)
     assert set(before) == {spec.qualified_name for spec in TABLES}
     with FaultProxy(s3_env.endpoint) as proxy:
-        proxy.cut_at("/data/stage-")          # the server goes away as the first new data file is uploaded
+        proxy.cut_at("/data/stage-")  # the server goes away as the first new data file is uploaded
         env = {**os.environ, **s3_env.env(AWS_ENDPOINT_URL=proxy.endpoint, AWS_MAX_ATTEMPTS="2")}
-        child = subprocess.run([sys.executable, "-m", "stedi_assets.cli", "run", "--landing", landing,
-                                "--lake", lake], env=env, capture_output=True, text=True, timeout=600)
+        child = subprocess.run(
+            [sys.executable, "-m", "stedi_assets.cli", "run", "--landing", landing, "--lake", lake],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     output = child.stdout + child.stderr
     assert proxy.cut.is_set(), f"the run never uploaded a data file; cannot test a cut mid-write: {output}"
     assert child.returncode != 0
     failures = [line for line in output.splitlines() if proxy.endpoint in line]
-    assert failures and "Traceback" not in output          # one line names the endpoint ...
-    assert s3_env.secret not in output                      # ... and never a credential
-    assert current_snapshots(lake) == before                # the previous snapshots stay current
+    assert failures and "Traceback" not in output  # one line names the endpoint ...
+    assert s3_env.secret not in output  # ... and never a credential
+    assert current_snapshots(lake) == before  # the previous snapshots stay current
     assert_checks_pass(capsys, lake)
     assert_udacity_counts(capsys, lake)
 
 
-@pytest.mark.parametrize("problem", ["endpoint down", pytest.param("missing bucket", marks=pytest.mark.xfail(
-    strict=True, reason="a new lake's catalog has no entry to read, so nothing touches the bucket before the "
-    "steps, whose failure prints Dagster's wrapper line: needs `stedi run` to probe the lake store first"))])
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "endpoint down",
+        pytest.param(
+            "missing bucket",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a new lake's catalog has no entry to read, so nothing touches the bucket before the "
+                "steps, whose failure prints Dagster's wrapper line: needs `stedi run` to probe the lake store first",
+            ),
+        ),
+    ],
+)
 def test_permanent_faults_are_one_clear_line(s3_env, s3_lake, udacity_landing, capsys, monkeypatch, problem):
     bucket = new_bucket()
     lake = s3_lake(bucket, "lake")
@@ -203,23 +230,35 @@ def test_wrong_secret_is_access_denied_in_one_line(s3_env, s3_lake, udacity_on_s
 
 def test_two_runs_at_once_do_not_corrupt_the_lake(s3_env, s3_lake, udacity_on_s3, capsys):
     if s3_env.catalog_server is None:
-        pytest.skip("moto's Glue ignores UpdateTable's VersionId, so two commits can both win there; the race "
-                    "runs on the Ceph tier's PostgreSQL catalog (real Glue checks the version)")
+        pytest.skip(
+            "moto's Glue ignores UpdateTable's VersionId, so two commits can both win there; the race "
+            "runs on the Ceph tier's PostgreSQL catalog (real Glue checks the version)"
+        )
     lake, landing = s3_lake(udacity_on_s3, "concurrent"), f"s3://{udacity_on_s3}/raw"
     env = {**os.environ, **s3_env.env()}
-    runs = [subprocess.Popen([sys.executable, "-m", "stedi_assets.cli", "run", "--landing", landing,
-                              "--lake", lake], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "stedi_assets.cli", "run", "--landing", landing, "--lake", lake],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [r.communicate(timeout=600)[0] for r in runs]
     codes = [r.returncode for r in runs]
-    for code, output in zip(codes, outputs):       # a run that lost a commit race says so, naming the winner
+    for code, output in zip(codes, outputs, strict=False):  # a run that lost a commit race says so, naming the winner
         assert code == 0 or ("was committed by run" in output and "Traceback" not in output), output
-    if 0 not in codes:                             # each lost a different table: nothing is lost, run again
+    if 0 not in codes:  # each lost a different table: nothing is lost, run again
         assert main(["run", "--landing", landing, "--lake", lake]) == 0
     assert_checks_pass(capsys, lake)
     assert_udacity_counts(capsys, lake)
-    assert not [o["Key"] for o in aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="concurrent/")["Contents"]
-                if o["Key"].endswith("_lock.json")]
+    assert not [
+        o["Key"]
+        for o in aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="concurrent/")["Contents"]
+        if o["Key"].endswith("_lock.json")
+    ]
 
 
 def test_glue_data_catalog_is_the_registration(s3_env, udacity_on_s3, capsys, monkeypatch):
@@ -240,12 +279,23 @@ def test_glue_data_catalog_is_the_registration(s3_env, udacity_on_s3, capsys, mo
     assert first.startswith(f"{lake}/curated/machine_learning_curated/metadata/")
     assert table["StorageDescriptor"]["Location"] == f"{lake}/curated/machine_learning_curated"
     assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
-        "customer_id", "sensorReadingTime", "distanceFromObject", "x", "y", "z"]
+        "customer_id",
+        "sensorReadingTime",
+        "distanceFromObject",
+        "x",
+        "y",
+        "z",
+    ]
     assert {t["Name"] for t in glue.get_tables(DatabaseName=f"{prefix}_trusted")["TableList"]} == {
-        "customer_trusted", "accelerometer_trusted", "step_trainer_trusted"}
+        "customer_trusted",
+        "accelerometer_trusted",
+        "step_trainer_trusted",
+    }
     first_snapshot = snapshot_lines(capsys, lake, "curated.machine_learning_curated")[-1].split()[0]
 
-    assert main(["run", "--landing", landing, "--lake", lake, "--select", 'key:"curated/machine_learning_curated"']) == 0
+    assert (
+        main(["run", "--landing", landing, "--lake", lake, "--select", 'key:"curated/machine_learning_curated"']) == 0
+    )
     second = glue.get_table(DatabaseName=database, Name="machine_learning_curated")["Table"]["Parameters"]
     assert second["metadata_location"] != first
     assert main(["rollback", "curated.machine_learning_curated", "--lake", lake]) == 0
@@ -274,7 +324,9 @@ def test_a_lake_on_s3_needs_configured_keys(s3_env, s3_lake, udacity_on_s3, caps
     lake = s3_lake(udacity_on_s3, "nokey")
     assert main(["run", "--landing", f"s3://{udacity_on_s3}/raw", "--lake", lake]) == 1
     assert "STEDI_PSEUDONYM_KEY is not set" in capsys.readouterr().out
-    assert not [o for o in aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="nokey/_private/").get("Contents", [])]
+    assert not [
+        o for o in aws("s3").list_objects_v2(Bucket=udacity_on_s3, Prefix="nokey/_private/").get("Contents", [])
+    ]
 
 
 def test_forget_on_s3(s3_env, s3_lake, udacity_on_s3, udacity_landing, capsys):
@@ -282,18 +334,33 @@ def test_forget_on_s3(s3_env, s3_lake, udacity_on_s3, udacity_landing, capsys):
     landing, lake = f"s3://{bucket}/forget-landing", s3_lake(bucket, "forget")
     assert main(["land", str(udacity_landing), "--landing", landing]) == 0
     assert main(["run", "--landing", landing, "--lake", lake]) == 0
-    (row,) = cli_json(capsys, "query", "--lake", lake,
-                      "SELECT email, serialNumber FROM curated.customer_curated ORDER BY email LIMIT 1")
+    (row,) = cli_json(
+        capsys,
+        "query",
+        "--lake",
+        lake,
+        "SELECT email, serialNumber FROM curated.customer_curated ORDER BY email LIMIT 1",
+    )
     assert main(["forget", row["email"], "--landing", landing, "--lake", lake]) == 0
     s3 = aws("s3")
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix="forget-landing/")["Contents"]:
         body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode().lower()
         assert row["email"].lower() not in body and row["serialNumber"] not in body
     for table in ("landing.customer_landing", "trusted.customer_trusted", "curated.customer_curated"):
-        (found,) = cli_json(capsys, "query", "--lake", lake,
-                            f"SELECT count(*) AS n FROM {table} WHERE lower(email) = lower('{row['email']}')")
+        (found,) = cli_json(
+            capsys,
+            "query",
+            "--lake",
+            lake,
+            f"SELECT count(*) AS n FROM {table} WHERE lower(email) = lower('{row['email']}')",
+        )
         assert found["n"] == 0
-    (readings,) = cli_json(capsys, "query", "--lake", lake,
-                           f"SELECT count(*) AS n FROM landing.step_trainer_landing WHERE serialNumber = '{row['serialNumber']}'")
+    (readings,) = cli_json(
+        capsys,
+        "query",
+        "--lake",
+        lake,
+        f"SELECT count(*) AS n FROM landing.step_trainer_landing WHERE serialNumber = '{row['serialNumber']}'",
+    )
     assert readings["n"] == 0
     assert_checks_pass(capsys, lake)

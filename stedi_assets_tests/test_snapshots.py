@@ -1,4 +1,5 @@
 """Iceberg snapshots: a killed or failed write never becomes visible; rollback; retention by count and age; orphans."""
+
 from __future__ import annotations
 
 import os
@@ -10,14 +11,21 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from conftest import read_table, run_pipeline, write_landing
 
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.maintenance import Retention, apply_retention
 
-from conftest import read_table, run_pipeline, write_landing
-
-CUSTOMER = {"customerName": "Ann Lee", "email": "Ann.Lee@test.com", "phone": "1", "birthDay": "1990-01-01",
-            "serialNumber": "s-1", "registrationDate": 1, "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}
+CUSTOMER = {
+    "customerName": "Ann Lee",
+    "email": "Ann.Lee@test.com",
+    "phone": "1",
+    "birthDay": "1990-01-01",
+    "serialNumber": "s-1",
+    "registrationDate": 1,
+    "lastUpdateDate": 1,
+    "shareWithResearchAsOfDate": 1,
+}
 LANDING_ONLY = dg.AssetSelection.groups("landing")
 
 
@@ -48,11 +56,24 @@ def test_killed_write_leaves_previous_snapshot_current(tmp_path):
     assert read_table(lake, "landing", "accelerometer_landing") and before.rows["data"] == 1
     committed = data_files(lake, "landing", "accelerometer_landing")
 
-    big_accelerometer_file(landing, 600_000)   # several seconds of parsing: time to kill it mid-write
+    big_accelerometer_file(landing, 600_000)  # several seconds of parsing: time to kill it mid-write
     child = subprocess.Popen(
-        [sys.executable, "-m", "stedi_assets.cli", "run", "--landing", str(landing), "--lake", str(lake),
-         "--select", 'key:"landing/accelerometer_landing"'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "stedi_assets.cli",
+            "run",
+            "--landing",
+            str(landing),
+            "--lake",
+            str(lake),
+            "--select",
+            'key:"landing/accelerometer_landing"',
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     staged = None
     deadline = time.monotonic() + 60
     while staged is None and time.monotonic() < deadline and child.poll() is None:
@@ -66,9 +87,9 @@ def test_killed_write_leaves_previous_snapshot_current(tmp_path):
 
     lake_view = open_lake(str(lake))
     assert lake_view.current("landing", "accelerometer_landing").snapshot == before.snapshot
-    assert len(read_table(lake, "landing", "accelerometer_landing")) == 1   # readers still see the old table
+    assert len(read_table(lake, "landing", "accelerometer_landing")) == 1  # readers still see the old table
     assert [s.snapshot for s in lake_view.snapshots("landing", "accelerometer_landing")] == [before.snapshot]
-    assert staged.exists()                                                   # an orphan: no snapshot uses it
+    assert staged.exists()  # an orphan: no snapshot uses it
 
     # The next write commits the full table; orphan removal (past its age) clears the half-write away.
     assert run_pipeline(landing, lake, selection=LANDING_ONLY).success
@@ -86,11 +107,12 @@ def test_failed_build_commits_nothing(tmp_path, monkeypatch):
 
     def broken(*args, **kwargs):
         raise RuntimeError("engine died")
+
     monkeypatch.setattr("stedi_assets.engines.duckdb_engine.DuckDBEngine.select_into", broken)
     result = run_pipeline(landing, lake, selection=dg.AssetSelection.assets(["trusted", "customer_trusted"]))
     assert not result.success
     assert open_lake(str(lake)).current("trusted", "customer_trusted").snapshot == before
-    assert data_files(lake, "trusted", "customer_trusted") == files      # the staged files were discarded
+    assert data_files(lake, "trusted", "customer_trusted") == files  # the staged files were discarded
 
 
 def test_rollback_and_retention_by_count(tmp_path):
@@ -102,18 +124,18 @@ def test_rollback_and_retention_by_count(tmp_path):
         ids.append(open_lake(str(lake)).current("landing", "customer_landing").snapshot)
     store = open_lake(str(lake))
     kept = [s.snapshot for s in store.snapshots("landing", "customer_landing")]
-    assert kept == ids[-5:]                         # default retention: the newest 5 snapshots
-    assert len(data_files(lake, "landing", "customer_landing")) == 5   # expired snapshots' files are deleted
+    assert kept == ids[-5:]  # default retention: the newest 5 snapshots
+    assert len(data_files(lake, "landing", "customer_landing")) == 5  # expired snapshots' files are deleted
     apply_retention(store, "landing", "customer_landing", Retention(keep=3))
     assert [s.snapshot for s in store.snapshots("landing", "customer_landing")] == ids[-3:]
 
     assert store.rollback("landing", "customer_landing").snapshot == ids[-2]
     assert store.current("landing", "customer_landing").snapshot == ids[-2]
     rejected = store.current("landing", "customer_landing").parts["rejected"]
-    assert store.current("landing", "customer_landing_rejected").snapshot == rejected   # its part went back too
+    assert store.current("landing", "customer_landing_rejected").snapshot == rejected  # its part went back too
     assert store.rollback("landing", "customer_landing", ids[-1]).snapshot == ids[-1]
     with pytest.raises(LookupError):
-        store.rollback("landing", "customer_landing", ids[0])    # expired
+        store.rollback("landing", "customer_landing", ids[0])  # expired
 
 
 def test_retention_by_age_keeps_the_current_snapshot(tmp_path):

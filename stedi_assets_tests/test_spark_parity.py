@@ -15,6 +15,7 @@ Then each translation of translate.py runs on Spark against DuckDB on inputs cho
 
 One JVM for the whole module (SparkEngine's session is per process and reused).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,7 +50,7 @@ pytestmark = pytest.mark.slow
 
 KEY = "spark-parity-key"
 GENERATED_CUSTOMERS = 150
-TABLE_PARTS = [(s.zone, s.name, part) for s in TABLES for part in s.parts]   # 9 tables + 3 rejected parts
+TABLE_PARTS = [(s.zone, s.name, part) for s in TABLES for part in s.parts]  # 9 tables + 3 rejected parts
 DERIVED = [s for s in TABLES if s.zone != "landing" or s.name == "rejected"]
 DUCKDB = DuckDBEngine()
 
@@ -90,7 +91,7 @@ def lakes(request, spark_engine, tmp_path_factory) -> dict:
 
 
 def test_both_engines_build_every_table(lakes):
-    for name, (result, lake) in lakes.items():
+    for name, (result, _lake) in lakes.items():
         assert result.success, f"{name} run failed"
         built = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
         assert built == {s.name for s in TABLES}, name
@@ -99,8 +100,9 @@ def test_both_engines_build_every_table(lakes):
 @pytest.mark.parametrize("zone, table, part", TABLE_PARTS, ids=[f"{t}.{p}" for _, t, p in TABLE_PARTS])
 def test_same_rows(lakes, zone, table, part):
     (_, duck_lake), (_, spark_lake) = lakes["duckdb"], lakes["spark"]
-    assert_same_rows(multiset(duck_lake, zone, table, part), multiset(spark_lake, zone, table, part),
-                     f"{zone}.{table} ({part})")
+    assert_same_rows(
+        multiset(duck_lake, zone, table, part), multiset(spark_lake, zone, table, part), f"{zone}.{table} ({part})"
+    )
 
 
 def test_same_schemas(lakes):
@@ -110,8 +112,11 @@ def test_same_schemas(lakes):
         current = open_lake(str(lake))
         for spec in TABLES:
             snapshot = current.current(spec.zone, spec.name)
-            files = {tuple((f.name, str(f.type)) for f in pq.read_schema(Path(lake) / f))
-                     for part in spec.parts for f in snapshot.files[part]}
+            files = {
+                tuple((f.name, str(f.type)) for f in pq.read_schema(Path(lake) / f))
+                for part in spec.parts
+                for f in snapshot.files[part]
+            }
             iceberg = [str(current.iceberg(spec.zone, part_table(spec.name, part)).schema()) for part in spec.parts]
             schemas[name, spec.name] = (files, iceberg)
     for spec in TABLES:
@@ -130,15 +135,19 @@ def test_each_commit_records_the_engine_that_built_it(lakes):
                 assert engine == name, (name, spec.name)
                 inputs = recorded_inputs(lake, spec.zone, spec.name)
                 assert inputs and inputs == {t: current.current(table(t).zone, t).snapshot for t in inputs}, spec.name
-            assert current.tags(spec.zone, spec.name).get(run_tag(result.run_id)) == \
-                current.current(spec.zone, spec.name).snapshot, (name, spec.name)
+            assert (
+                current.tags(spec.zone, spec.name).get(run_tag(result.run_id))
+                == current.current(spec.zone, spec.name).snapshot
+            ), (name, spec.name)
 
 
 def test_same_check_outcomes(lakes):
     outcomes = {}
     for name, (result, _) in lakes.items():
-        outcomes[name] = {(e.asset_key.path[-1], e.check_name): (e.passed, e.severity, dict(e.metadata))
-                          for e in result.get_asset_check_evaluations()}
+        outcomes[name] = {
+            (e.asset_key.path[-1], e.check_name): (e.passed, e.severity, dict(e.metadata))
+            for e in result.get_asset_check_evaluations()
+        }
     assert outcomes["duckdb"].keys() == outcomes["spark"].keys()
     assert len(outcomes["spark"]) >= 30
     for key, outcome in outcomes["duckdb"].items():
@@ -160,12 +169,15 @@ def test_spark_writes_only_its_part_files(lakes):
 
 # ------------------------------------------------------------------------ mixing engines in one lake
 
+
 def test_tables_are_interchangeable_between_engines(generated_landing, spark_engine, tmp_path):
     """DuckDB reads Spark-built tables and Spark reads DuckDB-built ones: the downstream tables are the same."""
     upstream = dg.AssetSelection.groups("landing") | dg.AssetSelection.assets(
-        ["trusted", "customer_trusted"], ["trusted", "accelerometer_trusted"])
+        ["trusted", "customer_trusted"], ["trusted", "accelerometer_trusted"]
+    )
     downstream = dg.AssetSelection.assets(
-        ["curated", "customer_curated"], ["trusted", "step_trainer_trusted"], ["curated", "machine_learning_curated"])
+        ["curated", "customer_curated"], ["trusted", "step_trainer_trusted"], ["curated", "machine_learning_curated"]
+    )
     reference = tmp_path / "duckdb"
     assert build(generated_landing, reference, "strict").success
     for first, then in ((spark_engine, DUCKDB), (DUCKDB, spark_engine)):
@@ -173,21 +185,28 @@ def test_tables_are_interchangeable_between_engines(generated_landing, spark_eng
         lake = tmp_path / case
         assert build(generated_landing, lake, "strict", first, upstream).success
         assert build(generated_landing, lake, "strict", then, downstream).success
-        upstream_snapshots = {t: open_lake(str(lake)).current("trusted", t).snapshot
-                              for t in ("customer_trusted", "accelerometer_trusted")}
+        upstream_snapshots = {
+            t: open_lake(str(lake)).current("trusted", t).snapshot
+            for t in ("customer_trusted", "accelerometer_trusted")
+        }
         for t in upstream_snapshots:
             assert engine_and_run(lake, "trusted", t)[0] == first.name, (case, t)
-        for zone, name in (("curated", "customer_curated"), ("trusted", "step_trainer_trusted"),
-                           ("curated", "machine_learning_curated")):
+        for zone, name in (
+            ("curated", "customer_curated"),
+            ("trusted", "step_trainer_trusted"),
+            ("curated", "machine_learning_curated"),
+        ):
             assert_same_rows(multiset(reference, zone, name), multiset(lake, zone, name), f"{case}: {name}")
             assert engine_and_run(lake, zone, name)[0] == then.name, (case, name)
-            inputs = recorded_inputs(lake, zone, name)     # it read the snapshots the other engine committed
-            assert {t: inputs[t] for t in set(inputs) & set(upstream_snapshots)} == \
-                {t: upstream_snapshots[t] for t in set(inputs) & set(upstream_snapshots)}, (case, name)
+            inputs = recorded_inputs(lake, zone, name)  # it read the snapshots the other engine committed
+            assert {t: inputs[t] for t in set(inputs) & set(upstream_snapshots)} == {
+                t: upstream_snapshots[t] for t in set(inputs) & set(upstream_snapshots)
+            }, (case, name)
         assert set(recorded_inputs(lake, "curated", "customer_curated")) == set(upstream_snapshots)
 
 
 # ------------------------------------------------------------------------ the translations, on Spark
+
 
 def both(spark_engine, sql: str, table: pa.Table, tmp_path) -> tuple[list, list]:
     path = tmp_path / "input.parquet"
@@ -213,10 +232,17 @@ def both_into(spark_engine, sql: str, table: pa.Table, tmp_path, key=None) -> tu
 
 def test_lower_and_trim_match_duckdb_for_every_code_point(spark_engine, tmp_path):
     code_points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
-    table = pa.table({"cp": pa.array(code_points, pa.int64()), "s": [chr(c) for c in code_points],
-                      "padded": [f"{chr(c)}a{chr(c)}" for c in code_points]})
-    sql = ("SELECT cp, lower(s) AS lo, trim(padded) AS tr, ltrim(padded) AS lt, rtrim(padded) AS rt, "
-           "trim(BOTH ' ' FROM padded) AS spaces_only FROM t")
+    table = pa.table(
+        {
+            "cp": pa.array(code_points, pa.int64()),
+            "s": [chr(c) for c in code_points],
+            "padded": [f"{chr(c)}a{chr(c)}" for c in code_points],
+        }
+    )
+    sql = (
+        "SELECT cp, lower(s) AS lo, trim(padded) AS tr, ltrim(padded) AS lt, rtrim(padded) AS rt, "
+        "trim(BOTH ' ' FROM padded) AS spaces_only FROM t"
+    )
     path = tmp_path / "code_points.parquet"
     pq.write_table(table, path)
     duck = DuckDBEngine().query(sql, {"t": [str(path)]}).sort_by("cp")
@@ -225,12 +251,26 @@ def test_lower_and_trim_match_duckdb_for_every_code_point(spark_engine, tmp_path
     for column in duck.column_names:
         differs = pc.invert(pc.equal(duck[column], spark[column]))
         assert pc.sum(differs).as_py() in (0, None), (
-            column, duck.filter(differs).slice(0, 3).to_pylist(), spark.filter(differs).slice(0, 3).to_pylist())
+            column,
+            duck.filter(differs).slice(0, 3).to_pylist(),
+            spark.filter(differs).slice(0, 3).to_pylist(),
+        )
 
 
 def test_lower_and_trim_match_duckdb_in_context(spark_engine, tmp_path):
-    emails = ["ΟΔΥΣΣΕΥΣ@X.COM", "ΣΑΣ Σ", "İLKER@X.COM", "\u00a0Ann@X.com\u3000", "\tivan@x.com",
-              " heidi@x.com  ", "Straße@X.de", "ǅemal@x.com", "𐕰@x.com", None, ""]
+    emails = [
+        "ΟΔΥΣΣΕΥΣ@X.COM",
+        "ΣΑΣ Σ",
+        "İLKER@X.COM",
+        "\u00a0Ann@X.com\u3000",
+        "\tivan@x.com",
+        " heidi@x.com  ",
+        "Straße@X.de",
+        "ǅemal@x.com",
+        "𐕰@x.com",
+        None,
+        "",
+    ]
     sql = "SELECT e, lower(trim(e)) AS k, lower(trim(BOTH ' ' FROM e)) AS identity_key FROM t"
     duck, spark = both(spark_engine, sql, pa.table({"e": pa.array(emails, pa.string())}), tmp_path)
     assert sorted(duck, key=str) == sorted(spark, key=str)
@@ -239,18 +279,30 @@ def test_lower_and_trim_match_duckdb_in_context(spark_engine, tmp_path):
 @pytest.mark.parametrize("key", [b"k", b"x" * 64, b"long key " * 20, "clé".encode()])
 def test_pseudonym_on_spark_is_hmac_sha256(spark_engine, tmp_path, key):
     values = ["ann@x.com", "ΟΔΥΣΣΕΥΣ@x.com", "", None]
-    duck, spark = both_into(spark_engine, "SELECT k, pseudonym(k) AS id FROM t",
-                            pa.table({"k": pa.array(values, pa.string())}), tmp_path, key)
+    duck, spark = both_into(
+        spark_engine,
+        "SELECT k, pseudonym(k) AS id FROM t",
+        pa.table({"k": pa.array(values, pa.string())}),
+        tmp_path,
+        key,
+    )
     expected = {v: (hmac.new(key, v.encode(), hashlib.sha256).hexdigest() if v is not None else None) for v in values}
     assert {r["k"]: r["id"] for r in spark} == expected
     assert sorted(duck, key=str) == sorted(spark, key=str)
 
 
 def test_window_ordering_puts_nulls_last_on_both(spark_engine, tmp_path):
-    table = pa.table({"g": ["a", "a", "a", "b", "b"], "v": pa.array([3, None, 1, None, None], pa.int64()),
-                      "id": pa.array([1, 2, 3, 4, 5], pa.int64())})
-    sql = ("SELECT id, row_number() OVER (PARTITION BY g ORDER BY v, id) AS asc_rank, "
-           "row_number() OVER (PARTITION BY g ORDER BY v DESC, id DESC) AS desc_rank FROM t")
+    table = pa.table(
+        {
+            "g": ["a", "a", "a", "b", "b"],
+            "v": pa.array([3, None, 1, None, None], pa.int64()),
+            "id": pa.array([1, 2, 3, 4, 5], pa.int64()),
+        }
+    )
+    sql = (
+        "SELECT id, row_number() OVER (PARTITION BY g ORDER BY v, id) AS asc_rank, "
+        "row_number() OVER (PARTITION BY g ORDER BY v DESC, id DESC) AS desc_rank FROM t"
+    )
     duck, spark = both(spark_engine, sql, table, tmp_path)
     assert sorted(duck, key=lambda r: r["id"]) == sorted(spark, key=lambda r: r["id"])
 
@@ -278,8 +330,12 @@ def test_the_pseudonym_key_is_redacted_from_spark_plans(spark_engine):
 
     session = spark_engine.session().newSession()
     session.sql("SELECT CAST(id AS STRING) AS k FROM range(3)").createOrReplaceTempView("t")
-    plan = "\n".join(r[0] for r in session.sql(
-        "EXPLAIN EXTENDED " + to_spark("SELECT pseudonym(k) AS id FROM t", pseudonym_key=b"secret")).collect())
+    plan = "\n".join(
+        r[0]
+        for r in session.sql(
+            "EXPLAIN EXTENDED " + to_spark("SELECT pseudonym(k) AS id FROM t", pseudonym_key=b"secret")
+        ).collect()
+    )
     assert "== Physical Plan ==" in plan and plan.count("*********(redacted)") >= 6
     for pad in hmac_pads(b"secret"):
         assert pad not in plan.lower()
@@ -296,6 +352,7 @@ def test_one_spark_session_per_process(spark_engine):
 
 
 # ------------------------------------------------------------------------ a spark:// cluster
+
 
 class _Daemon:
     """A Spark standalone daemon (spark-class) started by this test, its output lines in a queue."""
@@ -329,14 +386,40 @@ def standalone_cluster(tmp_path_factory):
     home = Path(pyspark.__file__).parent
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
     spark_class = str(home / "bin" / "spark-class")
-    master = _Daemon([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", "0",
-                      "--webui-port", "0"], env)
+    master = _Daemon(
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--webui-port",
+            "0",
+        ],
+        env,
+    )
     daemons = [master]
     try:
         url = master.wait_for(r"Starting Spark master at (spark://\S+)").group(1)
-        worker = _Daemon([spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-                          "--cores", "1", "--memory", "1g", "--webui-port", "0",
-                          "--work-dir", str(tmp_path_factory.mktemp("spark-worker"))], env)
+        worker = _Daemon(
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "1",
+                "--memory",
+                "1g",
+                "--webui-port",
+                "0",
+                "--work-dir",
+                str(tmp_path_factory.mktemp("spark-worker")),
+            ],
+            env,
+        )
         daemons.append(worker)
         worker.wait_for("Successfully registered with master")
         yield url
@@ -369,15 +452,28 @@ def test_a_standalone_cluster_computes_the_same_tables(standalone_cluster, gener
     for name in ("step_trainer_trusted", "machine_learning_curated"):
         rule = load_rule(name, "strict")
         subrules = ephemerals(rule, "strict")
-        relations = {r: [str(reference / f) for f in lake.current(table(r).zone, r).files["data"]]
-                     for s in [rule, *subrules] for r in s.relations if not r.startswith("_")}
+        relations = {
+            r: [str(reference / f) for f in lake.current(table(r).zone, r).files["data"]]
+            for s in [rule, *subrules]
+            for r in s.relations
+            if not r.startswith("_")
+        }
         output_dir = tmp_path / "cluster" / name
         output_dir.mkdir(parents=True)
-        tables[name] = {"sql": rule.body, "relations": relations, "output_dir": str(output_dir),
-                        "ephemerals": [(s.name, s.body) for s in subrules]}
+        tables[name] = {
+            "sql": rule.body,
+            "relations": relations,
+            "output_dir": str(output_dir),
+            "ephemerals": [(s.name, s.body) for s in subrules],
+        }
     job = {"master": standalone_cluster, "key": KEY, "tables": tables}
-    done = subprocess.run([sys.executable, "-c", _CLUSTER_DRIVER, json.dumps(job)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+    done = subprocess.run(
+        [sys.executable, "-c", _CLUSTER_DRIVER, json.dumps(job)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     outputs = json.loads(done.stdout.strip().splitlines()[-1])
     for name, output in outputs.items():

@@ -3,6 +3,7 @@
 Fast and without a JVM: these tests pin the Spark SQL text and check the DuckDB side of each fix.
 test_spark_parity.py runs the same translations on Spark and compares the results with DuckDB's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,7 @@ import pyarrow as pa
 import pytest
 
 from stedi_assets.contract import POLICIES
-from stedi_assets.engines.translate import (LOWER_FIXES, UNICODE_SPACES, NotPortable, hmac_pads, to_spark,
-                                            view_name)
+from stedi_assets.engines.translate import LOWER_FIXES, UNICODE_SPACES, NotPortable, hmac_pads, to_spark, view_name
 from stedi_assets.zones import TABLES
 from stedi_assets.zones.sql import ephemerals, load_rule
 
@@ -30,17 +30,24 @@ def duck(sql: str, *params):
 
 # ------------------------------------------------------------------------------------ sqlglot's part
 
+
 def test_every_identifier_is_quoted_so_spark_keywords_stay_columns():
-    assert spark("SELECT a.user, a.timestamp FROM accelerometer_landing a") == \
-        "SELECT `a`.`user`, `a`.`timestamp` FROM `accelerometer_landing` AS `a`"
+    assert (
+        spark("SELECT a.user, a.timestamp FROM accelerometer_landing a")
+        == "SELECT `a`.`user`, `a`.`timestamp` FROM `accelerometer_landing` AS `a`"
+    )
 
 
 def test_ascending_order_gets_nulls_last_as_in_duckdb():
     # DuckDB sorts NULLs last in both directions; Spark sorts them first when ascending.
-    assert spark("SELECT row_number() OVER (ORDER BY v) FROM t") == \
-        "SELECT ROW_NUMBER() OVER (ORDER BY `v` NULLS LAST) FROM `t`"
-    assert spark("SELECT row_number() OVER (ORDER BY v DESC) FROM t") == \
-        "SELECT ROW_NUMBER() OVER (ORDER BY `v` DESC) FROM `t`"        # Spark's DESC default is NULLS LAST
+    assert (
+        spark("SELECT row_number() OVER (ORDER BY v) FROM t")
+        == "SELECT ROW_NUMBER() OVER (ORDER BY `v` NULLS LAST) FROM `t`"
+    )
+    assert (
+        spark("SELECT row_number() OVER (ORDER BY v DESC) FROM t")
+        == "SELECT ROW_NUMBER() OVER (ORDER BY `v` DESC) FROM `t`"
+    )  # Spark's DESC default is NULLS LAST
 
 
 def test_string_literals_are_escaped_for_spark():
@@ -55,26 +62,32 @@ def test_trim_with_characters_takes_spark_argument_order():
 def test_standard_trim_of_spaces_is_kept_as_written():
     # the rules' identity key: U+0020 only, as ZONE_RULES says; no Unicode-space expansion here
     assert spark("SELECT lower(trim(BOTH ' ' FROM email)) FROM t").startswith(
-        "SELECT LOWER(TRANSLATE(TRIM(BOTH ' ' FROM `email`), ")
+        "SELECT LOWER(TRANSLATE(TRIM(BOTH ' ' FROM `email`), "
+    )
 
 
 def test_is_not_null_and_in_subquery_pass_through():
-    assert spark("SELECT x FROM t WHERE y IS NOT NULL AND x IN (SELECT x FROM u)") == \
-        "SELECT `x` FROM `t` WHERE NOT `y` IS NULL AND `x` IN (SELECT `x` FROM `u`)"
+    assert (
+        spark("SELECT x FROM t WHERE y IS NOT NULL AND x IN (SELECT x FROM u)")
+        == "SELECT `x` FROM `t` WHERE NOT `y` IS NULL AND `x` IN (SELECT `x` FROM `u`)"
+    )
 
 
 # ------------------------------------------------------------------------------------ our fixes
 
+
 def test_trim_without_characters_removes_every_unicode_space_separator():
     out = spark("SELECT trim(x), ltrim(x), rtrim(x) FROM t")
     spaces = UNICODE_SPACES
-    assert out == (f"SELECT TRIM('{spaces}' FROM `x`), TRIM(LEADING '{spaces}' FROM `x`), "
-                   f"TRIM(TRAILING '{spaces}' FROM `x`) FROM `t`")
+    assert out == (
+        f"SELECT TRIM('{spaces}' FROM `x`), TRIM(LEADING '{spaces}' FROM `x`), "
+        f"TRIM(TRAILING '{spaces}' FROM `x`) FROM `t`"
+    )
 
 
 def test_unicode_spaces_are_exactly_what_duckdb_trim_removes():
     con = duckdb.connect()
-    chars = pa.table({"c": [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]})
+    chars = pa.table({"c": [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]})  # noqa: F841 (read by name in SQL)
     trimmed = {r[0] for r in con.execute("SELECT c FROM chars WHERE trim(c || 'a' || c) = 'a'").fetchall()}
     assert trimmed == set(UNICODE_SPACES)
     assert set(UNICODE_SPACES) == {chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Zs"}
@@ -82,14 +95,15 @@ def test_unicode_spaces_are_exactly_what_duckdb_trim_removes():
 
 def test_lower_first_maps_the_characters_where_java_and_duckdb_differ():
     out = spark("SELECT lower(x) FROM t")
-    assert out == (f"SELECT LOWER(TRANSLATE(`x`, '{''.join(LOWER_FIXES)}', '{''.join(LOWER_FIXES.values())}')) "
-                   "FROM `t`")
+    assert out == (
+        f"SELECT LOWER(TRANSLATE(`x`, '{''.join(LOWER_FIXES)}', '{''.join(LOWER_FIXES.values())}')) FROM `t`"
+    )
     # the replacements are DuckDB's own lower-casing, and already lower case
     for upper, lower in LOWER_FIXES.items():
         assert duck("SELECT lower(?)", upper) == lower, hex(ord(upper))
         assert duck("SELECT lower(?)", lower) == lower
-    assert duck("SELECT lower('ΟΔΥΣΣΕΥΣ')") == "οδυσσευσ"            # DuckDB: no final sigma
-    assert duck("SELECT lower('İ')") == "i"                           # DuckDB: no combining dot
+    assert duck("SELECT lower('ΟΔΥΣΣΕΥΣ')") == "οδυσσευσ"  # DuckDB: no final sigma
+    assert duck("SELECT lower('İ')") == "i"  # DuckDB: no combining dot
 
 
 def test_nested_functions_are_all_translated():
@@ -102,13 +116,14 @@ def test_pseudonym_becomes_hmac_sha256_in_plain_spark_sql():
     inner, outer = hmac_pads(key)
     assert spark("SELECT pseudonym(k) AS id FROM t", pseudonym_key=key) == (
         f"SELECT SHA2(CONCAT(UNHEX('{outer}'), UNHEX(SHA2(CONCAT(UNHEX('{inner}'), ENCODE(`k`, 'UTF-8')), 256))), 256)"
-        " AS `id` FROM `t`")
+        " AS `id` FROM `t`"
+    )
 
 
 @pytest.mark.parametrize("key", [b"k", b"x" * 64, b"long" * 40, "clé".encode()])
 def test_hmac_pads_give_rfc2104_hmac(key):
     inner, outer = hmac_pads(key)
-    message = "ann@x.com".encode()
+    message = b"ann@x.com"
     by_pads = hashlib.sha256(bytes.fromhex(outer) + hashlib.sha256(bytes.fromhex(inner) + message).digest())
     assert by_pads.hexdigest() == hmac.new(key, message, hashlib.sha256).hexdigest()
 
@@ -127,22 +142,29 @@ def test_pseudonym_needs_a_key_and_one_argument():
 
 def test_zone_qualified_tables_become_unqualified_temp_views():
     assert view_name("trusted.customer_trusted") == "trusted__customer_trusted"
-    assert spark("SELECT trusted.customer_trusted.email, c.phone FROM trusted.customer_trusted "
-                 "JOIN trusted.customer_trusted AS c ON c.email = trusted.customer_trusted.email") == (
+    assert spark(
+        "SELECT trusted.customer_trusted.email, c.phone FROM trusted.customer_trusted "
+        "JOIN trusted.customer_trusted AS c ON c.email = trusted.customer_trusted.email"
+    ) == (
         "SELECT `customer_trusted`.`email`, `c`.`phone` FROM `trusted__customer_trusted` AS `customer_trusted` "
-        "JOIN `trusted__customer_trusted` AS `c` ON `c`.`email` = `customer_trusted`.`email`")
+        "JOIN `trusted__customer_trusted` AS `c` ON `c`.`email` = `customer_trusted`.`email`"
+    )
 
 
 # ------------------------------------------------------------------------------------ the guard
 
-@pytest.mark.parametrize("sql", [
-    "SELECT upper(x) FROM t",                        # no tested translation
-    "SELECT list_aggregate(x, 'sum') FROM t",        # DuckDB only
-    "SELECT x::bigint FROM t",                       # casts differ (overflow, string parsing)
-    "SELECT a + b FROM t",                           # bigint overflow: DuckDB errors, Spark wraps
-    "SELECT a || b FROM t",
-    "SELECT regexp_matches(x, 'a') FROM t",
-])
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT upper(x) FROM t",  # no tested translation
+        "SELECT list_aggregate(x, 'sum') FROM t",  # DuckDB only
+        "SELECT x::bigint FROM t",  # casts differ (overflow, string parsing)
+        "SELECT a + b FROM t",  # bigint overflow: DuckDB errors, Spark wraps
+        "SELECT a || b FROM t",
+        "SELECT regexp_matches(x, 'a') FROM t",
+    ],
+)
 def test_constructs_without_a_tested_translation_are_refused(sql):
     with pytest.raises(NotPortable, match="no tested Spark translation"):
         spark(sql)
@@ -165,4 +187,4 @@ def test_every_rule_translates():
                 seen.add(r.path)
                 out = spark(r.body, pseudonym_key=b"k")
                 assert "PSEUDONYM(" not in out.upper()
-    assert len(seen) == 12      # 11 table rules + the ephemeral _customer_latest
+    assert len(seen) == 12  # 11 table rules + the ephemeral _customer_latest

@@ -10,6 +10,7 @@ Screenshots (PNG) of each step go to $STEDI_TEST_ARTIFACTS/ui/ (default <repo>/t
 the folder is printed when the module starts, and a FAILED-*.png shows the page a failing step was on.
 Chromium is Debian's (`apt-get install chromium`); `playwright install` is never needed.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,13 +27,20 @@ from stedi_assets import cli
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (we run as root in CI), no GPU, and nothing that reaches for the network on its own.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 VIEWPORT = {"width": 1600, "height": 1000}
-ACTION_TIMEOUT_MS = 60_000          # a click or a wait for an element: pages load slowly on a busy 2-core machine
-POPUP_TIMEOUT_MS = 30_000           # the first-visit pop-up shows once the UI has asked the instance about it
-RUN_TIMEOUT = 600                   # s for "Materialize all" (9 assets, one subprocess per step) to finish
-PAGE_SETTLE = 20                    # s for a page's lists to reach what they will show
+ACTION_TIMEOUT_MS = 60_000  # a click or a wait for an element: pages load slowly on a busy 2-core machine
+POPUP_TIMEOUT_MS = 30_000  # the first-visit pop-up shows once the UI has asked the instance about it
+RUN_TIMEOUT = 600  # s for "Materialize all" (9 assets, one subprocess per step) to finish
+PAGE_SETTLE = 20  # s for a page's lists to reach what they will show
 
 ALL_TABLES = {table for tables in ZONE_TABLES.values() for table in tables}
 TABLE_COUNT = len(ALL_TABLES)
@@ -46,6 +54,7 @@ def _run_id_in(url: str | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------- fixtures
+
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> Path:
@@ -79,9 +88,10 @@ class Shots:
             yield
         except BaseException:
             from playwright.sync_api import Error as PlaywrightError
+
             try:
                 self.take(page, f"FAILED-{name}")
-            except PlaywrightError:         # a dead browser must not hide the real failure
+            except PlaywrightError:  # a dead browser must not hide the real failure
                 pass
             raise
 
@@ -91,7 +101,7 @@ def shots(request) -> Shots:
     base = os.environ.get("STEDI_TEST_ARTIFACTS")
     folder = (Path(base) if base else REPO / "test-artifacts") / "ui"
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):          # pictures of an earlier run would be mistaken for this one's
+    for old in folder.glob("*.png"):  # pictures of an earlier run would be mistaken for this one's
         old.unlink()
     # Printed past pytest's capture (as capsys.disabled() does) so a passing run names the folder too.
     capture = request.config.pluginmanager.getplugin("capturemanager")
@@ -125,17 +135,19 @@ def page(server, shots):
 def _dismiss_first_visit_popup(page, shots: Shots) -> None:
     """A new instance greets its first visitor with a "Join the Dagster community" dialog over the page."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     popup = page.get_by_text("Join the Dagster community")
     try:
         popup.wait_for(timeout=POPUP_TIMEOUT_MS)
     except PlaywrightTimeout:
-        return                                # already seen on this instance: nothing in the way
+        return  # already seen on this instance: nothing in the way
     shots.take(page, "first-visit-popup")
     page.get_by_role("button", name="Skip", exact=True).click()
     popup.wait_for(state="hidden")
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
 
 def _eventually(read, expected, timeout: float = PAGE_SETTLE, interval: float = 0.5):
     """Read the page until it shows `expected` or `timeout` passes; returns the last reading."""
@@ -149,7 +161,7 @@ def _eventually(read, expected, timeout: float = PAGE_SETTLE, interval: float = 
 
 def _open(page, nav_href: str) -> None:
     """Click an entry of the left navigation (Overview, Runs, Catalog, Lineage ...)."""
-    page.locator(f"a[href='{nav_href}']").first.click()      # the navigation comes first on every page
+    page.locator(f"a[href='{nav_href}']").first.click()  # the navigation comes first on every page
 
 
 def _sidebar_tree(page) -> dict[str, list[str]]:
@@ -170,6 +182,7 @@ def _sidebar_tree(page) -> dict[str, list[str]]:
 
 # --------------------------------------------------------------------------------------------- tests
 
+
 def test_lineage_shows_each_zone_group_with_its_tables_and_the_quarantine(page, shots):
     expected = {zone: sorted(tables) for zone, tables in ZONE_TABLES.items()}
     with shots.on_failure(page, "lineage-groups"):
@@ -177,7 +190,7 @@ def test_lineage_shows_each_zone_group_with_its_tables_and_the_quarantine(page, 
         page.get_by_role("button", name="Materialize all").wait_for()
         collapsed = _eventually(lambda: sorted(_sidebar_tree(page)), sorted(expected))
         assert collapsed == sorted(expected), f"Lineage sidebar shows groups {collapsed}"
-        for zone in expected:                   # unfold each group as a person would, by its arrow
+        for zone in expected:  # unfold each group as a person would, by its arrow
             row = page.locator("[data-index]").filter(has=page.locator(f"[title='{zone}']"))
             row.get_by_role("img", name="arrow_drop_down").click()
         shown = _eventually(lambda: _sidebar_tree(page), expected)
@@ -188,7 +201,7 @@ def test_lineage_shows_each_zone_group_with_its_tables_and_the_quarantine(page, 
 @dataclass(frozen=True)
 class Run:
     id: str
-    status: str          # what the run page's status tag shows once the run is over (Success, Failure ...)
+    status: str  # what the run page's status tag shows once the run is over (Success, Failure ...)
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +237,11 @@ CHECK_DEFINITIONS_QUERY = """
 def _defined_checks(server: Server) -> dict[tuple[str, str], dict]:
     """Every check of every table as the instance knows it: blocking or not, and its latest evaluation."""
     nodes = server.graphql(CHECK_DEFINITIONS_QUERY)["assetNodes"]
-    return {(node["assetKey"]["path"][-1], check["name"]): check
-            for node in nodes for check in (node["assetChecksOrError"] or {}).get("checks", [])}
+    return {
+        (node["assetKey"]["path"][-1], check["name"]): check
+        for node in nodes
+        for check in (node["assetChecksOrError"] or {}).get("checks", [])
+    }
 
 
 def _passed_in(execution: dict | None, run_id: str) -> bool:
@@ -237,15 +253,16 @@ def _passed_in(execution: dict | None, run_id: str) -> bool:
 
 
 def test_materialize_all_from_the_ui_shows_success(page, server, run, shots):
-    assert run.status == "Success", \
+    assert run.status == "Success", (
         f"run {run.id} shows {run.status}:\n{run_errors(server, run.id)}\n{server.log_tail()}"
+    )
     with shots.on_failure(page, "run"):
         # The run covered every table and every check, and each step shows as succeeded.
         checks = len(_defined_checks(server))
         page.get_by_text(f"{TABLE_COUNT} assets", exact=True).wait_for()
         page.get_by_text(f"{checks} checks", exact=True).wait_for()
         page.get_by_text(f"Succeeded ({TABLE_COUNT})", exact=True).wait_for()
-    for zone in ZONE_TABLES:                    # each group's lineage after the run, for whoever reads the artifacts
+    for zone in ZONE_TABLES:  # each group's lineage after the run, for whoever reads the artifacts
         with shots.on_failure(page, f"group-{zone}"):
             page.goto(f"{server.base_url}/locations/{LOCATION}/asset-groups/{zone}")
             page.get_by_text("Materialized", exact=True).first.wait_for()
@@ -254,10 +271,10 @@ def test_materialize_all_from_the_ui_shows_success(page, server, run, shots):
 
 @dataclass(frozen=True)
 class CheckOnPage:
-    listed: str          # the status under the check's name in the Checks list (Succeeded, Failed ...)
-    blocking: bool       # the detail says "This is a blocking asset check."
-    result: str          # the detail's Latest execution > Evaluation result (Passed, Failed ...)
-    run_id: str          # the run its Latest execution links to ("" when it has not run)
+    listed: str  # the status under the check's name in the Checks list (Succeeded, Failed ...)
+    blocking: bool  # the detail says "This is a blocking asset check."
+    result: str  # the detail's Latest execution > Evaluation result (Passed, Failed ...)
+    run_id: str  # the run its Latest execution links to ("" when it has not run)
 
 
 def _under(page, label: str):
@@ -276,14 +293,15 @@ def _checks_tab(page) -> dict[str, CheckOnPage]:
         name = row.locator("[title]").first.get_attribute("title") or ""
         row.click()
         page.locator("[aria-label=asset_check] + span", has_text=re.compile(f"^{re.escape(name)}$")).wait_for()
-        result = _under(page, "Evaluation result")      # always shown; a Timestamp only once the check has run
+        result = _under(page, "Evaluation result")  # always shown; a Timestamp only once the check has run
         result.wait_for()
         timestamp = _under(page, "Timestamp")
         checks[name] = CheckOnPage(
             listed=row.inner_text().splitlines()[-1].strip(),
             blocking=page.get_by_text("This is a blocking asset check").count() > 0,
             result=result.inner_text().strip(),
-            run_id=_run_id_in(timestamp.get_attribute("href")) if timestamp.count() else "")
+            run_id=_run_id_in(timestamp.get_attribute("href")) if timestamp.count() else "",
+        )
     return checks
 
 
@@ -299,18 +317,21 @@ def test_every_blocking_check_shows_passed_in_that_run(page, server, run, shots)
                 shots.take(page, f"checks-{zone}-{table}")
 
     defined = _defined_checks(server)
-    assert set(on_page) == set(defined), \
-        f"checks on the page but not defined: {sorted(set(on_page) - set(defined))}; " \
+    assert set(on_page) == set(defined), (
+        f"checks on the page but not defined: {sorted(set(on_page) - set(defined))}; "
         f"defined but not on the page: {sorted(set(defined) - set(on_page))}"
+    )
     wrong_flag = sorted(k for k, c in on_page.items() if c.blocking != defined[k]["blocking"])
     assert not wrong_flag, f"the page shows the wrong blocking flag for {wrong_flag}"
 
     blocking = sorted(k for k, c in on_page.items() if c.blocking)
     ungated = ALL_TABLES - {table for table, _ in blocking}
     assert not ungated, f"tables without a blocking check: {sorted(ungated)}"
-    not_passed = {f"{t}/{c}": on_page[t, c] for t, c in blocking
-                  if (on_page[t, c].listed, on_page[t, c].result, on_page[t, c].run_id)
-                  != ("Succeeded", "Passed", run.id)}
+    not_passed = {
+        f"{t}/{c}": on_page[t, c]
+        for t, c in blocking
+        if (on_page[t, c].listed, on_page[t, c].result, on_page[t, c].run_id) != ("Succeeded", "Passed", run.id)
+    }
     assert not not_passed, f"blocking checks not shown as passed in run {run.id}: {not_passed}"
 
     # The instance recorded the same: each blocking check passed for the materialization of this run.

@@ -3,6 +3,7 @@ a user sees over GraphQL, and press "Materialize selected" the way the UI does.
 
 One `dagster dev` (dev_server.py: webserver, daemon, code server) serves the whole module.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from dev_server import LOCATION, ZONE_TABLES, Server, run_errors, start_dagster_
 
 pytestmark = pytest.mark.slow
 
-RUN_TIMEOUT = 150                                   # s for the launched run to finish
+RUN_TIMEOUT = 150  # s for the launched run to finish
 
 ASSET_KEYS = {(zone, name) for zone, names in ZONE_TABLES.items() for name in names}
 # Checks a user must find on each table (the tables may have more).
@@ -24,9 +25,13 @@ REQUIRED_CHECKS = {
     ("curated", "machine_learning_curated"): {"consent", "no_pii"},
 }
 JOBS = {"landing_job", "trusted_job", "curated_job", "lakehouse_job", "checks_job"}
-SELECTION = [["landing", "customer_landing"], ["landing", "accelerometer_landing"],
-             ["landing", "step_trainer_landing"], ["trusted", "customer_trusted"]]
-UDACITY_CUSTOMER_TRUSTED_ROWS = 482                 # the strict policy's count on the Udacity data
+SELECTION = [
+    ["landing", "customer_landing"],
+    ["landing", "accelerometer_landing"],
+    ["landing", "step_trainer_landing"],
+    ["trusted", "customer_trusted"],
+]
+UDACITY_CUSTOMER_TRUSTED_ROWS = 482  # the strict policy's count on the Udacity data
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +77,11 @@ def test_asset_shows_its_rule_checks_and_documented_columns(catalog, key):
     undocumented = [c for c, check in checks.items() if not (check["description"] or "").strip()]
     assert not undocumented, f"{name}: checks without a description: {undocumented}"
 
-    schemas = [e for e in node["metadataEntries"]
-               if e["__typename"] == "TableSchemaMetadataEntry" and e["label"] == "dagster/column_schema"]
+    schemas = [
+        e
+        for e in node["metadataEntries"]
+        if e["__typename"] == "TableSchemaMetadataEntry" and e["label"] == "dagster/column_schema"
+    ]
     assert len(schemas) == 1, f"{name} has no dagster/column_schema in its definition metadata"
     columns = schemas[0]["schema"]["columns"]
     assert columns, f"{name}'s column schema is empty"
@@ -155,15 +163,20 @@ def _key_inputs(keys):
 def _execution_params(server: Server, keys: list[list[str]], job: str = "__ASSET_JOB") -> dict:
     """The UI's executionParamsForAssetJob: the selected assets plus all their checks in the job."""
     data = server.graphql(LAUNCH_LOADER_QUERY, {"assetKeys": _key_inputs(keys)})
-    assert data["assetNodeAdditionalRequiredKeys"] == [], \
+    assert data["assetNodeAdditionalRequiredKeys"] == [], (
         f"the UI would warn that more assets must be materialized: {data['assetNodeAdditionalRequiredKeys']}"
+    )
     nodes = data["assetNodes"]
     assert sorted(n["assetKey"]["path"] for n in nodes) == sorted(keys)
     assert all(job in n["jobNames"] for n in nodes), {tuple(n["assetKey"]["path"]): n["jobNames"] for n in nodes}
     [repository] = {(n["repository"]["location"]["name"], n["repository"]["name"]) for n in nodes}
-    checks = [{"name": c["name"], "assetKey": {"path": n["assetKey"]["path"]}}
-              for n in nodes if n["assetChecksOrError"]["__typename"] == "AssetChecks"
-              for c in n["assetChecksOrError"]["checks"] if not c["jobNames"] or job in c["jobNames"]]
+    checks = [
+        {"name": c["name"], "assetKey": {"path": n["assetKey"]["path"]}}
+        for n in nodes
+        if n["assetChecksOrError"]["__typename"] == "AssetChecks"
+        for c in n["assetChecksOrError"]["checks"]
+        if not c["jobNames"] or job in c["jobNames"]
+    ]
     return {
         "mode": "default",
         "executionMetadata": {"tags": []},
@@ -200,10 +213,13 @@ def materialized(server) -> dict:
 
 def test_materialize_selected_succeeds(server, materialized):
     run, run_id = materialized["run"], materialized["run_id"]
-    assert run["status"] == "SUCCESS", \
+    assert run["status"] == "SUCCESS", (
         f"run {run_id} ended {run['status']}:\n{run_errors(server, run_id)}\n{server.log_tail()}"
+    )
     assert sorted(k["path"] for k in run["assetSelection"]) == sorted(SELECTION)
-    launched_checks = {(c["assetKey"]["path"][-1], c["name"]) for c in materialized["params"]["selector"]["assetCheckSelection"]}
+    launched_checks = {
+        (c["assetKey"]["path"][-1], c["name"]) for c in materialized["params"]["selector"]["assetCheckSelection"]
+    }
     assert ("customer_trusted", "consent") in launched_checks
     assert {(c["assetKey"]["path"][-1], c["name"]) for c in run["assetCheckSelection"]} == launched_checks
     # The run wrote to the lake we configured (a .env in the repo root could have redirected it).

@@ -6,6 +6,7 @@ as it arrives, read in place (OpenX JSON SerDe, explicit column types), as the U
 The committed files under catalog/ddl/ are these statements with ${...} placeholders; `stedi ddl` fills
 them in for a landing root.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,20 +24,23 @@ def database(zone: str, prefix: str = "stedi") -> str:
 
 
 def _columns(columns: tuple[Column, ...]) -> str:
-    return ",\n".join(f"  `{c.name}` {GLUE_TYPES[c.type]} COMMENT '{c.description.replace(chr(39), '')}'"
-                      for c in columns)
+    return ",\n".join(
+        f"  `{c.name}` {GLUE_TYPES[c.type]} COMMENT '{c.description.replace(chr(39), '')}'" for c in columns
+    )
 
 
 def raw_landing_ddl(spec: TableSpec) -> str:
     """CREATE TABLE over the raw JSON lines of one landing source (as the Udacity project queries them)."""
     columns = tuple(c for c in spec.columns if c.name not in LINEAGE)
-    return (f"CREATE EXTERNAL TABLE IF NOT EXISTS `${{raw_database}}`.`{spec.name}` (\n{_columns(columns)}\n)\n"
-            "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'\n"
-            "WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true', 'case.insensitive' = 'true')\n"
-            "STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'\n"
-            "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n"
-            f"LOCATION '${{landing}}/{SOURCE_OF[spec.name]}/'\n"
-            "TBLPROPERTIES ('classification' = 'json');\n")
+    return (
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `${{raw_database}}`.`{spec.name}` (\n{_columns(columns)}\n)\n"
+        "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'\n"
+        "WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true', 'case.insensitive' = 'true')\n"
+        "STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'\n"
+        "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n"
+        f"LOCATION '${{landing}}/{SOURCE_OF[spec.name]}/'\n"
+        "TBLPROPERTIES ('classification' = 'json');\n"
+    )
 
 
 def statements() -> dict[str, str]:

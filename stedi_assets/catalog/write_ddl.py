@@ -1,4 +1,5 @@
 """Regenerate the committed DDL files from the contract: `python -m stedi_assets.catalog.write_ddl`."""
+
 import shutil
 
 from .ddl import DDL_DIR, statements

@@ -3,10 +3,11 @@
 Blocking checks gate publication: a snapshot whose blocking check fails with ERROR is never
 published, and nothing downstream runs. WARN results never block.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import consent, counts, integrity
 from .audit import Audit, Outcome
@@ -17,26 +18,33 @@ class CheckDef:
     name: str
     run: Callable[[Audit], Outcome]
     blocking: bool
-    reads: tuple[str, ...] = ()          # tables it reads beyond the audited table and its inputs
+    reads: tuple[str, ...] = ()  # tables it reads beyond the audited table and its inputs
 
     @property
     def description(self) -> str:
         return (self.run.__doc__ or "").strip().splitlines()[0]
 
 
-CHECKS: dict[str, CheckDef] = {c.name: c for c in (
-    CheckDef("schema", integrity.schema, blocking=True),
-    CheckDef("consent", consent.consent, blocking=True, reads=("customer_landing",)),
-    CheckDef("no_pii", consent.no_pii, blocking=True),
-    CheckDef("erasure", consent.erasure, blocking=True),
-    CheckDef("reconciliation", counts.reconciliation, blocking=True),
-    CheckDef("row_count", counts.row_count, blocking=True),
-    CheckDef("quarantine_complete", counts.quarantine_complete, blocking=True),
-    CheckDef("unique_customers", integrity.unique_customers, blocking=True),
-    CheckDef("distinct_rows", integrity.distinct_rows, blocking=True),
-    CheckDef("ambiguous_readings", integrity.ambiguous_readings, blocking=False,
-             reads=("customer_landing", "step_trainer_landing", "accelerometer_landing")),
-)}
+CHECKS: dict[str, CheckDef] = {
+    c.name: c
+    for c in (
+        CheckDef("schema", integrity.schema, blocking=True),
+        CheckDef("consent", consent.consent, blocking=True, reads=("customer_landing",)),
+        CheckDef("no_pii", consent.no_pii, blocking=True),
+        CheckDef("erasure", consent.erasure, blocking=True),
+        CheckDef("reconciliation", counts.reconciliation, blocking=True),
+        CheckDef("row_count", counts.row_count, blocking=True),
+        CheckDef("quarantine_complete", counts.quarantine_complete, blocking=True),
+        CheckDef("unique_customers", integrity.unique_customers, blocking=True),
+        CheckDef("distinct_rows", integrity.distinct_rows, blocking=True),
+        CheckDef(
+            "ambiguous_readings",
+            integrity.ambiguous_readings,
+            blocking=False,
+            reads=("customer_landing", "step_trainer_landing", "accelerometer_landing"),
+        ),
+    )
+}
 
 
 def run_checks(audit: Audit, names) -> dict[str, Outcome]:

@@ -4,11 +4,13 @@ Checks never reuse the SQL that built a table: they read the Parquet files thems
 contract with their own logic (often an independent Python oracle, see register.py), so a wrong rule
 cannot also vouch for itself. They always run on DuckDB, whichever engine built the table.
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pyarrow as pa
 
@@ -22,7 +24,7 @@ from ..zones.sql import PART_SUFFIX
 @dataclass(frozen=True)
 class Outcome:
     passed: bool
-    severity: str = "ERROR"                  # "ERROR" or "WARN": how bad a failure is
+    severity: str = "ERROR"  # "ERROR" or "WARN": how bad a failure is
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -38,11 +40,11 @@ def failed(severity: str = "ERROR", **metadata: Any) -> Outcome:
 class Audit:
     spec: TableSpec
     policy: str
-    files: Mapping[str, list[str]]           # the audited snapshot's files by part, lake-relative
+    files: Mapping[str, list[str]]  # the audited snapshot's files by part, lake-relative
     extra: Mapping[str, Any]
     lake: Lake
     inputs: Mapping[str, Snapshot] = field(default_factory=dict)
-    landing: Any = None                      # the landing store (landing audits only)
+    landing: Any = None  # the landing store (landing audits only)
     pseudonym_key: bytes | None = None
     # The snapshot of any other table this audit reads: the run's pinned one (default: the current one).
     lookup: Callable[[str], Snapshot] | None = None
@@ -67,8 +69,10 @@ class Audit:
 
     def schema(self, part: str = "data") -> list[list[tuple[str, str]]]:
         """(column, DuckDB type) of each data file of the audited snapshot, in file order."""
-        return [[(row[0], row[1]) for row in self._query_uris(f"DESCRIBE SELECT * FROM read_parquet(['{u}'])")]
-                for u in self.uris(self.spec.name, part)]
+        return [
+            [(row[0], row[1]) for row in self._query_uris(f"DESCRIBE SELECT * FROM read_parquet(['{u}'])")]
+            for u in self.uris(self.spec.name, part)
+        ]
 
     @staticmethod
     def _relation(name: str, part: str) -> str:
@@ -78,8 +82,9 @@ class Audit:
         with connect(self.lake.store.duckdb_setup()) as con:
             return con.execute(sql).fetchall()
 
-    def query(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None,
-              **arrow: pa.Table) -> list[tuple]:
+    def query(
+        self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table
+    ) -> list[tuple]:
         """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables;
         with `keyed_hash`, SQL can call pseudonym(x) = hex HMAC-SHA256 of x under that key."""
         relations = {}
@@ -94,13 +99,13 @@ class Audit:
                 con.register(name, value)
             return con.execute(sql).fetchall()
 
-    def scalar(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None,
-               **arrow: pa.Table) -> Any:
+    def scalar(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table) -> Any:
         return self.query(sql, tables, keyed_hash, **arrow)[0][0]
 
     @functools.cached_property
     def register(self):
         from .register import ConsentRegister
+
         with connect(self.lake.store.duckdb_setup()) as con:
             attach_parquet(con, {"customer_landing": self.uris("customer_landing")})
             records = con.execute("SELECT * FROM customer_landing").to_arrow_table().to_pylist()

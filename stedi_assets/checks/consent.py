@@ -1,4 +1,5 @@
 """Privacy checks: consent holds row by row, and the machine-learning table carries no personal data."""
+
 from __future__ import annotations
 
 import re
@@ -8,10 +9,14 @@ from .audit import Audit, Outcome, failed, passed
 
 # SQL that counts the rows breaking consent, per table and policy, against the oracle's tables:
 # consent(customer_key, serial, since, customer_id), consent_records(email, serial).
-_STRICT_CUSTOMER = ("SELECT count(*) FROM {t} t LEFT JOIN consent c ON lower(trim(BOTH ' ' FROM t.email)) = c.customer_key "
-                    "WHERE c.customer_key IS NULL OR t.shareWithResearchAsOfDate IS DISTINCT FROM c.since")
-_RUBRIC_CUSTOMER = ("SELECT count(*) FROM {t} t WHERE t.shareWithResearchAsOfDate IS NULL "
-                    "OR t.email NOT IN (SELECT email FROM consent_records)")
+_STRICT_CUSTOMER = (
+    "SELECT count(*) FROM {t} t LEFT JOIN consent c ON lower(trim(BOTH ' ' FROM t.email)) = c.customer_key "
+    "WHERE c.customer_key IS NULL OR t.shareWithResearchAsOfDate IS DISTINCT FROM c.since"
+)
+_RUBRIC_CUSTOMER = (
+    "SELECT count(*) FROM {t} t WHERE t.shareWithResearchAsOfDate IS NULL "
+    "OR t.email NOT IN (SELECT email FROM consent_records)"
+)
 _RUBRIC_BY_SERIAL = "SELECT count(*) FROM {t} t WHERE t.serialNumber NOT IN (SELECT serial FROM consent_records)"
 
 VIOLATIONS = {
@@ -20,13 +25,16 @@ VIOLATIONS = {
         "customer_curated": _STRICT_CUSTOMER,
         "accelerometer_trusted": (
             "SELECT count(*) FROM {t} t LEFT JOIN consent c ON lower(trim(BOTH ' ' FROM t.user)) = c.customer_key "
-            "WHERE c.customer_key IS NULL OR t.timestamp < c.since"),
+            "WHERE c.customer_key IS NULL OR t.timestamp < c.since"
+        ),
         "step_trainer_trusted": (
             "SELECT count(*) FROM {t} t LEFT JOIN consent c ON t.customer_key = c.customer_key "
-            "WHERE c.customer_key IS NULL OR t.sensorReadingTime < c.since OR t.serialNumber <> c.serial"),
+            "WHERE c.customer_key IS NULL OR t.sensorReadingTime < c.since OR t.serialNumber <> c.serial"
+        ),
         "machine_learning_curated": (
             "SELECT count(*) FROM {t} t LEFT JOIN consent c ON t.customer_id = c.customer_id "
-            "WHERE c.customer_id IS NULL OR t.sensorReadingTime < c.since"),
+            "WHERE c.customer_id IS NULL OR t.sensorReadingTime < c.since"
+        ),
     },
     "rubric": {
         "customer_trusted": _RUBRIC_CUSTOMER,
@@ -43,12 +51,15 @@ def consent(audit: Audit) -> Outcome:
     name = audit.spec.name
     register = audit.register
     violations = audit.scalar(
-        VIOLATIONS[audit.policy][name].format(t=name), (name,),
+        VIOLATIONS[audit.policy][name].format(t=name),
+        (name,),
         consent=register.strict_table(audit.pseudonym_key),
-        consent_records=register.rubric_table())
-    metadata = {"rows_violating_consent": int(violations),
-                "consenting_customers": len(register.consenting()) if audit.policy == "strict"
-                else len(register.rubric_emails)}
+        consent_records=register.rubric_table(),
+    )
+    metadata = {
+        "rows_violating_consent": int(violations),
+        "consenting_customers": len(register.consenting()) if audit.policy == "strict" else len(register.rubric_emails),
+    }
     return passed(**metadata) if violations == 0 else failed(**metadata)
 
 
@@ -58,6 +69,7 @@ HEX_PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 def personal_columns(policy: str) -> set[str]:
     """Every column the contract tags as personal data (pii); the rubric policy keeps the serial."""
     from ..zones import TABLES
+
     tagged = {c.name for t in TABLES for cols in (t.columns, *t.part_columns.values()) for c in cols if c.pii}
     return tagged - ({"serialNumber"} if policy == "rubric" else set())
 
@@ -70,8 +82,9 @@ def no_pii(audit: Audit) -> Outcome:
     found = sorted(columns & forbidden)
     name = audit.spec.name
     text_columns = sorted({column for column, kind in described if kind == "VARCHAR"})
-    emails = sum(audit.scalar(f"SELECT count(*) FROM {name} WHERE contains(\"{c}\", '@')", (name,))
-                 for c in text_columns)
+    emails = sum(
+        audit.scalar(f"SELECT count(*) FROM {name} WHERE contains(\"{c}\", '@')", (name,)) for c in text_columns
+    )
     bad_ids = 0
     if "customer_id" in columns:
         ids = [row[0] for row in audit.query(f"SELECT DISTINCT customer_id FROM {name}", (name,))]
@@ -101,11 +114,18 @@ def erasure(audit: Audit) -> Outcome:
         columns = [column for column, _ in audit.schema(part)[0]]
         predicate = subjects.predicate(columns, key_id, raw=False)
         if predicate is not None:
-            found += audit.scalar(f"SELECT count(*) FROM {relation} WHERE {predicate}", (relation,),
-                                  keyed_hash=register.key, **subjects.tables())
+            found += audit.scalar(
+                f"SELECT count(*) FROM {relation} WHERE {predicate}",
+                (relation,),
+                keyed_hash=register.key,
+                **subjects.tables(),
+            )
         if "raw" in columns:
             raws = audit.query(f"SELECT raw FROM {relation} WHERE raw <> ''", (relation,))
             found += sum(1 for (raw,) in raws if subjects.named_in_raw(raw))
-    metadata = {"erased_people": len(register.identities), "pending_erasures": len(register.pending()),
-                "rows_of_erased_people": int(found)}
+    metadata = {
+        "erased_people": len(register.identities),
+        "pending_erasures": len(register.pending()),
+        "rows_of_erased_people": int(found),
+    }
     return passed(**metadata) if found == 0 else failed(**metadata)

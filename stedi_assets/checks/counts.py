@@ -1,4 +1,5 @@
 """Counting checks: nothing lost at landing, and row counts that only a fan-out bug could break."""
+
 from __future__ import annotations
 
 from ..zones.landing.reader import BOM, open_landing_file
@@ -12,7 +13,7 @@ def count_nonblank_lines(store, path: str) -> int:
         data = stream.read()
     lines = data.split(b"\n")
     if lines and lines[0].startswith(BOM):
-        lines[0] = lines[0][len(BOM):]
+        lines[0] = lines[0][len(BOM) :]
     return sum(1 for line in lines if line.strip())
 
 

@@ -1,4 +1,5 @@
 """Shape checks: the contract's columns, one row per customer, no repeated rows, attributable readings."""
+
 from __future__ import annotations
 
 from ..contract import DUCKDB_TYPES
@@ -16,7 +17,7 @@ def schema(audit: Audit) -> Outcome:
     for part in audit.spec.parts:
         expected = [(c.name, DUCKDB_TYPES[c.type]) for c in audit.spec.columns_for(audit.policy, part)]
         for actual in audit.schema(part):
-            if actual != expected:   # names and types in order; writers differ in nullability, which is ignored
+            if actual != expected:  # names and types in order; writers differ in nullability, which is ignored
                 problems.append(f"{part}: " + ", ".join(f"{n} {t}" for n, t in actual))
     metadata = {"expected": [f"{c.name} {c.type}" for c in audit.spec.columns_for(audit.policy)]}
     return passed(**metadata) if not problems else failed(**metadata, found=problems[:3])
@@ -25,7 +26,9 @@ def schema(audit: Audit) -> Outcome:
 def unique_customers(audit: Audit) -> Outcome:
     """One row per identity key lower(trim(BOTH ' ' FROM email))."""
     name = audit.spec.name
-    rows, keys = audit.query(f"SELECT count(*), count(DISTINCT lower(trim(BOTH ' ' FROM email))) FROM {name}", (name,))[0]
+    rows, keys = audit.query(f"SELECT count(*), count(DISTINCT lower(trim(BOTH ' ' FROM email))) FROM {name}", (name,))[
+        0
+    ]
     metadata = {"rows": rows, "distinct_customers": keys}
     return passed(**metadata) if rows == keys else failed(_strict_only(audit), **metadata)
 
@@ -34,7 +37,8 @@ def distinct_rows(audit: Audit) -> Outcome:
     """Exact duplicate records count once."""
     name = audit.spec.name
     rows, distinct = audit.query(
-        f"SELECT (SELECT count(*) FROM {name}), (SELECT count(*) FROM (SELECT DISTINCT * FROM {name}))", (name,))[0]
+        f"SELECT (SELECT count(*) FROM {name}), (SELECT count(*) FROM (SELECT DISTINCT * FROM {name}))", (name,)
+    )[0]
     metadata = {"rows": rows, "distinct_rows": distinct}
     return passed(**metadata) if rows == distinct else failed(_strict_only(audit), **metadata)
 
@@ -49,24 +53,32 @@ def ambiguous_readings(audit: Audit) -> Outcome:
     tables = ("step_trainer_landing", "accelerometer_landing")
     register = audit.register
     if audit.policy == "strict":
-        count = audit.scalar("""
+        count = audit.scalar(
+            """
             WITH readings AS (SELECT DISTINCT sensorReadingTime AS t, serialNumber AS s, distanceFromObject AS d
                               FROM step_trainer_landing),
                  owners AS (SELECT serial, count(*) AS n FROM candidates GROUP BY serial HAVING count(*) > 1),
                  matches AS (SELECT r.t, r.s, r.d, count(DISTINCT c.customer_key) AS m
                              FROM readings r JOIN owners o ON r.s = o.serial
                              JOIN candidates c ON c.serial = r.s
-                             LEFT JOIN accelerometer_landing a ON lower(trim(BOTH ' ' FROM a.user)) = c.customer_key AND a.timestamp = r.t
+                             LEFT JOIN accelerometer_landing a
+                               ON lower(trim(BOTH ' ' FROM a.user)) = c.customer_key AND a.timestamp = r.t
                              WHERE a.timestamp IS NOT NULL
                              GROUP BY r.t, r.s, r.d)
             SELECT count(*) FROM readings r JOIN owners o ON r.s = o.serial
             LEFT JOIN matches m ON m.t = r.t AND m.s = r.s AND m.d = r.d
-            WHERE coalesce(m.m, 0) <> 1""", tables, candidates=register.winners_table())
+            WHERE coalesce(m.m, 0) <> 1""",
+            tables,
+            candidates=register.winners_table(),
+        )
     else:
-        count = audit.scalar("""
+        count = audit.scalar(
+            """
             WITH shared AS (SELECT serial FROM consent_records GROUP BY serial HAVING count(DISTINCT email) > 1)
             SELECT count(*) FROM (SELECT DISTINCT sensorReadingTime, serialNumber, distanceFromObject
                                   FROM step_trainer_landing) r JOIN shared ON r.serialNumber = shared.serial""",
-            tables, consent_records=register.rubric_table())
+            tables,
+            consent_records=register.rubric_table(),
+        )
     metadata = {"ambiguous_readings": int(count)}
     return passed(**metadata) if count == 0 else failed("WARN", **metadata)

@@ -3,12 +3,13 @@
 `run` and `check` execute through Dagster (with DAGSTER_HOME set, their runs show in `dagster dev`)
 and exit non-zero when any ERROR check fails: Dagster itself has no such command.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import settings
 from ..contract import POLICIES
@@ -26,14 +27,17 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, handler, help: str, landing: bool = False, lake: bool = True):
         p = sub.add_parser(name, help=help, description=help)
         if landing:
-            p.add_argument("--landing", help="landing root: folder or s3://bucket/prefix (default $STEDI_LANDING or ./landing)")
+            p.add_argument(
+                "--landing", help="landing root: folder or s3://bucket/prefix (default $STEDI_LANDING or ./landing)"
+            )
         if lake:
             p.add_argument("--lake", help="lake root: folder or s3://bucket/prefix (default $STEDI_LAKE or ./lake)")
         p.set_defaults(handler=handler)
         return p
 
-    gen = command("generate", pipeline.generate, "write a deterministic landing tree shaped like the Udacity data",
-                  lake=False)
+    gen = command(
+        "generate", pipeline.generate, "write a deterministic landing tree shaped like the Udacity data", lake=False
+    )
     gen.add_argument("out", help="folder to write (customer/, accelerometer/, step_trainer/)")
     gen.add_argument("--customers", type=int, default=100)
     gen.add_argument("--seed", type=int, default=0)
@@ -41,24 +45,35 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", pipeline.run, "materialize the lakehouse (or a selection) and run its checks", landing=True)
     run.add_argument("--policy", choices=POLICIES, help="zone rules (default $STEDI_POLICY or strict)")
-    run.add_argument("--select", help="Dagster asset selection, e.g. 'group:trusted' or 'key:\"trusted/customer_trusted\"+'")
+    run.add_argument(
+        "--select", help="Dagster asset selection, e.g. 'group:trusted' or 'key:\"trusted/customer_trusted\"+'"
+    )
 
     chk = command("check", pipeline.check, "run the checks on the published tables; writes nothing")
     chk.add_argument("--select", help="only the checks of these assets (Dagster selection)")
 
     query = command("query", lake_admin.query, "run SQL over the lake's tables (<zone>.<table>)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    query.add_argument("--as-of", help="a complete run (id or prefix) whose lake to read, or 'current' for each "
-                                       "table's current snapshot (default: the latest complete run)")
+    query.add_argument(
+        "--as-of",
+        help="a complete run (id or prefix) whose lake to read, or 'current' for each "
+        "table's current snapshot (default: the latest complete run)",
+    )
     query.add_argument("sql")
 
     command("init", lake_admin.init, "create the bucket (if missing) and the zone prefixes", landing=True)
-    land = command("land", lake_admin.land, "upload landing files into the landing root (skips identical files)",
-                   landing=True, lake=False)
+    land = command(
+        "land",
+        lake_admin.land,
+        "upload landing files into the landing root (skips identical files)",
+        landing=True,
+        lake=False,
+    )
     land.add_argument("local_dir", help="folder with customer/, accelerometer/, step_trainer/")
 
-    ddl = command("ddl", lake_admin.ddl, "print the Athena DDL of the raw landing JSON tables", landing=True,
-                  lake=False)
+    ddl = command(
+        "ddl", lake_admin.ddl, "print the Athena DDL of the raw landing JSON tables", landing=True, lake=False
+    )
     ddl.add_argument("--database-prefix", default="stedi", help="databases are <prefix>_raw, <prefix>_<zone>")
 
     snaps = command("snapshots", lake_admin.snapshots, "list the kept snapshots of a table (Iceberg history)")
@@ -68,12 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("snapshot", nargs="?", help="snapshot id (default: the one before the current)")
     back.add_argument("--run", help="roll every table back to this complete run's snapshots")
     command("migrate", lake_admin.migrate, "convert a lake of the previous snapshot format into Iceberg tables")
-    forget = command("forget", lake_admin.forget,
-                     "erase people from landing, every table and every snapshot", landing=True)
+    forget = command(
+        "forget", lake_admin.forget, "erase people from landing, every table and every snapshot", landing=True
+    )
     forget.add_argument("emails", nargs="*", help="e-mail addresses to erase (none: finish pending erasures)")
     forget.add_argument("--file", help="a file with one e-mail per line")
-    forget.add_argument("--dry-run", action="store_true",
-                        help="only count what would be erased, per table and landing file; change nothing")
+    forget.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only count what would be erased, per table and landing file; change nothing",
+    )
     command("audit", lake_admin.audit, "who each table covers, and who the rules kept out")
     return parser
 

@@ -1,10 +1,12 @@
 """What the `stedi` commands share: exit codes, one-line errors, and where the lake and landing are."""
+
 from __future__ import annotations
 
 import os
 
 from .. import settings
-from ..storage.lake import Lake, open_lake as open_iceberg_lake
+from ..storage.lake import Lake
+from ..storage.lake import open_lake as open_iceberg_lake
 from ..storage.stores import is_s3
 
 EXIT_CHECKS_FAILED, EXIT_USAGE = 1, 2
@@ -35,9 +37,11 @@ def open_lake(args, must_have_tables: bool = True, convertible: bool = False) ->
     tables = lake.tables()
     if not tables and not convertible:
         from ..storage.legacy import legacy_tables
+
         if legacy_tables(lake.store):
-            raise CliError(f"lake {root} is in the previous snapshot format: convert it with "
-                           f"`stedi migrate --lake {root}`")
+            raise CliError(
+                f"lake {root} is in the previous snapshot format: convert it with `stedi migrate --lake {root}`"
+            )
     if must_have_tables and not tables:
         raise CliError(f"lake {root} has no committed tables: run `stedi run` first")
     return lake
@@ -46,6 +50,7 @@ def open_lake(args, must_have_tables: bool = True, convertible: bool = False) ->
 def table_name(text: str) -> tuple[str, str]:
     """'trusted.customer_trusted' or 'customer_trusted' -> (zone, table)."""
     from ..zones import table
+
     spec = table(text.split(".", 1)[-1])
     if "." in text and text.split(".", 1)[0] != spec.zone:
         raise CliError(f"{text}: table {spec.name} is in zone {spec.zone}")

@@ -1,4 +1,5 @@
 """`stedi query`, `init`, `land`, `ddl`, `snapshots`, `rollback`: the lake itself, without Dagster."""
+
 from __future__ import annotations
 
 import csv
@@ -7,15 +8,15 @@ import sys
 
 from ..contract import ZONES
 from ..storage.stores import file_sha256, open_store
-from ..zones import TABLES
 from ..zones.landing.reader import SUFFIXES
 from ..zones.landing.schema import SOURCE_OF
-from .common import CliError, landing_root, lake_root, open_lake, table_name
+from .common import CliError, lake_root, landing_root, open_lake, table_name
 
 
 def lake_view(lake, as_of: str | None):
     """(run id or None, table -> snapshot) of the lake a reader asked for: by default the latest complete run's."""
     from ..storage.runs import default_view, resolve_run, view_of_run
+
     if as_of == "current":
         return None, {t: lake.current(z, t) for z, t in lake.tables()}
     if as_of:
@@ -26,8 +27,10 @@ def lake_view(lake, as_of: str | None):
 
 def query(args) -> int:
     import duckdb
+
     from ..engines.duckdb_engine import attach_parquet, connect
     from ..report import print_table
+
     lake = open_lake(args)
     _, view = lake_view(lake, args.as_of)
     relations = {snap.qualified_name: [lake.uri(f) for f in snap.files["data"]] for snap in view.values()}
@@ -44,7 +47,7 @@ def query(args) -> int:
         writer.writerow(columns)
         writer.writerows(rows)
     elif args.format == "json":
-        json.dump([dict(zip(columns, r)) for r in rows], sys.stdout, default=str, indent=1)
+        json.dump([dict(zip(columns, r, strict=False)) for r in rows], sys.stdout, default=str, indent=1)
         print()
     else:
         print_table(columns, rows)
@@ -87,24 +90,39 @@ def land(args) -> int:
 def ddl(args) -> int:
     """The Athena DDL of the raw landing JSON tables; every lake table is an Iceberg table in the catalog."""
     from ..catalog.ddl import database, render, statements
-    values = {"landing": open_store(landing_root(args, must_exist=False)).uri(),
-              "raw_database": database("raw", args.database_prefix)}
+
+    values = {
+        "landing": open_store(landing_root(args, must_exist=False)).uri(),
+        "raw_database": database("raw", args.database_prefix),
+    }
     print("\n".join(f"-- {name}\n{render(text, values)}" for name, text in statements().items()))
     return 0
 
 
 def snapshots(args) -> int:
     from ..report import print_table
+
     lake = open_lake(args)
     zone, table = table_name(args.table)
     current = lake.current(zone, table).snapshot
     tags: dict[str, list[str]] = {}
     for tag, snapshot_id in lake.tags(zone, table).items():
         tags.setdefault(snapshot_id, []).append(tag)
-    print_table(("snapshot", "created", "rows", "policy", "run", "tags", "current"), [
-        (s.snapshot, s.created_at, f"{s.rows.get('data', 0):,}", s.policy or "", (s.run_id or "")[:8],
-         " ".join(sorted(tags.get(s.snapshot, []))), "current" if s.snapshot == current else "")
-        for s in lake.snapshots(zone, table)])
+    print_table(
+        ("snapshot", "created", "rows", "policy", "run", "tags", "current"),
+        [
+            (
+                s.snapshot,
+                s.created_at,
+                f"{s.rows.get('data', 0):,}",
+                s.policy or "",
+                (s.run_id or "")[:8],
+                " ".join(sorted(tags.get(s.snapshot, []))),
+                "current" if s.snapshot == current else "",
+            )
+            for s in lake.snapshots(zone, table)
+        ],
+    )
     return 0
 
 
@@ -112,6 +130,7 @@ def rollback(args) -> int:
     lake = open_lake(args)
     if args.run:
         from ..storage.runs import resolve_run, view_of_run
+
         run = resolve_run(lake, args.run)
         for name, snap in view_of_run(lake, run).items():
             lake.rollback(snap.zone, name, snap.snapshot)
@@ -126,7 +145,9 @@ def rollback(args) -> int:
 
 
 def migrate(args) -> int:
-    from ..storage.legacy import legacy_tables, migrate as convert
+    from ..storage.legacy import legacy_tables
+    from ..storage.legacy import migrate as convert
+
     lake = open_lake(args, must_have_tables=False, convertible=True)
     if not legacy_tables(lake.store):
         print(f"lake {lake.root} has no table in the previous format: nothing to migrate")
@@ -140,7 +161,9 @@ def migrate(args) -> int:
 def forget(args) -> int:
     """Erase people everywhere: landing files, every table and snapshot; remember them as keyed hashes.
     Erasures left pending (a killed `forget`) are finished first; with no e-mail, only that is done."""
-    from ..privacy.forget import finish_pending, forget as erase
+    from ..privacy.forget import finish_pending
+    from ..privacy.forget import forget as erase
+
     emails = _emails_to_forget(args)
     lake = open_lake(args, must_have_tables=False)
     landing = open_store(landing_root(args))
@@ -167,6 +190,7 @@ def _emails_to_forget(args) -> list[str]:
     """The e-mails to erase; an argument that is not one is refused without being echoed (it may be a
     name or a phone number: personal data never reaches a terminal log)."""
     from ..privacy.forget import is_email
+
     emails = []
     for number, text in enumerate(args.emails, 1):
         if not is_email(text):
@@ -191,12 +215,16 @@ def _emails_to_forget(args) -> list[str]:
 
 def _print_erasure(verb: str, report) -> None:
     """Counts only: no e-mail, serial or line ever reaches the terminal."""
-    print(f"{verb} {report.people} people ({report.serials} device serials): {report.landing_lines_removed} "
-          f"landing lines removed from {report.landing_files_rewritten} files; {report.files_deleted} lake files "
-          "deleted")
+    print(
+        f"{verb} {report.people} people ({report.serials} device serials): {report.landing_lines_removed} "
+        f"landing lines removed from {report.landing_files_rewritten} files; {report.files_deleted} lake files "
+        "deleted"
+    )
     for table in sorted({*report.rows_removed, *report.snapshots_expired}):
-        print(f"  {table:42} {report.rows_removed.get(table, 0):>8,} rows removed, "
-              f"{report.snapshots_expired.get(table, 0):>3} older snapshots expired")
+        print(
+            f"  {table:42} {report.rows_removed.get(table, 0):>8,} rows removed, "
+            f"{report.snapshots_expired.get(table, 0):>3} older snapshots expired"
+        )
     for dropped in report.snapshots_dropped:
         print(f"  {dropped}: dropped (built with an older pseudonym key)")
 
@@ -208,12 +236,15 @@ def _print_survey(survey) -> None:
     for path, lines in sorted(survey.landing_lines.items()):
         print(f"  landing file {path:54} {lines:>8,} lines")
     for table in survey.rows:
-        print(f"  {table:42} {survey.rows[table]:>8,} rows in the current snapshot, "
-              f"{survey.older_snapshots[table]:>3} older snapshots to expire")
+        print(
+            f"  {table:42} {survey.rows[table]:>8,} rows in the current snapshot, "
+            f"{survey.older_snapshots[table]:>3} older snapshots to expire"
+        )
 
 
 def audit(args) -> int:
     from ..privacy.report import COLUMNS, audit_rows
     from ..report import print_table
+
     print_table(COLUMNS, audit_rows(open_lake(args)))
     return 0

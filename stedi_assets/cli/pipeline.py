@@ -1,22 +1,26 @@
 """`stedi generate`, `stedi run` and `stedi check`: the pipeline through Dagster, in this process."""
+
 from __future__ import annotations
 
 import os
 
 from .. import settings
-from .common import EXIT_CHECKS_FAILED, CliError, landing_root, lake_root, open_lake
+from .common import EXIT_CHECKS_FAILED, CliError, lake_root, landing_root, open_lake
 
 
 def generate(args) -> int:
     from ..generator import DEFECTS, generate_landing
+
     defects = DEFECTS if args.defects == "all" else tuple(d for d in args.defects.split(",") if d)
     try:
         result = generate_landing(args.out, customers=args.customers, seed=args.seed, defects=defects)
     except (ValueError, FileExistsError) as err:
         raise CliError(str(err)) from None
     for source, lines in result.lines.items():
-        print(f"{source:14} {lines:>10,} lines  {result.invalid_lines[source]:>6,} invalid  "
-              f"{len(result.files[source])} files")
+        print(
+            f"{source:14} {lines:>10,} lines  {result.invalid_lines[source]:>6,} invalid  "
+            f"{len(result.files[source])} files"
+        )
     print(f"landing written to {result.root}")
     return 0
 
@@ -33,6 +37,7 @@ def _instance():
     """$DAGSTER_HOME's instance (runs then show in `dagster dev`), given this project's config on first use;
     an ephemeral one without DAGSTER_HOME."""
     import dagster as dg
+
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return dg.DagsterInstance.ephemeral()
@@ -56,12 +61,13 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
     """Run `selection` as the project's named job (lakehouse_job, <zone>_job or checks_job), recorded in
     $DAGSTER_HOME's instance if that is set."""
     import dagster as dg
+
     from ..assets import TABLE_ASSETS
     from ..resources import resources
 
     lake = lake_root(args)
     landing = landing_root(args, must_exist=needs_landing)
-    open_lake(args, must_have_tables=False).tables()    # fail fast, in one line, if the lake is unreachable
+    open_lake(args, must_have_tables=False).tables()  # fail fast, in one line, if the lake is unreachable
     chosen = resources(landing=landing, lake=lake, policy=policy)
     if needs_landing:
         try:
@@ -75,28 +81,39 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
         raise CliError(f"bad --select {selection!r}: {err}") from None
     if not keys:
         from ..zones import TABLES
-        raise CliError(f"--select {selection!r} matches no table; groups: landing, trusted, curated; tables: "
-                       + ", ".join(f"{t.zone}/{t.name}" for t in TABLES))
+
+        raise CliError(
+            f"--select {selection!r} matches no table; groups: landing, trusted, curated; tables: "
+            + ", ".join(f"{t.zone}/{t.name}" for t in TABLES)
+        )
     if checks_only:
         name, job_selection = "checks_job", dg.AssetSelection.checks_for_assets(*keys)
     else:
         groups = {z: {k for k in all_keys if k.path[0] == z} for z in ("landing", "trusted", "curated")}
         name, job_selection = _job_for(keys, groups), dg.AssetSelection.assets(*keys)
-    job = dg.Definitions(assets=TABLE_ASSETS, jobs=[dg.define_asset_job(name, selection=job_selection)],
-                         resources=chosen).resolve_job_def(name)
-    tags = {} if checks_only else {"stedi/policy": chosen["policy"].name, "stedi/landing": landing,
-                                   "stedi/engine": chosen["engine"].name}
+    job = dg.Definitions(
+        assets=TABLE_ASSETS, jobs=[dg.define_asset_job(name, selection=job_selection)], resources=chosen
+    ).resolve_job_def(name)
+    tags = (
+        {}
+        if checks_only
+        else {"stedi/policy": chosen["policy"].name, "stedi/landing": landing, "stedi/engine": chosen["engine"].name}
+    )
     result = job.execute_in_process(
-        instance=_instance(), raise_on_error=False, tags=tags,
+        instance=_instance(),
+        raise_on_error=False,
+        tags=tags,
         # failures are reported by this command itself, in its own words
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
     return result, lake
 
 
 def run(args) -> int:
     from ..privacy.forget import finish_pending_erasures
     from ..report import print_checks, print_failures, print_zones
-    finish_pending_erasures(open_lake(args, must_have_tables=False), landing_root(args))   # before anything else
+
+    finish_pending_erasures(open_lake(args, must_have_tables=False), landing_root(args))  # before anything else
     result, lake = _execute(args, args.select, args.policy or settings.policy())
     print_zones(open_lake(args, must_have_tables=False), result)
     failed = print_checks(result)
@@ -106,6 +123,7 @@ def run(args) -> int:
 
 def check(args) -> int:
     from ..report import print_checks, print_failures
+
     open_lake(args)
     result, _ = _execute(args, args.select, needs_landing=False, checks_only=True)
     failed = print_checks(result)

@@ -4,18 +4,18 @@ Tables never live inside a DuckDB file, so there is no single-writer lock to fig
 opens its own in-memory database, attaches the input snapshots as views and streams the SELECT's
 result into the output Parquet file (out-of-core when it does not fit in memory).
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
-
 
 OUTPUT_FILE = "part-00000.parquet"
 
@@ -23,7 +23,7 @@ OUTPUT_FILE = "part-00000.parquet"
 @dataclass(frozen=True)
 class EngineOutput:
     rows: int
-    files: list[str]          # data files written, relative to the output folder
+    files: list[str]  # data files written, relative to the output folder
 
 
 def _quote(identifier: str) -> str:
@@ -70,7 +70,8 @@ def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     outer = bytes(b ^ 0x5C for b in block).hex()
     con.execute(
         "CREATE OR REPLACE TEMP MACRO pseudonym(k) AS "
-        f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(k))))")
+        f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(k))))"
+    )
 
 
 class DuckDBEngine(DuckDBResource):
@@ -87,7 +88,7 @@ class DuckDBEngine(DuckDBResource):
     @contextmanager
     def session(self, setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.get_connection() as con:
-            for statement in setup:      # lake access (may hold credentials: never logged)
+            for statement in setup:  # lake access (may hold credentials: never logged)
                 con.execute(statement)
             if self.memory_limit:
                 con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
@@ -95,9 +96,16 @@ class DuckDBEngine(DuckDBResource):
                 con.execute(f"SET threads = {int(self.threads)}")
             yield con
 
-    def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
-                    ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
-                    setup: Sequence[str] = ()) -> EngineOutput:
+    def select_into(
+        self,
+        sql: str,
+        relations: Mapping[str, Sequence[str]],
+        output_dir: str,
+        *,
+        ephemerals: Sequence[tuple[str, str]] = (),
+        pseudonym_key: bytes | None = None,
+        setup: Sequence[str] = (),
+    ) -> EngineOutput:
         """Write the result of `sql` as Parquet into the folder `output_dir`.
 
         `relations` maps each table name the SQL reads to its Parquet file URIs; `ephemerals` are

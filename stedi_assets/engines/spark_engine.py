@@ -5,7 +5,8 @@ Parquet files, runs the table's SELECT and writes the result as Parquet part fil
 returning the row count and the part-file names; the lake layout, the snapshots and the checks do not
 know which engine ran. On the Iceberg lake, `relations` are the data files pyiceberg planned for the
 input snapshots the run pinned and `output_dir` is a staged write's folder: the lake's pyiceberg commit
-adds the part files afterwards (Spark's Iceberg runtime is not needed, nor loaded). The SQL is the same file DuckDB runs, translated by `translate.to_spark` where the
+adds the part files afterwards (Spark's Iceberg runtime is not needed, nor loaded).
+The SQL is the same file DuckDB runs, translated by `translate.to_spark` where the
 two dialects differ (that module lists every difference); `pseudonym()` becomes plain Spark SQL
 (HMAC-SHA256 with sha2/unhex/concat), so no Python UDF runs and no Python worker is ever started.
 
@@ -16,12 +17,14 @@ The first half of this module needs only pyspark: the AWS Glue job script (stedi
 runs `run_select` on a Glue worker, where Dagster is not installed. `SparkEngine`, the Dagster resource,
 is defined below it when dagster is importable.
 """
+
 from __future__ import annotations
 
 import os
 import posixpath
 import threading
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from .translate import to_spark, view_name
@@ -49,7 +52,7 @@ LOCAL_CONF = {
 }
 
 _lock = threading.Lock()
-_session: "SparkSession | None" = None
+_session: SparkSession | None = None
 _session_master: str | None = None
 
 
@@ -60,24 +63,32 @@ def _is_local(master: str | None) -> bool:
     return master.startswith("local") or host in ("127.0.0.1", "localhost")
 
 
-def spark_session(master: str | None = "local[*]", app_name: str = "stedi-lakehouse",
-                  conf: Mapping[str, str] | None = None, log_level: str = "WARN") -> "SparkSession":
+def spark_session(
+    master: str | None = "local[*]",
+    app_name: str = "stedi-lakehouse",
+    conf: Mapping[str, str] | None = None,
+    log_level: str = "WARN",
+) -> SparkSession:
     """The process's SparkSession, started on first use (seconds: a JVM) and reused afterwards.
 
     `master` None means "whatever the environment provides" (spark-submit, AWS Glue, EMR).
     """
     global _session, _session_master
     if master is not None and master.startswith("sc://"):
-        raise ValueError(f"Spark Connect ({master}) is not supported: the engine needs the classic "
-                         "SparkSession (newSession, Hadoop FileSystem); use local[*], spark://host:port or yarn")
+        raise ValueError(
+            f"Spark Connect ({master}) is not supported: the engine needs the classic "
+            "SparkSession (newSession, Hadoop FileSystem); use local[*], spark://host:port or yarn"
+        )
     with _lock:
         if _session is not None and _session.sparkContext._jsc is not None:
             if master is not None and _session_master is not None and master != _session_master:
-                raise RuntimeError(f"this process already runs Spark with master {_session_master}; one "
-                                   f"SparkSession per process, so it cannot also use {master}")
+                raise RuntimeError(
+                    f"this process already runs Spark with master {_session_master}; one "
+                    f"SparkSession per process, so it cannot also use {master}"
+                )
             return _session
         if _is_local(master):
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # else Spark binds a public address
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # else Spark binds a public address
         from pyspark.sql import SparkSession
 
         settings = {**BASE_CONF, **(LOCAL_CONF if master and master.startswith("local") else {}), **(conf or {})}
@@ -108,17 +119,17 @@ def spark_uri(uri: str, s3_scheme: str = "s3") -> str:
     """
     parsed = urlparse(uri)
     if parsed.scheme == "s3" and s3_scheme != "s3":
-        return f"{s3_scheme}://{uri[len('s3://'):]}"
+        return f"{s3_scheme}://{uri[len('s3://') :]}"
     if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:
         path = parsed.path if parsed.scheme == "file" else uri
         return "file://" + os.path.abspath(path)
     return uri
 
 
-def _remove_side_files(spark: "SparkSession", target: str, keep: Sequence[str]) -> None:
+def _remove_side_files(spark: SparkSession, target: str, keep: Sequence[str]) -> None:
     """Delete the checksum files Hadoop's local file system writes beside each part (.part-….crc)."""
-    if target.startswith("file://"):         # Hadoop's local file system hides .crc files from listings
-        folder = target[len("file://"):]
+    if target.startswith("file://"):  # Hadoop's local file system hides .crc files from listings
+        folder = target[len("file://") :]
         for name in os.listdir(folder):
             if name not in keep and (name.endswith(".crc") or name == "_SUCCESS"):
                 os.remove(os.path.join(folder, name))
@@ -132,7 +143,7 @@ def _remove_side_files(spark: "SparkSession", target: str, keep: Sequence[str]) 
             fs.delete(status.getPath(), False)
 
 
-def register_relations(spark: "SparkSession", relations: Mapping[str, Sequence[str]], s3_scheme: str = "s3") -> None:
+def register_relations(spark: SparkSession, relations: Mapping[str, Sequence[str]], s3_scheme: str = "s3") -> None:
     """A temp view per relation over its Parquet files (`zone.table` becomes `zone__table`)."""
     for name, uris in relations.items():
         if not uris:
@@ -140,15 +151,22 @@ def register_relations(spark: "SparkSession", relations: Mapping[str, Sequence[s
         spark.read.parquet(*[spark_uri(u, s3_scheme) for u in uris]).createOrReplaceTempView(view_name(name))
 
 
-def run_select(spark: "SparkSession", sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
-               ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
-               s3_scheme: str = "s3") -> tuple[int, list[str]]:
+def run_select(
+    spark: SparkSession,
+    sql: str,
+    relations: Mapping[str, Sequence[str]],
+    output_dir: str,
+    *,
+    ephemerals: Sequence[tuple[str, str]] = (),
+    pseudonym_key: bytes | None = None,
+    s3_scheme: str = "s3",
+) -> tuple[int, list[str]]:
     """Run the DuckDB-dialect SELECT `sql` on Spark into `output_dir`; (rows, part-file names).
 
     `relations` maps each table name the SQL reads to its Parquet file URIs; `ephemerals` are
     (name, SELECT) pairs defined as views first, in order.
     """
-    session = spark.newSession()          # private temp views and SQL settings for this table
+    session = spark.newSession()  # private temp views and SQL settings for this table
     register_relations(session, relations, s3_scheme)
     for name, body in ephemerals:
         session.sql(to_spark(body, pseudonym_key=pseudonym_key)).createOrReplaceTempView(view_name(name))
@@ -161,8 +179,7 @@ def run_select(spark: "SparkSession", sql: str, relations: Mapping[str, Sequence
     return rows, files
 
 
-def run_query(spark: "SparkSession", sql: str, relations: Mapping[str, Sequence[str]],
-              s3_scheme: str = "s3") -> "pa.Table":
+def run_query(spark: SparkSession, sql: str, relations: Mapping[str, Sequence[str]], s3_scheme: str = "s3") -> pa.Table:
     """The result of an ad-hoc DuckDB-dialect SELECT, computed by Spark, as an Arrow table.
 
     Unlike the rules, ad-hoc SQL may use constructs without a tested translation (sqlglot's alone).
@@ -172,13 +189,13 @@ def run_query(spark: "SparkSession", sql: str, relations: Mapping[str, Sequence[
     session = spark.newSession()
     register_relations(session, relations, s3_scheme)
     df = session.sql(to_spark(sql, portable_only=False))
-    batches = df._collect_as_arrow()       # the Arrow path toPandas() uses; keeps int64 with nulls exact
+    batches = df._collect_as_arrow()  # the Arrow path toPandas() uses; keeps int64 with nulls exact
     if batches:
         return pa.Table.from_batches(batches)
     return pa.schema([(f.name, _arrow_type(f.dataType)) for f in df.schema.fields]).empty_table()
 
 
-def _arrow_type(spark_type) -> "pa.DataType":
+def _arrow_type(spark_type) -> pa.DataType:
     from pyspark.sql.pandas.types import to_arrow_type
 
     return to_arrow_type(spark_type)
@@ -187,7 +204,7 @@ def _arrow_type(spark_type) -> "pa.DataType":
 try:
     import dagster as dg
     from pydantic import Field
-except ModuleNotFoundError:      # a Glue/EMR worker: run_select above is all it needs
+except ModuleNotFoundError:  # a Glue/EMR worker: run_select above is all it needs
     dg = None
 
 if dg is not None:
@@ -196,34 +213,60 @@ if dg is not None:
     class SparkEngine(dg.ConfigurableResource):
         """Runs a table's SELECT on Apache Spark into the lake (same SQL files, same layout as DuckDB)."""
 
-        master: str = Field(default="local[*]", description=(
-            "Spark master: local[*] (this machine), spark://host:7077 (standalone cluster), yarn (EMR); "
-            "empty: whatever spark-submit or the platform provides."))
+        master: str = Field(
+            default="local[*]",
+            description=(
+                "Spark master: local[*] (this machine), spark://host:7077 (standalone cluster), yarn (EMR); "
+                "empty: whatever spark-submit or the platform provides."
+            ),
+        )
         app_name: str = Field(default="stedi-lakehouse", description="Spark application name.")
-        spark_conf: dict[str, str] = Field(default={}, description=(
-            "Extra Spark settings, e.g. spark.driver.memory, spark.sql.shuffle.partitions, fs.s3a.* keys."))
-        s3_scheme: str = Field(default="s3", description=(
-            "URI scheme for s3:// lake paths: s3 on EMR and Glue, s3a for open-source Spark with hadoop-aws."))
+        spark_conf: dict[str, str] = Field(
+            default={},
+            description=(
+                "Extra Spark settings, e.g. spark.driver.memory, spark.sql.shuffle.partitions, fs.s3a.* keys."
+            ),
+        )
+        s3_scheme: str = Field(
+            default="s3",
+            description=(
+                "URI scheme for s3:// lake paths: s3 on EMR and Glue, s3a for open-source Spark with hadoop-aws."
+            ),
+        )
         log_level: str = Field(default="WARN", description="Spark's log level (ERROR, WARN, INFO, ...).")
 
         @property
         def name(self) -> str:
             return "spark"
 
-        def session(self) -> "SparkSession":
+        def session(self) -> SparkSession:
             return spark_session(self.master or None, self.app_name, self.spark_conf, self.log_level)
 
-        def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
-                        ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
-                        setup: Sequence[str] = ()) -> EngineOutput:
+        def select_into(
+            self,
+            sql: str,
+            relations: Mapping[str, Sequence[str]],
+            output_dir: str,
+            *,
+            ephemerals: Sequence[tuple[str, str]] = (),
+            pseudonym_key: bytes | None = None,
+            setup: Sequence[str] = (),
+        ) -> EngineOutput:
             """Write the result of `sql` as Parquet part files into the folder `output_dir`.
 
             `setup` holds DuckDB statements for reaching the lake and is not used: Spark reaches
             s3:// through its Hadoop configuration (the platform's role on EMR/Glue, or spark_conf).
             """
-            rows, files = run_select(self.session(), sql, relations, output_dir, ephemerals=ephemerals,
-                                     pseudonym_key=pseudonym_key, s3_scheme=self.s3_scheme)
+            rows, files = run_select(
+                self.session(),
+                sql,
+                relations,
+                output_dir,
+                ephemerals=ephemerals,
+                pseudonym_key=pseudonym_key,
+                s3_scheme=self.s3_scheme,
+            )
             return EngineOutput(rows=rows, files=files)
 
-        def query(self, sql: str, relations: Mapping[str, Sequence[str]], setup: Sequence[str] = ()) -> "pa.Table":
+        def query(self, sql: str, relations: Mapping[str, Sequence[str]], setup: Sequence[str] = ()) -> pa.Table:
             return run_query(self.session(), sql, relations, self.s3_scheme)

@@ -29,6 +29,7 @@ against DuckDB in stedi_assets_tests/test_spark_parity.py.
 Anything else the rules might use is refused (`NotPortable`) unless it is in `PORTABLE`: a construct
 that both engines evaluate alike. Adding a function to the SQL therefore means adding it here, with a test.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,16 +39,22 @@ from sqlglot import exp
 
 # Characters DuckDB's trim() removes when given no characters: Unicode category Zs (utf8proc's tables).
 # Spark's TRIM(x) removes U+0020 only, so the translation names them. Verified against DuckDB by the tests.
-UNICODE_SPACES = ("\u0020\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-                  "\u202f\u205f\u3000")
+UNICODE_SPACES = (
+    "\u0020\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+)
 
 # Where Spark's lower() (Java String.toLowerCase) and DuckDB's lower() (utf8proc, simple case mapping) differ,
 # mapped to DuckDB's result. TRANSLATE runs first, so Spark never sees these characters:
 #   U+0130 İ: Java gives "i̇" (two code points), DuckDB "i"; U+03A3 Σ: Java gives ς at the end of a word,
 #   DuckDB always σ; and the capital letters of Unicode 14, which Java 17 (Unicode 13) leaves unchanged.
 LOWER_FIXES: dict[str, str] = {
-    "\u0130": "i", "\u03a3": "\u03c3",
-    "\u2c2f": "\u2c5f", "\ua7c0": "\ua7c1", "\ua7d0": "\ua7d1", "\ua7d6": "\ua7d7", "\ua7d8": "\ua7d9",
+    "\u0130": "i",
+    "\u03a3": "\u03c3",
+    "\u2c2f": "\u2c5f",
+    "\ua7c0": "\ua7c1",
+    "\ua7d0": "\ua7d1",
+    "\ua7d6": "\ua7d7",
+    "\ua7d8": "\ua7d9",
     # Vithkuqi capitals U+10570..U+10595 (U+1057B, U+1058B, U+10593 are unassigned) -> +0x27
     **{chr(c): chr(c + 0x27) for c in range(0x10570, 0x10596) if c not in (0x1057B, 0x1058B, 0x10593)},
 }
@@ -55,14 +62,54 @@ LOWER_FIXES: dict[str, str] = {
 # Constructs both engines evaluate alike (checked by the parity tests); the rules may use only these.
 PORTABLE: tuple[type[exp.Expression], ...] = (
     # query structure
-    exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered,
-    exp.With, exp.CTE, exp.Union, exp.Subquery, exp.Table, exp.TableAlias, exp.Alias, exp.Distinct,
-    exp.Window, exp.Identifier, exp.Column, exp.Star, exp.Paren, exp.Literal, exp.Null, exp.Boolean,
+    exp.Select,
+    exp.From,
+    exp.Join,
+    exp.Where,
+    exp.Group,
+    exp.Having,
+    exp.Order,
+    exp.Ordered,
+    exp.With,
+    exp.CTE,
+    exp.Union,
+    exp.Subquery,
+    exp.Table,
+    exp.TableAlias,
+    exp.Alias,
+    exp.Distinct,
+    exp.Window,
+    exp.Identifier,
+    exp.Column,
+    exp.Star,
+    exp.Paren,
+    exp.Literal,
+    exp.Null,
+    exp.Boolean,
     # predicates and conditionals
-    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.And, exp.Or, exp.Not, exp.Is, exp.In,
-    exp.Exists, exp.Case, exp.If, exp.Coalesce,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Is,
+    exp.In,
+    exp.Exists,
+    exp.Case,
+    exp.If,
+    exp.Coalesce,
     # functions (lower and trim are translated, see the table above)
-    exp.RowNumber, exp.Count, exp.Sum, exp.Min, exp.Max, exp.Lower, exp.Trim,
+    exp.RowNumber,
+    exp.Count,
+    exp.Sum,
+    exp.Min,
+    exp.Max,
+    exp.Lower,
+    exp.Trim,
 )
 # Engine-provided functions (exp.Anonymous in sqlglot's tree).
 ENGINE_FUNCTIONS = ("pseudonym",)
@@ -86,9 +133,12 @@ def pseudonym_expression(argument: exp.Expression, key: bytes) -> exp.Expression
     inner, outer = hmac_pads(key)
     template = sqlglot.parse_one(
         f"SHA2(CONCAT(UNHEX('{outer}'), UNHEX(SHA2(CONCAT(UNHEX('{inner}'), ENCODE({_PSEUDONYM_ARG}, 'UTF-8')),"
-        " 256))), 256)", read="spark")
+        " 256))), 256)",
+        read="spark",
+    )
     return template.transform(
-        lambda node: argument.copy() if isinstance(node, exp.Column) and node.name == _PSEUDONYM_ARG else node)
+        lambda node: argument.copy() if isinstance(node, exp.Column) and node.name == _PSEUDONYM_ARG else node
+    )
 
 
 def view_name(relation: str) -> str:
@@ -100,11 +150,15 @@ def check_portable(tree: exp.Expression) -> None:
     for node in tree.walk():
         if isinstance(node, exp.Anonymous):
             if node.name.lower() not in ENGINE_FUNCTIONS:
-                raise NotPortable(f"{node.sql('duckdb')}: function {node.name} has no tested Spark translation "
-                                  "(see stedi_assets/engines/translate.py)")
+                raise NotPortable(
+                    f"{node.sql('duckdb')}: function {node.name} has no tested Spark translation "
+                    "(see stedi_assets/engines/translate.py)"
+                )
         elif not isinstance(node, PORTABLE):
-            raise NotPortable(f"{node.sql('duckdb')}: {type(node).__name__} has no tested Spark translation "
-                              "(see stedi_assets/engines/translate.py)")
+            raise NotPortable(
+                f"{node.sql('duckdb')}: {type(node).__name__} has no tested Spark translation "
+                "(see stedi_assets/engines/translate.py)"
+            )
 
 
 def _fix_semantics(node: exp.Expression) -> exp.Expression:
@@ -112,8 +166,14 @@ def _fix_semantics(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Trim) and node.args.get("expression") is None:
         node.set("expression", exp.Literal.string(UNICODE_SPACES))
     elif isinstance(node, exp.Lower):
-        node.set("this", exp.Translate(this=node.this, from_=exp.Literal.string("".join(LOWER_FIXES)),
-                                       to=exp.Literal.string("".join(LOWER_FIXES.values()))))
+        node.set(
+            "this",
+            exp.Translate(
+                this=node.this,
+                from_=exp.Literal.string("".join(LOWER_FIXES)),
+                to=exp.Literal.string("".join(LOWER_FIXES.values())),
+            ),
+        )
     return node
 
 
@@ -122,15 +182,14 @@ def _qualified_tables(node: exp.Expression) -> exp.Expression:
         renamed = exp.Table(this=exp.to_identifier(view_name(f"{node.args['db'].name}.{node.name}")))
         renamed.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name)))
         return renamed
-    if isinstance(node, exp.Column) and node.args.get("db") is not None:   # zone.table.column -> table.column
+    if isinstance(node, exp.Column) and node.args.get("db") is not None:  # zone.table.column -> table.column
         node = node.copy()
         node.set("db", None)
         return node
     return node
 
 
-def to_spark(sql: str, *, pseudonym_key: bytes | None = None, portable_only: bool = True,
-             pretty: bool = False) -> str:
+def to_spark(sql: str, *, pseudonym_key: bytes | None = None, portable_only: bool = True, pretty: bool = False) -> str:
     """Spark SQL for a DuckDB-dialect SELECT of the rules (see the module docstring for what changes).
 
     `portable_only` refuses constructs outside PORTABLE (the rules); ad-hoc queries may turn it off and

@@ -35,6 +35,7 @@ The worker needs pyspark (Glue provides it), this package's pure-Python modules 
 stedi_assets/zones, stedi_assets/contract.py, stedi_assets/glue), sqlglot and pyarrow, and dagster-pipes
 and boto3 when launched through Pipes; never Dagster itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,8 @@ import logging
 import sys
 import tempfile
 import zipfile
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 
 def _unpack_zipped_package() -> None:
@@ -72,7 +74,7 @@ from stedi_assets.zones.sql import ephemerals, load_rule  # noqa: E402
 log = logging.getLogger("stedi_assets.glue")
 
 PIPES_CONTEXT_ARG = "--dagster-pipes-context"
-MESSAGE_INTERVAL = 5.0   # seconds between uploads of buffered Pipes messages (and at the end)
+MESSAGE_INTERVAL = 5.0  # seconds between uploads of buffered Pipes messages (and at the end)
 
 
 class JobError(RuntimeError):
@@ -107,7 +109,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--pseudonym-key-hex")
     parser.add_argument("--spark-master")
     parser.add_argument("--s3-scheme", default="s3", choices=("s3", "s3a"))
-    args, _ = parser.parse_known_args(list(argv))     # Glue's own arguments are not ours
+    args, _ = parser.parse_known_args(list(argv))  # Glue's own arguments are not ours
     return args
 
 
@@ -123,8 +125,10 @@ def pseudonym_key(args: argparse.Namespace) -> bytes:
     else:
         raise JobError(f"{args.table} ({args.policy}) calls pseudonym(): give --pseudonym-secret-id")
     if args.pseudonym_key_check and not hmac.compare_digest(key_check(key), args.pseudonym_key_check):
-        raise JobError("the pseudonym key is not the caller's (--pseudonym-key-check differs): "
-                       "the secret and the Dagster side's STEDI_PSEUDONYM_KEY must hold the same key")
+        raise JobError(
+            "the pseudonym key is not the caller's (--pseudonym-key-check differs): "
+            "the secret and the Dagster side's STEDI_PSEUDONYM_KEY must hold the same key"
+        )
     return key
 
 
@@ -164,17 +168,25 @@ def pipes_context(argv: Sequence[str]) -> Iterator[Any]:
         yield _NoPipes()
         return
     import boto3
-    from dagster_pipes import (PipesContext, PipesDefaultMessageWriter, PipesS3ContextLoader, PipesS3MessageWriter,
-                               open_dagster_pipes)
+    from dagster_pipes import (
+        PipesContext,
+        PipesDefaultMessageWriter,
+        PipesS3ContextLoader,
+        PipesS3MessageWriter,
+        open_dagster_pipes,
+    )
 
     if PipesContext.is_initialized() and PipesContext.get().is_closed:
-        PipesContext._instance = None      # a previous main() in this process (open_dagster_pipes keeps one)
+        PipesContext._instance = None  # a previous main() in this process (open_dagster_pipes keeps one)
 
     loader = _argv_params_loader(argv)
     s3 = boto3.client("s3")
     # S3 when the Dagster side reads messages from a bucket; else stdout, which Glue ships to CloudWatch
-    writer = (PipesS3MessageWriter(client=s3, interval=MESSAGE_INTERVAL) if "bucket" in loader.load_messages_params()
-              else PipesDefaultMessageWriter())
+    writer = (
+        PipesS3MessageWriter(client=s3, interval=MESSAGE_INTERVAL)
+        if "bucket" in loader.load_messages_params()
+        else PipesDefaultMessageWriter()
+    )
     context_loader = PipesS3ContextLoader(client=s3)
     with open_dagster_pipes(context_loader=context_loader, message_writer=writer, params_loader=loader) as pipes:
         yield pipes
@@ -189,8 +201,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             raise JobError(f"{args.table} has no SQL rule (landing tables are built by the validating reader)")
         subrules = ephemerals(rule, args.policy)
         if args.sql_sha256 and args.sql_sha256 != rule_sha256(args.table, args.policy):
-            raise JobError(f"the packaged SQL of {args.table} ({args.policy}) differs from the caller's: deploy "
-                           "the same stedi_assets version to the Glue job")
+            raise JobError(
+                f"the packaged SQL of {args.table} ({args.policy}) differs from the caller's: deploy "
+                "the same stedi_assets version to the Glue job"
+            )
         relations = json.loads(args.relations)
         needed = {n for r in [rule, *subrules] for n in r.relations if not n.startswith("_")}
         missing = sorted(needed - set(relations))
@@ -200,9 +214,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         key = pseudonym_key(args) if uses_pseudonym else None
         pipes.log.info(f"computing {args.table} ({args.policy}, {rule.path.name}) into {args.output_dir}")
         spark = spark_session(master=args.spark_master, app_name=f"stedi-{args.table}")
-        rows, files = run_select(spark, rule.body, {n: relations[n] for n in sorted(needed)}, args.output_dir,
-                                 ephemerals=[(s.name, s.body) for s in subrules], pseudonym_key=key,
-                                 s3_scheme=args.s3_scheme)
+        rows, files = run_select(
+            spark,
+            rule.body,
+            {n: relations[n] for n in sorted(needed)},
+            args.output_dir,
+            ephemerals=[(s.name, s.body) for s in subrules],
+            pseudonym_key=key,
+            s3_scheme=args.s3_scheme,
+        )
         result = {"table": args.table, "policy": args.policy, "sql": rule.path.name, "rows": rows, "files": files}
         pipes.log.info(f"{args.table}: {rows} rows in {len(files)} file(s)")
         pipes.report_custom_message(result)

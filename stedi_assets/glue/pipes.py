@@ -20,19 +20,25 @@ these tables (`glue_catalog.<prefix>_<zone>.<table>`), e.g. an OPTIMIZE or a tim
 The job itself is created once, outside Dagster (`job_definition` gives the create_job parameters;
 `build_job_bundle` zips the package for --extra-py-files). See the README section "Running on AWS Glue".
 """
+
 from __future__ import annotations
 
 import json
 import os
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import boto3
 import dagster as dg
-from dagster_aws.pipes import (PipesCloudWatchMessageReader, PipesGlueClient, PipesS3ContextInjector,
-                               PipesS3MessageReader)
+from dagster_aws.pipes import (
+    PipesCloudWatchMessageReader,
+    PipesGlueClient,
+    PipesS3ContextInjector,
+    PipesS3MessageReader,
+)
 from pydantic import Field
 
 from ..contract import POLICIES
@@ -40,19 +46,19 @@ from ..engines.duckdb_engine import EngineOutput
 from ..zones.sql import ephemerals, load_rule
 from .entry import key_check, rule_sha256
 
-GLUE_VERSION = "5.0"                 # Spark 3.5, Python 3.11: what pyspark==3.5.9 reproduces locally
+GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: what pyspark==3.5.9 reproduces locally
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 ENTRY_SCRIPT = Path(__file__).with_name("entry.py")
 # What the worker installs from PyPI at start (pure Python); Glue 5.0 provides pyspark, pyarrow and boto3.
 WORKER_MODULES = ("sqlglot==30.30.0", "dagster-pipes==1.13.27")
-ICEBERG_CATALOG = "glue_catalog"     # the Spark catalog name of the Iceberg connector's settings (AWS's own)
+ICEBERG_CATALOG = "glue_catalog"  # the Spark catalog name of the Iceberg connector's settings (AWS's own)
 
 
 @dataclass(frozen=True)
 class GlueRun:
     rows: int
     files: list[str]
-    run_metadata: Mapping[str, Any]        # Glue job run id, name and console URL
+    run_metadata: Mapping[str, Any]  # Glue job run id, name and console URL
 
 
 class GlueJob(dg.ConfigurableResource):
@@ -63,11 +69,17 @@ class GlueJob(dg.ConfigurableResource):
     pipes_prefix: str = Field(default="dagster-pipes/", description="Key prefix of the Pipes context objects.")
     region_name: str | None = Field(default=None, description="AWS region; the default chain when empty.")
     endpoint_url: str | None = Field(default=None, description="AWS endpoint override (tests).")
-    messages: Literal["s3", "cloudwatch"] = Field(default="s3", description=(
-        "Where the job's Pipes messages come back: s3 (the bucket above) or cloudwatch (Glue's output log)."))
+    messages: Literal["s3", "cloudwatch"] = Field(
+        default="s3",
+        description=(
+            "Where the job's Pipes messages come back: s3 (the bucket above) or cloudwatch (Glue's output log)."
+        ),
+    )
     message_interval: float = Field(default=10.0, description="Seconds between polls for Pipes messages.")
-    pseudonym_secret_id: str | None = Field(default=None, description=(
-        "Secrets Manager secret with the pseudonym key; needed for tables that call pseudonym()."))
+    pseudonym_secret_id: str | None = Field(
+        default=None,
+        description=("Secrets Manager secret with the pseudonym key; needed for tables that call pseudonym()."),
+    )
     worker_type: str | None = Field(default=None, description="Override the job's WorkerType (e.g. G.1X).")
     number_of_workers: int | None = Field(default=None, description="Override the job's NumberOfWorkers.")
     timeout_minutes: int | None = Field(default=None, description="Override the job's Timeout.")
@@ -79,8 +91,15 @@ class GlueJob(dg.ConfigurableResource):
     def glue_client(self):
         return self._client("glue")
 
-    def start_job_run_params(self, *, table: str, policy: str, relations: Mapping[str, Sequence[str]],
-                             output_dir: str, pseudonym_key: bytes | None = None) -> dict:
+    def start_job_run_params(
+        self,
+        *,
+        table: str,
+        policy: str,
+        relations: Mapping[str, Sequence[str]],
+        output_dir: str,
+        pseudonym_key: bytes | None = None,
+    ) -> dict:
         """The StartJobRun request for computing `table` (PipesGlueClient adds the Pipes arguments)."""
         arguments = {
             "--table": table,
@@ -92,8 +111,10 @@ class GlueJob(dg.ConfigurableResource):
         }
         if pseudonym_key is not None:
             if not self.pseudonym_secret_id:
-                raise dg.Failure(f"{table} ({policy}) needs the pseudonym key on Glue: set GlueJob.pseudonym_secret_id "
-                                 "to a Secrets Manager secret holding STEDI_PSEUDONYM_KEY")
+                raise dg.Failure(
+                    f"{table} ({policy}) needs the pseudonym key on Glue: set GlueJob.pseudonym_secret_id "
+                    "to a Secrets Manager secret holding STEDI_PSEUDONYM_KEY"
+                )
             # The key never travels in the job's arguments: the job reads the secret and proves it holds
             # the same key with this fingerprint.
             arguments["--pseudonym-secret-id"] = self.pseudonym_secret_id
@@ -109,26 +130,44 @@ class GlueJob(dg.ConfigurableResource):
 
     def pipes_client(self) -> PipesGlueClient:
         s3 = self._client("s3")
-        reader = (PipesS3MessageReader(bucket=self.pipes_bucket, client=s3, interval=self.message_interval)
-                  if self.messages == "s3" else PipesCloudWatchMessageReader(client=self._client("logs")))
+        reader = (
+            PipesS3MessageReader(bucket=self.pipes_bucket, client=s3, interval=self.message_interval)
+            if self.messages == "s3"
+            else PipesCloudWatchMessageReader(client=self._client("logs"))
+        )
         return PipesGlueClient(
             client=self.glue_client(),
             context_injector=PipesS3ContextInjector(bucket=self.pipes_bucket, client=s3, key_prefix=self.pipes_prefix),
-            message_reader=reader)
+            message_reader=reader,
+        )
 
-    def run(self, context: dg.AssetExecutionContext, *, table: str, policy: str,
-            relations: Mapping[str, Sequence[str]], output_dir: str, pseudonym_key: bytes | None = None) -> GlueRun:
-        params = self.start_job_run_params(table=table, policy=policy, relations=relations, output_dir=output_dir,
-                                           pseudonym_key=pseudonym_key)
-        invocation = self.pipes_client().run(context=context, start_job_run_params=params,
-                                             extras={"table": table, "policy": policy})
+    def run(
+        self,
+        context: dg.AssetExecutionContext,
+        *,
+        table: str,
+        policy: str,
+        relations: Mapping[str, Sequence[str]],
+        output_dir: str,
+        pseudonym_key: bytes | None = None,
+    ) -> GlueRun:
+        params = self.start_job_run_params(
+            table=table, policy=policy, relations=relations, output_dir=output_dir, pseudonym_key=pseudonym_key
+        )
+        invocation = self.pipes_client().run(
+            context=context, start_job_run_params=params, extras={"table": table, "policy": policy}
+        )
         results = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "rows" in m]
         if not results:
-            raise dg.Failure(f"Glue job {self.job_name} finished but reported no result for {table}: did the job "
-                             "run stedi_assets/glue/entry.py and reach Dagster Pipes (pipes bucket, IAM)?")
+            raise dg.Failure(
+                f"Glue job {self.job_name} finished but reported no result for {table}: did the job "
+                "run stedi_assets/glue/entry.py and reach Dagster Pipes (pipes bucket, IAM)?"
+            )
         run_metadata = {k: (v.value if hasattr(v, "value") else v) for k, v in invocation.metadata.items()}
-        context.log.info(f"{table}: Glue run {run_metadata.get('AWS Glue Job Run ID')} wrote "
-                         f"{results[-1]['rows']} rows ({run_metadata.get('AWS Glue Job Run URL')})")
+        context.log.info(
+            f"{table}: Glue run {run_metadata.get('AWS Glue Job Run ID')} wrote "
+            f"{results[-1]['rows']} rows ({run_metadata.get('AWS Glue Job Run URL')})"
+        )
         return GlueRun(rows=int(results[-1]["rows"]), files=list(results[-1]["files"]), run_metadata=run_metadata)
 
 
@@ -146,18 +185,28 @@ class GlueEngine(dg.ConfigurableResource):
     def name(self) -> str:
         return "glue"
 
-    def select_into(self, sql: str, relations: Mapping[str, Sequence[str]], output_dir: str, *,
-                    ephemerals: Sequence[tuple[str, str]] = (), pseudonym_key: bytes | None = None,
-                    setup: Sequence[str] = ()) -> EngineOutput:
+    def select_into(
+        self,
+        sql: str,
+        relations: Mapping[str, Sequence[str]],
+        output_dir: str,
+        *,
+        ephemerals: Sequence[tuple[str, str]] = (),
+        pseudonym_key: bytes | None = None,
+        setup: Sequence[str] = (),
+    ) -> EngineOutput:
         context = dg.AssetExecutionContext.get()
         table = context.asset_key.path[-1]
         policy = _policy_of(table, sql, ephemerals)
         uris = [output_dir, *(u for us in relations.values() for u in us)]
         if not self.allow_local_paths and not all(u.startswith("s3://") for u in uris):
-            raise dg.Failure(f"GlueEngine needs the lake on S3 (s3://...); {table} reads or writes "
-                             f"{next(u for u in uris if not u.startswith('s3://'))}")
-        run = self.job.run(context, table=table, policy=policy, relations=relations, output_dir=output_dir,
-                           pseudonym_key=pseudonym_key)
+            raise dg.Failure(
+                f"GlueEngine needs the lake on S3 (s3://...); {table} reads or writes "
+                f"{next(u for u in uris if not u.startswith('s3://'))}"
+            )
+        run = self.job.run(
+            context, table=table, policy=policy, relations=relations, output_dir=output_dir, pseudonym_key=pseudonym_key
+        )
         return EngineOutput(rows=run.rows, files=run.files)
 
 
@@ -165,8 +214,11 @@ def _policy_of(table: str, sql: str, subrules: Sequence[tuple[str, str]]) -> str
     """The policy whose packaged rule for `table` is `sql`: the Glue job recomputes it from the package."""
     for policy in POLICIES:
         rule = load_rule(table, policy)
-        if rule is not None and rule.body == sql and \
-                [(s.name, s.body) for s in ephemerals(rule, policy)] == list(subrules):
+        if (
+            rule is not None
+            and rule.body == sql
+            and [(s.name, s.body) for s in ephemerals(rule, policy)] == list(subrules)
+        ):
             return policy
     raise dg.Failure(f"the SQL given for {table} is not one of its packaged rules: GlueEngine runs packaged SQL only")
 
@@ -190,9 +242,18 @@ def glue_conf_argument(conf: Mapping[str, str]) -> str:
     return " --conf ".join(f"{key}={value}" for key, value in conf.items())
 
 
-def job_definition(*, job_name: str, role_arn: str, script_location: str, package_location: str, lake_root: str,
-                   worker_type: str = "G.1X", number_of_workers: int = 2, max_concurrent_runs: int = 3,
-                   extra_default_arguments: Mapping[str, str] | None = None) -> dict:
+def job_definition(
+    *,
+    job_name: str,
+    role_arn: str,
+    script_location: str,
+    package_location: str,
+    lake_root: str,
+    worker_type: str = "G.1X",
+    number_of_workers: int = 2,
+    max_concurrent_runs: int = 3,
+    extra_default_arguments: Mapping[str, str] | None = None,
+) -> dict:
     """`glue.create_job(**job_definition(...))`: a Glue 5.0 Spark job running entry.py.
 
     script_location: s3://…/entry.py (a copy of stedi_assets/glue/entry.py); package_location: s3://…/

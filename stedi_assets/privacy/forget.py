@@ -18,6 +18,7 @@ itself, so a killed `stedi forget` is finished by the next `forget` or `run`:
    cannot be matched under) is expired with its tags, and the files only those snapshots used are
    deleted: no rollback or `--as-of` can bring them back.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -28,23 +29,35 @@ import secrets
 import signal
 import uuid
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from ..engines.duckdb_engine import connect
 from ..identity import identity_key, pseudonym
-from ..storage.lake import ENGINE, EXTRA, INPUTS, PARTS, POLICY, RUN_ID, STAGE_PREFIX, CommitConflict, Lake, \
-    live_data_files, part_table
+from ..storage.lake import (
+    ENGINE,
+    EXTRA,
+    INPUTS,
+    PARTS,
+    POLICY,
+    RUN_ID,
+    STAGE_PREFIX,
+    CommitConflict,
+    Lake,
+    live_data_files,
+    part_table,
+)
 from ..storage.maintenance import expire
-from ..zones import TABLES, table as table_spec
+from ..zones import TABLES
+from ..zones import table as table_spec
 from ..zones.landing.reader import BOM, landing_files, open_landing_file, parse_line, physical_lines
 from ..zones.landing.schema import SOURCE_OF
 from .keys import key_id, pseudonym_key
-from .register import ErasureRegister, Erasure, Subjects
+from .register import Erasure, ErasureRegister, Subjects
 
-REPLACES = "stedi.erasure-replaces"     # snapshot summary: the snapshots an erasure commit stands for
-ERASED_RUN = "stedi.erased-run"         # and the run that built the snapshot it replaced
+REPLACES = "stedi.erasure-replaces"  # snapshot summary: the snapshots an erasure commit stands for
+ERASED_RUN = "stedi.erased-run"  # and the run that built the snapshot it replaced
 RUN_PREFIX = "erasure-"
 # Test hook: SIGKILL this process after N tables were committed (0: right after the landing files).
 STOP_AFTER = "STEDI_TEST_FORGET_STOP_AFTER"
@@ -65,9 +78,9 @@ class ForgetReport:
     serials: int = 0
     landing_lines_removed: int = 0
     landing_files_rewritten: int = 0
-    rows_removed: dict[str, int] = field(default_factory=dict)        # "zone.table[/part]" -> rows (current)
-    snapshots_expired: dict[str, int] = field(default_factory=dict)   # "zone.table[/part]" -> snapshots
-    snapshots_dropped: list[str] = field(default_factory=list)        # built with another pseudonym key
+    rows_removed: dict[str, int] = field(default_factory=dict)  # "zone.table[/part]" -> rows (current)
+    snapshots_expired: dict[str, int] = field(default_factory=dict)  # "zone.table[/part]" -> snapshots
+    snapshots_dropped: list[str] = field(default_factory=list)  # built with another pseudonym key
     files_deleted: int = 0
 
 
@@ -77,13 +90,14 @@ class Survey:
 
     people: int
     serials: int
-    landing_lines: dict[str, int]                # landing file -> lines
-    rows: dict[str, int]                         # "zone.table[/part]" -> rows of the current snapshot
-    older_snapshots: dict[str, int]              # "zone.table[/part]" -> other snapshots holding them
-    pending: int                                 # erasures already pending (finished first by a real run)
+    landing_lines: dict[str, int]  # landing file -> lines
+    rows: dict[str, int]  # "zone.table[/part]" -> rows of the current snapshot
+    older_snapshots: dict[str, int]  # "zone.table[/part]" -> other snapshots holding them
+    pending: int  # erasures already pending (finished first by a real run)
 
 
 # -- entry points ------------------------------------------------------------------------------------
+
 
 def forget(lake: Lake, landing_store, emails: list[str], dry_run: bool = False) -> ForgetReport | Survey:
     """Erase the people with these e-mails (pending erasures are finished first); or, with `dry_run`,
@@ -102,7 +116,7 @@ def forget(lake: Lake, landing_store, emails: list[str], dry_run: bool = False) 
         erasure = probe.record(keys, serials, pseudonyms)
         return _Eraser(lake, landing_store, probe, erasure).survey(len(register.pending()))
     erasure = register.record(keys, serials, pseudonyms)
-    register.save(lake)          # first: from now on their data is dropped at landing, whatever follows
+    register.save(lake)  # first: from now on their data is dropped at landing, whatever follows
     return _Eraser(lake, landing_store, register, erasure).run()
 
 
@@ -117,7 +131,9 @@ def finish_pending_erasures(lake: Lake, landing_uri: str) -> None:
     reported in one line and the run goes on: landing drops the people of a pending erasure already,
     and the next `forget` or `run` finishes it."""
     import sys
+
     from ..storage.stores import open_store
+
     if not ErasureRegister.load(lake).pending():
         return
     try:
@@ -130,6 +146,7 @@ def finish_pending_erasures(lake: Lake, landing_uri: str) -> None:
 
 # -- finding the people ------------------------------------------------------------------------------
 
+
 def _pseudonyms(lake: Lake, keys: set[str]) -> dict[str, list[str]]:
     """{pseudonym key id: their customer_id values} under the current key, if any table holds pseudonyms.
 
@@ -141,8 +158,10 @@ def _pseudonyms(lake: Lake, keys: set[str]) -> dict[str, list[str]]:
     current_id = key_id(key)
     for name, (_, current) in built_with.items():
         if current and current != current_id:
-            raise ErasureBlocked(f"{table_spec(name).qualified_name} was built with another pseudonym key: "
-                                 "re-run the pipeline, then forget again")
+            raise ErasureBlocked(
+                f"{table_spec(name).qualified_name} was built with another pseudonym key: "
+                "re-run the pipeline, then forget again"
+            )
     return {current_id: sorted(pseudonym(key, k) for k in keys)}
 
 
@@ -160,6 +179,7 @@ def _key_ids(lake: Lake, spec) -> tuple[set[str], str | None]:
 def _serials_of(lake: Lake, landing_store, keys: set[str]) -> set[str]:
     """Serials of their customer records: in the landing files and in every kept customer_landing snapshot."""
     import pyarrow as pa
+
     found = set()
     for path in landing_files(landing_store, "customer")[0]:
         for _, _, content in _file_lines(landing_store, path):
@@ -170,18 +190,25 @@ def _serials_of(lake: Lake, landing_store, keys: set[str]) -> set[str]:
         tbl = lake.iceberg("landing", "customer_landing")
     except LookupError:
         return found
-    uris = sorted({lake.uri(lake.relative(f.file_path)) for s in tbl.snapshots()
-                   for f in live_data_files(tbl, s.snapshot_id)})
+    uris = sorted(
+        {lake.uri(lake.relative(f.file_path)) for s in tbl.snapshots() for f in live_data_files(tbl, s.snapshot_id)}
+    )
     if uris:
         with connect(lake.store.duckdb_setup()) as con:
             con.register("wanted", pa.table({"k": sorted(keys)}))
-            found |= {s for (s,) in con.execute(
-                "SELECT DISTINCT serialNumber FROM read_parquet($files) "
-                "WHERE lower(trim(BOTH ' ' FROM email)) IN (SELECT k FROM wanted)", {"files": uris}).fetchall()}
+            found |= {
+                s
+                for (s,) in con.execute(
+                    "SELECT DISTINCT serialNumber FROM read_parquet($files) "
+                    "WHERE lower(trim(BOTH ' ' FROM email)) IN (SELECT k FROM wanted)",
+                    {"files": uris},
+                ).fetchall()
+            }
     return found
 
 
 # -- landing files -----------------------------------------------------------------------------------
+
 
 def _file_lines(store, path: str):
     """(raw line with its terminator, line number, content) with the landing reader's own splitter:
@@ -220,12 +247,15 @@ def _without_their_lines(store, path: str, source: str, subjects: Subjects) -> t
             else:
                 kept.append(BOM + raw if bom and not kept and not raw.startswith(BOM) else raw)
     except (OSError, EOFError, zlib.error) as err:
-        raise ErasureBlocked(f"landing file {path} cannot be read ({type(err).__name__}): repair or remove "
-                             "it, then run `stedi forget` again") from None
+        raise ErasureBlocked(
+            f"landing file {path} cannot be read ({type(err).__name__}): repair or remove "
+            "it, then run `stedi forget` again"
+        ) from None
     return b"".join(kept), removed
 
 
 # -- the erasure -------------------------------------------------------------------------------------
+
 
 def _summary(snapshot) -> dict[str, str]:
     return dict(snapshot.summary.additional_properties) if snapshot is not None and snapshot.summary else {}
@@ -275,8 +305,13 @@ class _Eraser:
         if (rel, key) not in self._counts:
             uri = self.lake.uri(rel)
             predicate = self._predicate(uri, key)
-            self._counts[(rel, key)] = 0 if predicate is None else self.con.execute(
-                f"SELECT count(*) FROM read_parquet($f) WHERE {predicate}", {"f": uri}).fetchone()[0]
+            self._counts[(rel, key)] = (
+                0
+                if predicate is None
+                else self.con.execute(
+                    f"SELECT count(*) FROM read_parquet($f) WHERE {predicate}", {"f": uri}
+                ).fetchone()[0]
+            )
         return self._counts[(rel, key)]
 
     def _rewrite(self, rel: str, folder: str, key: str | None) -> str:
@@ -285,8 +320,10 @@ class _Eraser:
         uri = self.lake.uri(rel)
         target = f"{folder}/{uuid.uuid4().hex}.parquet"
         with self.lake.local_output(target) as out:
-            self.con.execute(f"COPY (SELECT * FROM read_parquet({_sql_string(uri)}) "
-                                f"WHERE NOT {self._predicate(uri, key)}) TO {_sql_string(out)} (FORMAT parquet)")
+            self.con.execute(
+                f"COPY (SELECT * FROM read_parquet({_sql_string(uri)}) "
+                f"WHERE NOT {self._predicate(uri, key)}) TO {_sql_string(out)} (FORMAT parquet)"
+            )
         return target
 
     def holds(self, tbl, snapshot_id: int, key: str | None) -> bool:
@@ -306,7 +343,7 @@ class _Eraser:
     def _stop_point(self, committed: int) -> None:
         wanted = os.environ.get(STOP_AFTER)
         if wanted is not None and wanted.strip() == str(committed):
-            os.kill(os.getpid(), signal.SIGKILL)     # a kill at a point tests can name
+            os.kill(os.getpid(), signal.SIGKILL)  # a kill at a point tests can name
 
     def _clean_landing(self) -> None:
         sizes = self.erasure.landing_sizes.setdefault(self.landing.uri(), {})
@@ -316,9 +353,9 @@ class _Eraser:
                 if not removed:
                     continue
                 if path.endswith(".gz"):
-                    data = gzip.compress(data, mtime=0)     # deterministic: a resumed rewrite has this size too
+                    data = gzip.compress(data, mtime=0)  # deterministic: a resumed rewrite has this size too
                 sizes[path] = len(data)
-                self.register.save(self.lake)               # the new size first: the landing snapshots get it
+                self.register.save(self.lake)  # the new size first: the landing snapshots get it
                 self.landing.write_atomic(path, data)
                 self.report.landing_lines_removed += removed
                 self.report.landing_files_rewritten += 1
@@ -332,7 +369,7 @@ class _Eraser:
         while len(ordered) < len(present):
             done = {t.name for t in ordered}
             ready = [t for t in present if t.name not in done and inputs[t.name] <= done]
-            ordered.extend(ready or [t for t in present if t.name not in done])   # no cycle exists; never hang
+            ordered.extend(ready or [t for t in present if t.name not in done])  # no cycle exists; never hang
         return ordered
 
     def _parts_and_inputs(self, spec) -> tuple[dict[str, str], dict[str, str]]:
@@ -347,8 +384,9 @@ class _Eraser:
         main = self.lake.iceberg(zone, name)
         key = _extra(main.current_snapshot()).get("pseudonym_key_id")
         if not self.subjects.matchable(key) and not self._built_from_clean_inputs(main.current_snapshot()):
-            raise ErasureBlocked(f"{spec.qualified_name} was built with another pseudonym key: "
-                                 "re-run the pipeline, then forget again")
+            raise ErasureBlocked(
+                f"{spec.qualified_name} was built with another pseudonym key: re-run the pipeline, then forget again"
+            )
         parts, _ = self._parts_and_inputs(spec)
         side_ids = {part: self._clean_part(zone, name, part, part_id) for part, part_id in parts.items()}
         changed = any(side_ids[p] != parts[p] for p in parts)
@@ -379,8 +417,10 @@ class _Eraser:
         side_name = part_table(name, part)
         current = self.lake.iceberg(zone, side_name).current_snapshot()
         if str(current.snapshot_id) != named and named not in _replaced(current):
-            raise ErasureBlocked(f"{zone}.{name} and {zone}.{side_name} disagree (a write was interrupted): "
-                                 "re-run the pipeline, then forget again")
+            raise ErasureBlocked(
+                f"{zone}.{name} and {zone}.{side_name} disagree (a write was interrupted): "
+                "re-run the pipeline, then forget again"
+            )
         self._clean_current(zone, side_name, None)
         return str(self.lake.iceberg(zone, side_name).current_snapshot().snapshot_id)
 
@@ -391,8 +431,11 @@ class _Eraser:
         rewritten = self.erasure.landing_sizes.get(extra.get("landing_root", ""), {})
         if "landing_files" in extra:
             extra["landing_files"] = {p: rewritten.get(p, size) for p, size in extra["landing_files"].items()}
-        return {INPUTS: json.dumps(inputs, sort_keys=True), EXTRA: json.dumps(extra, sort_keys=True),
-                PARTS: json.dumps(side_ids, sort_keys=True)}
+        return {
+            INPUTS: json.dumps(inputs, sort_keys=True),
+            EXTRA: json.dumps(extra, sort_keys=True),
+            PARTS: json.dumps(side_ids, sort_keys=True),
+        }
 
     def _erased_id(self, name: str, snapshot_id: str) -> str:
         """The snapshot of input `name` that replaces `snapshot_id` after erasure (itself if none does)."""
@@ -406,18 +449,23 @@ class _Eraser:
         tbl = self.lake.iceberg(zone, name)
         current = tbl.current_snapshot()
         summary = _summary(current)
-        doomed = [f for f in live_data_files(tbl, current.snapshot_id)
-                  if self.count(self.lake.relative(f.file_path), key)]
+        doomed = [
+            f for f in live_data_files(tbl, current.snapshot_id) if self.count(self.lake.relative(f.file_path), key)
+        ]
         updated = fields(summary) if fields else {}
         if not doomed and all(summary.get(k, "") == v for k, v in updated.items()):
             return False
         erased = sum(self.count(self.lake.relative(f.file_path), key) for f in doomed)
         folder = f"{zone}/{name}/data/{STAGE_PREFIX}{RUN_PREFIX}{self.erasure.id}-{uuid.uuid4().hex[:8]}"
         added = [self._rewrite(self.lake.relative(f.file_path), folder, key) for f in doomed]
-        properties = {RUN_ID: f"{RUN_PREFIX}{self.erasure.id}", POLICY: summary.get(POLICY, ""),
-                      ENGINE: summary.get(ENGINE, ""), **updated,
-                      REPLACES: json.dumps([str(current.snapshot_id), *_replaced(current)][:50]),
-                      ERASED_RUN: summary.get(ERASED_RUN) or summary.get(RUN_ID, "")}
+        properties = {
+            RUN_ID: f"{RUN_PREFIX}{self.erasure.id}",
+            POLICY: summary.get(POLICY, ""),
+            ENGINE: summary.get(ENGINE, ""),
+            **updated,
+            REPLACES: json.dumps([str(current.snapshot_id), *_replaced(current)][:50]),
+            ERASED_RUN: summary.get(ERASED_RUN) or summary.get(RUN_ID, ""),
+        }
         self._commit(tbl, zone, name, doomed, added, properties)
         if erased:
             label = self._label(zone, name)
@@ -429,27 +477,35 @@ class _Eraser:
         anyone committed the table since it was loaded."""
         from pyiceberg.exceptions import CommitFailedException
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
+
         try:
             with tbl.transaction() as tx:
                 with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
                     for data_file in doomed:
                         overwrite.delete_data_file(data_file)
-                    for data_file in parquet_files_to_data_files(tbl.io, tx.table_metadata,
-                                                                 iter(self.lake.uri(f) for f in added)):
+                    for data_file in parquet_files_to_data_files(
+                        tbl.io, tx.table_metadata, iter(self.lake.uri(f) for f in added)
+                    ):
                         overwrite.append_data_file(data_file)
         except CommitFailedException:
             other = _summary(self.lake.iceberg(zone, name).current_snapshot()).get(RUN_ID, "?")
-            raise CommitConflict(f"{zone}.{name} was committed by run {other} during the erasure; the erasure "
-                                 "stays pending: run `stedi forget` again") from None
+            raise CommitConflict(
+                f"{zone}.{name} was committed by run {other} during the erasure; the erasure "
+                "stays pending: run `stedi forget` again"
+            ) from None
 
     def _move_tags(self, zone: str, name: str) -> None:
         """Tags of the snapshots an erasure commit replaced now name it: the run's lake minus the person."""
         from pyiceberg.table.refs import SnapshotRefType
+
         tbl = self.lake.iceberg(zone, name)
         current = tbl.current_snapshot()
         replaced = set(_replaced(current))
-        stale = [n for n, ref in tbl.refs().items()
-                 if ref.snapshot_ref_type == SnapshotRefType.TAG and str(ref.snapshot_id) in replaced]
+        stale = [
+            n
+            for n, ref in tbl.refs().items()
+            if ref.snapshot_ref_type == SnapshotRefType.TAG and str(ref.snapshot_id) in replaced
+        ]
         if stale:
             with tbl.manage_snapshots() as manage:
                 for tag in stale:
@@ -466,8 +522,12 @@ class _Eraser:
             side = self.lake.iceberg(zone, part_table(name, part))
             current = side.current_snapshot().snapshot_id
             replaced = set(_replaced(side.current_snapshot()))
-            side_doomed[part] = {s.snapshot_id for s in side.snapshots() if s.snapshot_id != current and (
-                str(s.snapshot_id) in replaced or self.holds(side, s.snapshot_id, None))}
+            side_doomed[part] = {
+                s.snapshot_id
+                for s in side.snapshots()
+                if s.snapshot_id != current
+                and (str(s.snapshot_id) in replaced or self.holds(side, s.snapshot_id, None))
+            }
         main = self.lake.iceberg(zone, name)
         current = main.current_snapshot().snapshot_id
         replaced = set(_replaced(main.current_snapshot()))
@@ -475,7 +535,7 @@ class _Eraser:
         for snap in main.snapshots():
             if snap.snapshot_id == current:
                 continue
-            if str(snap.snapshot_id) in replaced:     # the erasure commit stands for it (its tags moved)
+            if str(snap.snapshot_id) in replaced:  # the erasure commit stands for it (its tags moved)
                 doomed.add(snap.snapshot_id)
                 continue
             key = _extra(snap).get("pseudonym_key_id")
@@ -485,8 +545,10 @@ class _Eraser:
                 continue
             side_ids = json.loads(_summary(snap).get(PARTS, "{}"))
             if self.holds(main, snap.snapshot_id, key) or any(
-                    int(i) in side_doomed.get(p, ()) or self.lake.iceberg(zone, part_table(name, p))
-                    .snapshot_by_id(int(i)) is None for p, i in side_ids.items()):
+                int(i) in side_doomed.get(p, ())
+                or self.lake.iceberg(zone, part_table(name, p)).snapshot_by_id(int(i)) is None
+                for p, i in side_ids.items()
+            ):
                 doomed.add(snap.snapshot_id)
         self._expire(zone, name, doomed)
         for part, ids in side_doomed.items():
@@ -523,8 +585,14 @@ class _Eraser:
                 for name in [spec.name, *(part_table(spec.name, p) for p in parts)]:
                     label = self._label(spec.zone, name)
                     rows[label], older[label] = self._survey_table(spec.zone, name)
-        return Survey(people=len(self.erasure.identities), serials=len(self.erasure.serials),
-                      landing_lines=landing, rows=rows, older_snapshots=older, pending=pending)
+        return Survey(
+            people=len(self.erasure.identities),
+            serials=len(self.erasure.serials),
+            landing_lines=landing,
+            rows=rows,
+            older_snapshots=older,
+            pending=pending,
+        )
 
     def _survey_table(self, zone: str, name: str) -> tuple[int, int]:
         """(rows of theirs in the current snapshot, other snapshots that hold them or cannot be matched)."""
@@ -533,5 +601,9 @@ class _Eraser:
         key = _extra(current).get("pseudonym_key_id")
         rows = sum(self.count(self.lake.relative(f.file_path), key) for f in live_data_files(tbl, current.snapshot_id))
         older = [s for s in tbl.snapshots() if s.snapshot_id != current.snapshot_id]
-        return rows, sum(1 for s in older if not self.subjects.matchable(_extra(s).get("pseudonym_key_id"))
-                         or self.holds(tbl, s.snapshot_id, _extra(s).get("pseudonym_key_id")))
+        return rows, sum(
+            1
+            for s in older
+            if not self.subjects.matchable(_extra(s).get("pseudonym_key_id"))
+            or self.holds(tbl, s.snapshot_id, _extra(s).get("pseudonym_key_id"))
+        )

@@ -3,6 +3,7 @@
 A lake on S3 is shared infrastructure: there a key must be configured, never generated next to the
 data it protects. A local lake may keep a generated key in its private area, with a warning.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,13 +26,20 @@ def secret_key(lake: Lake, env_var: str, purpose: str) -> bytes:
     if configured:
         return configured.encode()
     if not isinstance(lake.store, LocalStore):
-        raise MissingKey(f"{env_var} is not set: a lake on {lake.store.uri()} needs a configured {purpose} key "
-                         "(from your secret store), none is generated there")
+        raise MissingKey(
+            f"{env_var} is not set: a lake on {lake.store.uri()} needs a configured {purpose} key "
+            "(from your secret store), none is generated there"
+        )
     path = f"_private/{env_var.lower().removeprefix('stedi_')}"
     if not lake.store.exists(path):
         lake.store.write_atomic(path, secrets.token_hex(32).encode())
-        log.warning("%s is not set: generated a %s key in %s; keep it private and set %s in shared "
-                    "deployments", env_var, purpose, lake.store.uri(path), env_var)
+        log.warning(
+            "%s is not set: generated a %s key in %s; keep it private and set %s in shared deployments",
+            env_var,
+            purpose,
+            lake.store.uri(path),
+            env_var,
+        )
     return lake.store.read_bytes(path).strip()
 
 

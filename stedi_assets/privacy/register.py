@@ -9,6 +9,7 @@ re-delivered for an erased person, forever.
 An erasure is recorded as pending before anything is deleted and marked done only when every table and
 the landing files are clean. People in a pending erasure are already dropped at landing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,9 +17,9 @@ import hmac
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator
 
 import pyarrow as pa
 
@@ -31,15 +32,19 @@ REGISTER = "_private/erasure_register.json"
 PENDING, DONE = "pending", "done"
 
 # Which landing field names the data subject of a record: an identity (e-mail) or a device serial.
-SUBJECT = {"customer": ("identity", "email"), "accelerometer": ("identity", "user"),
-           "step_trainer": ("serial", "serialNumber")}
+SUBJECT = {
+    "customer": ("identity", "email"),
+    "accelerometer": ("identity", "user"),
+    "step_trainer": ("serial", "serialNumber"),
+}
 
 
 # source -> (kind, position of the subject's field among the record's typed values)
-_SUBJECT_INDEX = {source: (kind, [k for k, _, _ in FIELDS[source]].index(name))
-                  for source, (kind, name) in SUBJECT.items()}
+_SUBJECT_INDEX = {
+    source: (kind, [k for k, _, _ in FIELDS[source]].index(name)) for source, (kind, name) in SUBJECT.items()
+}
 
-IDENTITY_COLUMNS = ("email", "user")     # hold an e-mail: identity key = lower(trim(value))
+IDENTITY_COLUMNS = ("email", "user")  # hold an e-mail: identity key = lower(trim(value))
 
 
 def subject_columns(columns) -> dict[str, list[str]]:
@@ -77,7 +82,7 @@ def json_strings(text: str) -> Iterator[str]:
         literal = match.group(1) if match.group(1) is not None else match.group(2)
         try:
             yield json.loads(f'"{literal}"')
-        except ValueError:          # a broken escape: the literal as written
+        except ValueError:  # a broken escape: the literal as written
             yield literal
 
 
@@ -143,13 +148,16 @@ class Subjects:
         """SQL, true exactly for a row of theirs, over a relation with `columns`; None if no column names a
         person. It reads the tables and functions `bind` defines."""
         subject, terms = subject_columns(columns), []
-        terms += [f"pseudonym(lower(trim(BOTH ' ' FROM \"{c}\"))) IN (SELECT h FROM erased_identities)"
-                  for c in subject["identity"]]
-        terms += [f"pseudonym(\"{c}\") IN (SELECT h FROM erased_identities)" for c in subject["key"]]
+        terms += [
+            f"pseudonym(lower(trim(BOTH ' ' FROM \"{c}\"))) IN (SELECT h FROM erased_identities)"
+            for c in subject["identity"]
+        ]
+        terms += [f'pseudonym("{c}") IN (SELECT h FROM erased_identities)' for c in subject["key"]]
         key_id = (pseudonym_key_id or "").replace("'", "''")
-        terms += [f"\"{c}\" IN (SELECT p FROM erased_pseudonyms WHERE key_id = '{key_id}')"
-                  for c in subject["pseudonym"]]
-        terms += [f"pseudonym(\"{c}\") IN (SELECT h FROM erased_serials)" for c in subject["serial"]]
+        terms += [
+            f"\"{c}\" IN (SELECT p FROM erased_pseudonyms WHERE key_id = '{key_id}')" for c in subject["pseudonym"]
+        ]
+        terms += [f'pseudonym("{c}") IN (SELECT h FROM erased_serials)' for c in subject["serial"]]
         if raw and "raw" in set(columns):
             terms.append("names_erased(raw)")
         # NULL (no e-mail, say) is nobody's: coalesce keeps `NOT predicate` from dropping such rows
@@ -158,20 +166,28 @@ class Subjects:
     def tables(self) -> dict[str, pa.Table]:
         """The hashes and pseudonyms as the Arrow tables `predicate` reads."""
         pairs = sorted((k, p) for k, ps in self.pseudonyms.items() for p in ps)
-        return {"erased_identities": pa.table({"h": pa.array(sorted(self.identities), pa.string())}),
-                "erased_serials": pa.table({"h": pa.array(sorted(self.serials), pa.string())}),
-                "erased_pseudonyms": pa.table({"key_id": pa.array([k for k, _ in pairs], pa.string()),
-                                               "p": pa.array([p for _, p in pairs], pa.string())})}
+        return {
+            "erased_identities": pa.table({"h": pa.array(sorted(self.identities), pa.string())}),
+            "erased_serials": pa.table({"h": pa.array(sorted(self.serials), pa.string())}),
+            "erased_pseudonyms": pa.table(
+                {
+                    "key_id": pa.array([k for k, _ in pairs], pa.string()),
+                    "p": pa.array([p for _, p in pairs], pa.string()),
+                }
+            ),
+        }
 
     def bind(self, con) -> None:
         """Give a DuckDB connection what `predicate` reads: pseudonym() under the erasure key, the hashes
         and pseudonyms as tables, and names_erased(raw)."""
         from ..engines.duckdb_engine import define_pseudonym
+
         define_pseudonym(con, self.key)
         for name, table in self.tables().items():
             con.register(name, table)
-        con.create_function("names_erased", self.named_in_raw, ["VARCHAR"], "BOOLEAN",
-                            null_handling="special", side_effects=False)
+        con.create_function(
+            "names_erased", self.named_in_raw, ["VARCHAR"], "BOOLEAN", null_handling="special", side_effects=False
+        )
 
 
 @dataclass
@@ -182,7 +198,7 @@ class Erasure:
     state: str
     identities: list[str]
     serials: list[str]
-    pseudonyms: dict[str, list[str]]                  # pseudonym key id -> customer_id values
+    pseudonyms: dict[str, list[str]]  # pseudonym key id -> customer_id values
     requested_at: str
     finished_at: str | None = None
     # landing root -> {file: size after its rewrite}: the landing snapshots' records get these sizes
@@ -193,8 +209,12 @@ class Erasure:
         return self.state == PENDING
 
     def subjects(self, key: bytes) -> Subjects:
-        return Subjects(key, frozenset(self.identities), frozenset(self.serials),
-                        {k: frozenset(v) for k, v in self.pseudonyms.items()})
+        return Subjects(
+            key,
+            frozenset(self.identities),
+            frozenset(self.serials),
+            {k: frozenset(v) for k, v in self.pseudonyms.items()},
+        )
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -209,23 +229,34 @@ class ErasureRegister:
     legacy_serials: set[str] = field(default_factory=set)
 
     @classmethod
-    def load(cls, lake: Lake, for_update: bool = False) -> "ErasureRegister":
+    def load(cls, lake: Lake, for_update: bool = False) -> ErasureRegister:
         if not lake.store.exists(REGISTER):
             # Nobody erased yet: no key is needed (or generated) until someone is.
             return cls(key=erasure_key(lake) if for_update else b"")
         data = json.loads(lake.store.read_bytes(REGISTER))
         erasures = [Erasure(**e) for e in data.get("erasures", [])]
         recorded = {h for e in erasures for h in e.identities}, {h for e in erasures for h in e.serials}
-        return cls(key=erasure_key(lake), erasures=erasures,
-                   legacy_identities=set(data.get("identities", [])) - recorded[0],
-                   legacy_serials=set(data.get("serials", [])) - recorded[1])
+        return cls(
+            key=erasure_key(lake),
+            erasures=erasures,
+            legacy_identities=set(data.get("identities", [])) - recorded[0],
+            legacy_serials=set(data.get("serials", [])) - recorded[1],
+        )
 
     def save(self, lake: Lake) -> None:
-        lake.store.write_atomic(REGISTER, json.dumps({
-            "version": 2,
-            # everyone erased or being erased: what landing drops (also readable by version-1 code)
-            "identities": sorted(self.identities), "serials": sorted(self.serials),
-            "erasures": [e.to_json() for e in self.erasures]}, indent=1).encode())
+        lake.store.write_atomic(
+            REGISTER,
+            json.dumps(
+                {
+                    "version": 2,
+                    # everyone erased or being erased: what landing drops (also readable by version-1 code)
+                    "identities": sorted(self.identities),
+                    "serials": sorted(self.serials),
+                    "erasures": [e.to_json() for e in self.erasures],
+                },
+                indent=1,
+            ).encode(),
+        )
 
     @property
     def identities(self) -> set[str]:
@@ -247,17 +278,24 @@ class ErasureRegister:
         for e in self.erasures:
             for key_id, values in e.pseudonyms.items():
                 pseudonyms.setdefault(key_id, set()).update(values)
-        return Subjects(self.key, frozenset(self.identities), frozenset(self.serials),
-                        {k: frozenset(v) for k, v in pseudonyms.items()})
+        return Subjects(
+            self.key,
+            frozenset(self.identities),
+            frozenset(self.serials),
+            {k: frozenset(v) for k, v in pseudonyms.items()},
+        )
 
     def record(self, identity_keys: set[str], serials: set[str], pseudonyms: dict[str, list[str]]) -> Erasure:
         """Add a pending erasure of these people (identity keys and serials are hashed here)."""
         digest = Subjects(self.key).digest
-        erasure = Erasure(id=uuid.uuid4().hex[:12], state=PENDING,
-                          identities=sorted({digest(k) for k in identity_keys}),
-                          serials=sorted({digest(s) for s in serials}),
-                          pseudonyms={k: sorted(v) for k, v in pseudonyms.items()},
-                          requested_at=_now())
+        erasure = Erasure(
+            id=uuid.uuid4().hex[:12],
+            state=PENDING,
+            identities=sorted({digest(k) for k in identity_keys}),
+            serials=sorted({digest(s) for s in serials}),
+            pseudonyms={k: sorted(v) for k, v in pseudonyms.items()},
+            requested_at=_now(),
+        )
         self.erasures.append(erasure)
         return erasure
 
@@ -277,6 +315,7 @@ class ErasureRegister:
             if values is not None:
                 return subjects.owns_record(source, values)
             return subjects.named_in_raw(raw.decode("utf-8", "backslashreplace"))
+
         return erased
 
 

@@ -11,6 +11,7 @@ The catalog is where a commit is decided: SQL catalogs swap a table's metadata p
 `UPDATE ... WHERE metadata_location = <the one this writer read>`, Glue with the table's VersionId, so two
 writers of one table can never both win (optimistic concurrency, no lock files).
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,10 +28,10 @@ CATALOG_NAME = "stedi"
 
 @dataclass(frozen=True)
 class CatalogChoice:
-    kind: str                    # "sql" or "glue"
-    uri: str | None = None       # SQLAlchemy URI of a SQL catalog
-    database_prefix: str = ""    # Glue: databases are <prefix>_<zone>
-    embedded_file: str | None = None   # the SQLite file inside a local lake (created by the first commit)
+    kind: str  # "sql" or "glue"
+    uri: str | None = None  # SQLAlchemy URI of a SQL catalog
+    database_prefix: str = ""  # Glue: databases are <prefix>_<zone>
+    embedded_file: str | None = None  # the SQLite file inside a local lake (created by the first commit)
 
     def namespace(self, zone: str) -> str:
         return f"{self.database_prefix}_{zone}" if self.kind == GLUE else zone
@@ -40,6 +41,7 @@ class CatalogChoice:
         if self.kind == GLUE:
             return f"Glue Data Catalog (databases {self.database_prefix}_<zone>)"
         from sqlalchemy.engine import make_url
+
         return f"SQL catalog {make_url(self.uri).render_as_string(hide_password=True)}"
 
 
@@ -50,13 +52,17 @@ def choose(lake_root: str, setting: str | None = None, deployment: str = "local"
         value = GLUE if deployment == "aws" else EMBEDDED
     if value == GLUE:
         if not is_s3(lake_root):
-            raise StoreError(f"lake {lake_root} is a local folder: the Glue Data Catalog (STEDI_CATALOG=glue, the "
-                             "default of STEDI_DEPLOYMENT=aws) needs an s3:// lake that Athena and Glue can read")
+            raise StoreError(
+                f"lake {lake_root} is a local folder: the Glue Data Catalog (STEDI_CATALOG=glue, the "
+                "default of STEDI_DEPLOYMENT=aws) needs an s3:// lake that Athena and Glue can read"
+            )
         return CatalogChoice(GLUE, database_prefix=os.environ.get("STEDI_GLUE_DATABASE_PREFIX", "stedi"))
     if value == EMBEDDED:
         if is_s3(lake_root):
-            raise StoreError(f"lake {lake_root} is on S3: an embedded SQLite catalog cannot live there; set "
-                             "STEDI_CATALOG=glue or to a SQL catalog URI (e.g. postgresql+psycopg2://…)")
+            raise StoreError(
+                f"lake {lake_root} is on S3: an embedded SQLite catalog cannot live there; set "
+                "STEDI_CATALOG=glue or to a SQL catalog URI (e.g. postgresql+psycopg2://…)"
+            )
         root = open_store(lake_root).uri()
         return CatalogChoice("sql", uri=f"sqlite:///{root}/{CATALOG_FILE}", embedded_file=f"{root}/{CATALOG_FILE}")
     if "://" not in value:
@@ -76,8 +82,11 @@ def _endpoint(service: str) -> str | None:
 def _s3_properties() -> dict[str, str]:
     """pyiceberg's S3 FileIO (pyarrow) settings from the standard AWS environment; credentials stay in the
     AWS chain. A custom endpoint means an S3-compatible store: pyarrow addresses it path-style by default."""
-    props = {"s3.region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-             "py-io-impl": FILE_IO, "s3.retry-strategy-impl": RETRY_STRATEGY}
+    props = {
+        "s3.region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "py-io-impl": FILE_IO,
+        "s3.retry-strategy-impl": RETRY_STRATEGY,
+    }
     endpoint = _endpoint("S3")
     if endpoint:
         props["s3.endpoint"] = endpoint
@@ -92,14 +101,26 @@ def _glue_client(region: str):
     """A Glue client with the lake's S3 retry policy and timeouts (the endpoint from AWS_ENDPOINT_URL_GLUE or
     AWS_ENDPOINT_URL, e.g. moto's)."""
     import boto3
+
     from .s3 import boto_config
-    return boto3.session.Session().client("glue", region_name=region, endpoint_url=_endpoint("GLUE"),
-                                          config=boto_config())
+
+    return boto3.session.Session().client(
+        "glue", region_name=region, endpoint_url=_endpoint("GLUE"), config=boto_config()
+    )
 
 
 # The catalog calls the lake makes; each fails as one StoreError line (see _one_line_catalog).
-CATALOG_CALLS = ("create_namespace", "list_namespaces", "create_table", "load_table", "commit_table",
-                 "list_tables", "table_exists", "drop_table", "purge_table")
+CATALOG_CALLS = (
+    "create_namespace",
+    "list_namespaces",
+    "create_table",
+    "load_table",
+    "commit_table",
+    "list_tables",
+    "table_exists",
+    "drop_table",
+    "purge_table",
+)
 
 
 def _failure(err: Exception, where: str) -> str | None:
@@ -107,6 +128,7 @@ def _failure(err: Exception, where: str) -> str | None:
     module = type(err).__module__
     if module.startswith(("botocore", "boto3")):
         from .s3 import failure_reason
+
         return f"cannot use the {where}: {failure_reason(err)}"
     if module.startswith("sqlalchemy"):
         cause = str(getattr(err, "orig", None) or err).strip().splitlines()
@@ -122,8 +144,9 @@ def _one_line(method):
         except Exception as err:
             message = _failure(err, self.where)
             if message is None:
-                raise                   # pyiceberg's own outcomes (no such table, commit conflict, ...)
+                raise  # pyiceberg's own outcomes (no such table, commit conflict, ...)
             raise StoreError(message) from None
+
     return call
 
 
@@ -136,14 +159,16 @@ def _one_line_catalog(base: type) -> type:
 
 @functools.lru_cache(maxsize=8)
 def _load(choice: CatalogChoice, _environment: tuple):
-    props = {} if choice.embedded_file else _s3_properties()    # a local lake's files are local
+    props = {} if choice.embedded_file else _s3_properties()  # a local lake's files are local
     if choice.kind == GLUE:
         from pyiceberg.catalog.glue import GlueCatalog
+
         client = _glue_client(props["s3.region"])
         catalog = _one_line_catalog(GlueCatalog)(CATALOG_NAME, client=client, **props)
         catalog.where = f"{choice.describe()} at {client.meta.endpoint_url}"
         return catalog
     from pyiceberg.catalog.sql import SqlCatalog
+
     catalog = _one_line_catalog(SqlCatalog)(CATALOG_NAME, uri=choice.uri, **props)
     catalog.where = choice.describe()
     return catalog
@@ -155,20 +180,27 @@ def _credentials(choice: CatalogChoice) -> str:
     if choice.embedded_file is not None:
         return ""
     from .s3 import credentials_fingerprint
+
     return credentials_fingerprint()
 
 
 def load_catalog(choice: CatalogChoice):
     """The pyiceberg catalog (one per process and environment: creating one opens a connection pool)."""
-    environment = (*(os.environ.get(k, "") for k in (
-        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_GLUE", "AWS_REGION")),
-        _credentials(choice))
+    environment = (
+        *(
+            os.environ.get(k, "")
+            for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_GLUE", "AWS_REGION")
+        ),
+        _credentials(choice),
+    )
     try:
         return _load(choice, environment)
     except ModuleNotFoundError as err:
-        raise StoreError(f"{choice.describe()} needs the Python package {err.name!r}: "
-                         "pip install 'stedi_assets[postgres]' for PostgreSQL") from None
-    except Exception as err:            # a SQL catalog connects (and creates its tables) when it is made
+        raise StoreError(
+            f"{choice.describe()} needs the Python package {err.name!r}: "
+            "pip install 'stedi_assets[postgres]' for PostgreSQL"
+        ) from None
+    except Exception as err:  # a SQL catalog connects (and creates its tables) when it is made
         message = _failure(err, choice.describe())
         if message is None:
             raise

@@ -6,6 +6,7 @@ retention, and, when the run has committed everything it selected, tags the cons
 `load_input` hands a downstream asset the snapshot its run pinned (see storage/runs.py), never one that
 another run committed meanwhile, nor a staged write.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,14 +24,28 @@ class LakeResource(dg.ConfigurableResource):
     """Where the zones live (a local folder or s3://bucket/prefix) and which Iceberg catalog tracks them."""
 
     root: str = Field(description="Lake root URI: a local folder or s3://bucket/prefix.")
-    catalog: str | None = Field(default=None, description=(
-        "Iceberg catalog: sqlite (embedded in a local lake), glue, or a SQLAlchemy URI; default $STEDI_CATALOG."))
-    keep_snapshots: int = Field(default=5, description="Newest snapshots each table keeps (current and run-tagged always).")
-    max_snapshot_age_days: float = Field(default=7.0, description="Snapshots older than this expire (unless current or tagged).")
-    orphan_age_seconds: float = Field(default=3600, description=(
-        "Uncommitted files older than this are removed (younger ones may belong to a running writer)."))
-    as_of: str | None = Field(default=None, description=(
-        "Checks-only runs audit this complete run's lake (id or prefix); default the latest complete run."))
+    catalog: str | None = Field(
+        default=None,
+        description=(
+            "Iceberg catalog: sqlite (embedded in a local lake), glue, or a SQLAlchemy URI; default $STEDI_CATALOG."
+        ),
+    )
+    keep_snapshots: int = Field(
+        default=5, description="Newest snapshots each table keeps (current and run-tagged always)."
+    )
+    max_snapshot_age_days: float = Field(
+        default=7.0, description="Snapshots older than this expire (unless current or tagged)."
+    )
+    orphan_age_seconds: float = Field(
+        default=3600,
+        description=("Uncommitted files older than this are removed (younger ones may belong to a running writer)."),
+    )
+    as_of: str | None = Field(
+        default=None,
+        description=(
+            "Checks-only runs audit this complete run's lake (id or prefix); default the latest complete run."
+        ),
+    )
 
     def lake(self) -> Lake:
         try:
@@ -68,6 +83,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: StagedWrite) -> None:
         from ..zones import table
+
         lake = self.lake_resource.lake()
         spec = table(obj.table)
         pii = {c.name for cols in (spec.columns, *spec.part_columns.values()) for c in cols if c.pii}
@@ -76,8 +92,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         except CommitConflict as err:
             lake.discard(obj)
             raise dg.Failure(str(err)) from None
-        metadata = {"snapshot_id": committed.snapshot, "dagster/uri": lake.uri(f"{obj.zone}/{obj.table}"),
-                    "iceberg_table": ".".join(lake.identifier(obj.zone, obj.table))}
+        metadata = {
+            "snapshot_id": committed.snapshot,
+            "dagster/uri": lake.uri(f"{obj.zone}/{obj.table}"),
+            "iceberg_table": ".".join(lake.identifier(obj.zone, obj.table)),
+        }
         retention = self.lake_resource.retention
         if close_run(lake, context.run_id, materialized_tables(context.step_context)) is not None:
             metadata["lake_tag"] = f"run-{context.run_id}"

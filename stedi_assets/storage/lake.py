@@ -13,22 +13,28 @@ pairs the two parts of one write.
 Every commit's snapshot summary carries `stedi.run-id`, `stedi.policy`, `stedi.engine`, `stedi.inputs`
 (the snapshot id of every input table it was built from) and `stedi.extra` (what the builder recorded).
 """
+
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator
 
 import pyarrow as pa
 
 from .catalog import CatalogChoice, load_catalog
-from .stores import StoreError
 
 RUN_ID, POLICY, ENGINE, INPUTS, EXTRA, PARTS = (
-    "stedi.run-id", "stedi.policy", "stedi.engine", "stedi.inputs", "stedi.extra", "stedi.parts")
+    "stedi.run-id",
+    "stedi.policy",
+    "stedi.engine",
+    "stedi.inputs",
+    "stedi.extra",
+    "stedi.parts",
+)
 PART_SUFFIX = "_rejected"
 STAGE_PREFIX = "stage-"
 
@@ -60,11 +66,11 @@ class Snapshot:
     files: dict[str, list[str]]
     rows: dict[str, int] = field(default_factory=dict)
     policy: str | None = None
-    inputs: dict[str, str] = field(default_factory=dict)    # input table -> its snapshot id
+    inputs: dict[str, str] = field(default_factory=dict)  # input table -> its snapshot id
     extra: dict = field(default_factory=dict)
     run_id: str | None = None
     engine: str | None = None
-    parts: dict[str, str] = field(default_factory=dict)     # side part -> its table's snapshot id
+    parts: dict[str, str] = field(default_factory=dict)  # side part -> its table's snapshot id
     timestamp_ms: int = 0
 
     @property
@@ -79,8 +85,8 @@ class StagedWrite:
     zone: str
     table: str
     token: str
-    schemas: dict[str, pa.Schema]                  # part -> the contract's columns for this write
-    base: dict[str, str | None]                    # part -> the snapshot this write replaces (read at stage)
+    schemas: dict[str, pa.Schema]  # part -> the contract's columns for this write
+    base: dict[str, str | None]  # part -> the snapshot this write replaces (read at stage)
     files: dict[str, list[str]] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     policy: str | None = None
@@ -121,7 +127,7 @@ class Lake:
 
     def relative(self, uri: str) -> str:
         uri = uri.removeprefix("file://") if not self.root.startswith("file://") else uri
-        return uri[len(self.root) + 1:] if uri.startswith(self.root + "/") else uri
+        return uri[len(self.root) + 1 :] if uri.startswith(self.root + "/") else uri
 
     def make_dirs(self, rel: str) -> None:
         self.store.make_dirs(rel)
@@ -131,6 +137,7 @@ class Lake:
         """A local path to write the file `rel` at; on an object store it is uploaded afterwards."""
         import os
         import tempfile
+
         direct = self.store.local_path(rel)
         if direct is not None:
             self.store.make_dirs(rel.rsplit("/", 1)[0])
@@ -148,18 +155,22 @@ class Lake:
     def iceberg(self, zone: str, table: str):
         """The pyiceberg Table, freshly loaded; TableNotPublished if the catalog has none."""
         import os
+
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
         try:
             if self.choice.embedded_file and not os.path.exists(self.choice.embedded_file):
-                raise NoSuchTableError(table)     # a lake nothing was committed to yet: do not create it on a read
+                raise NoSuchTableError(table)  # a lake nothing was committed to yet: do not create it on a read
             return self.catalog.load_table(self.identifier(zone, table))
         except (NoSuchTableError, NoSuchNamespaceError):
-            raise TableNotPublished(f"{zone}.{table} has no committed snapshot in {self.root}; "
-                                    "materialize it first") from None
+            raise TableNotPublished(
+                f"{zone}.{table} has no committed snapshot in {self.root}; materialize it first"
+            ) from None
 
     def _ensure_table(self, zone: str, table: str, schema: pa.Schema, pii: set[str]):
         from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
         from pyiceberg.schema import assign_fresh_schema_ids
+
         try:
             return self.iceberg(zone, table)
         except TableNotPublished:
@@ -170,23 +181,30 @@ class Lake:
             self.catalog.create_namespace(namespace)
         except NamespaceAlreadyExistsError:
             pass
-        except Exception:                     # two first writers at once: the other one created it
+        except Exception:  # two first writers at once: the other one created it
             if (namespace,) not in self.catalog.list_namespaces():
                 raise
-        iceberg_schema = assign_fresh_schema_ids(_iceberg_schema(schema))   # the ids create_table assigns
+        iceberg_schema = assign_fresh_schema_ids(_iceberg_schema(schema))  # the ids create_table assigns
         properties = {
             "format-version": "2",
             # engines write Parquet without field ids: columns map by name
             "schema.name-mapping.default": iceberg_schema.name_mapping.model_dump_json(),
             "write.metadata.delete-after-commit.enabled": "true",
             "write.metadata.previous-versions-max": "20",
-            **{f"write.metadata.metrics.column.{c}": "counts" for c in sorted(pii | set(NO_BOUNDS))
-               if c in schema.names},
+            **{
+                f"write.metadata.metrics.column.{c}": "counts"
+                for c in sorted(pii | set(NO_BOUNDS))
+                if c in schema.names
+            },
         }
         try:
-            return self.catalog.create_table(self.identifier(zone, table), schema=iceberg_schema,
-                                             location=self.uri(f"{zone}/{table}"), properties=properties)
-        except TableAlreadyExistsError:       # another writer created it first: fine, it is the same table
+            return self.catalog.create_table(
+                self.identifier(zone, table),
+                schema=iceberg_schema,
+                location=self.uri(f"{zone}/{table}"),
+                properties=properties,
+            )
+        except TableAlreadyExistsError:  # another writer created it first: fine, it is the same table
             return self.iceberg(zone, table)
 
     def has_current(self, zone: str, table: str) -> bool:
@@ -198,6 +216,7 @@ class Lake:
     def tables(self) -> list[tuple[str, str]]:
         """(zone, table) of every table of the contract that has a committed snapshot."""
         from ..zones import TABLES
+
         return [(t.zone, t.name) for t in TABLES if self.has_current(t.zone, t.name)]
 
     # -- reading -----------------------------------------------------------------------------------
@@ -210,8 +229,9 @@ class Lake:
         snap = tbl.current_snapshot() if snapshot_id is None else tbl.snapshot_by_id(int(snapshot_id))
         if snap is None:
             if snapshot_id is None:
-                raise TableNotPublished(f"{zone}.{table} has no committed snapshot in {self.root}; "
-                                        "materialize it first")
+                raise TableNotPublished(
+                    f"{zone}.{table} has no committed snapshot in {self.root}; materialize it first"
+                )
             raise LookupError(f"{zone}.{table} has no snapshot {snapshot_id} (expired or never made)")
         summary = snap.summary.additional_properties if snap.summary else {}
         parts = json.loads(summary.get(PARTS, "{}"))
@@ -223,12 +243,20 @@ class Lake:
             side_snap = side.snapshot_by_id(int(part_id))
             rows[part] = int(side_snap.summary.additional_properties.get("total-records", 0)) if side_snap else 0
         return Snapshot(
-            zone=zone, table=table, snapshot=str(snap.snapshot_id),
+            zone=zone,
+            table=table,
+            snapshot=str(snap.snapshot_id),
             created_at=datetime.fromtimestamp(snap.timestamp_ms / 1000, timezone.utc).isoformat(timespec="seconds"),
-            files=files, rows=rows, policy=summary.get(POLICY) or None,
-            inputs=json.loads(summary.get(INPUTS, "{}")), extra=json.loads(summary.get(EXTRA, "{}")),
-            run_id=summary.get(RUN_ID), engine=summary.get(ENGINE) or None, parts=parts,
-            timestamp_ms=snap.timestamp_ms)
+            files=files,
+            rows=rows,
+            policy=summary.get(POLICY) or None,
+            inputs=json.loads(summary.get(INPUTS, "{}")),
+            extra=json.loads(summary.get(EXTRA, "{}")),
+            run_id=summary.get(RUN_ID),
+            engine=summary.get(ENGINE) or None,
+            parts=parts,
+            timestamp_ms=snap.timestamp_ms,
+        )
 
     def current(self, zone: str, table: str) -> Snapshot:
         return self.snapshot(zone, table)
@@ -236,13 +264,20 @@ class Lake:
     def snapshots(self, zone: str, table: str) -> list[Snapshot]:
         """Every snapshot the table still keeps, oldest first."""
         tbl = self.iceberg(zone, table)
-        return [self.snapshot(zone, table, s.snapshot_id, tbl) for s in sorted(tbl.snapshots(), key=lambda s: s.timestamp_ms)]
+        return [
+            self.snapshot(zone, table, s.snapshot_id, tbl)
+            for s in sorted(tbl.snapshots(), key=lambda s: s.timestamp_ms)
+        ]
 
     def tags(self, zone: str, table: str) -> dict[str, str]:
         """Tag name -> snapshot id."""
         from pyiceberg.table.refs import SnapshotRefType
-        return {name: str(ref.snapshot_id) for name, ref in self.iceberg(zone, table).refs().items()
-                if ref.snapshot_ref_type == SnapshotRefType.TAG}
+
+        return {
+            name: str(ref.snapshot_id)
+            for name, ref in self.iceberg(zone, table).refs().items()
+            if ref.snapshot_ref_type == SnapshotRefType.TAG
+        }
 
     # -- writing -----------------------------------------------------------------------------------
     def stage(self, zone: str, table: str, schemas: dict[str, pa.Schema]) -> StagedWrite:
@@ -269,19 +304,37 @@ class Lake:
         for part in sorted(staged.schemas, key=lambda p: p == "data"):
             properties = {RUN_ID: run_id, POLICY: staged.policy or "", ENGINE: engine or ""}
             if part == "data":
-                properties |= {INPUTS: json.dumps(staged.inputs, sort_keys=True),
-                               EXTRA: json.dumps(staged.extra, sort_keys=True),
-                               PARTS: json.dumps(committed, sort_keys=True)}
+                properties |= {
+                    INPUTS: json.dumps(staged.inputs, sort_keys=True),
+                    EXTRA: json.dumps(staged.extra, sort_keys=True),
+                    PARTS: json.dumps(committed, sort_keys=True),
+                }
             name = part_table(staged.table, part)
             tbl = self._ensure_table(staged.zone, name, staged.schemas[part], pii)
-            committed[part] = self._overwrite(tbl, staged.zone, name, staged.base.get(part),
-                                              staged.schemas[part], staged.files.get(part, []), properties)
+            committed[part] = self._overwrite(
+                tbl,
+                staged.zone,
+                name,
+                staged.base.get(part),
+                staged.schemas[part],
+                staged.files.get(part, []),
+                properties,
+            )
         return self.snapshot(staged.zone, staged.table, committed["data"])
 
-    def _overwrite(self, tbl, zone: str, name: str, base: str | None, schema: pa.Schema, files: list[str],
-                   properties: dict[str, str]) -> str:
+    def _overwrite(
+        self,
+        tbl,
+        zone: str,
+        name: str,
+        base: str | None,
+        schema: pa.Schema,
+        files: list[str],
+        properties: dict[str, str],
+    ) -> str:
         from pyiceberg.exceptions import CommitFailedException
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
+
         current = tbl.current_snapshot()
         if (str(current.snapshot_id) if current else None) != base:
             raise self._conflict(zone, name, tbl)
@@ -292,8 +345,9 @@ class Lake:
                     if current is not None:
                         for data_file in live_data_files(tbl, current.snapshot_id):
                             overwrite.delete_data_file(data_file)
-                    for data_file in parquet_files_to_data_files(tbl.io, tx.table_metadata,
-                                                                 iter(self.uri(f) for f in files)):
+                    for data_file in parquet_files_to_data_files(
+                        tbl.io, tx.table_metadata, iter(self.uri(f) for f in files)
+                    ):
                         overwrite.append_data_file(data_file)
         except CommitFailedException:
             raise self._conflict(zone, name, self.iceberg(zone, name)) from None
@@ -302,8 +356,10 @@ class Lake:
     def _conflict(self, zone: str, name: str, tbl) -> CommitConflict:
         latest = tbl.refresh().current_snapshot() if hasattr(tbl, "refresh") else tbl.current_snapshot()
         other = latest.summary.additional_properties.get(RUN_ID, "?") if latest and latest.summary else "?"
-        return CommitConflict(f"{zone}.{name} was committed by run {other} while this run was writing it; "
-                              "nothing was committed by this run for it: run again")
+        return CommitConflict(
+            f"{zone}.{name} was committed by run {other} while this run was writing it; "
+            "nothing was committed by this run for it: run again"
+        )
 
     def rollback(self, zone: str, table: str, snapshot: str | None = None) -> Snapshot:
         """Make an older snapshot current again (default: the one before the current in the table's history)."""
@@ -316,7 +372,7 @@ class Lake:
                 raise LookupError(f"{zone}.{table} has no snapshot older than {current.snapshot}")
             snapshot = earlier[-1]
         target = self.snapshot(zone, table, snapshot, tbl)
-        for part, part_id in target.parts.items():   # the side parts go back with it
+        for part, part_id in target.parts.items():  # the side parts go back with it
             self.iceberg(zone, part_table(table, part)).manage_snapshots().set_current_snapshot(int(part_id)).commit()
         tbl.manage_snapshots().set_current_snapshot(int(target.snapshot)).commit()
         return target
@@ -332,8 +388,11 @@ def live_data_files(tbl, snapshot_id: int) -> list:
         snap = tbl.snapshot_by_id(snapshot_id)
         if len(_FILES_OF_SNAPSHOT) > 4096:
             _FILES_OF_SNAPSHOT.clear()
-        _FILES_OF_SNAPSHOT[key] = [entry.data_file for manifest in snap.manifests(tbl.io)
-                                   for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=True)]
+        _FILES_OF_SNAPSHOT[key] = [
+            entry.data_file
+            for manifest in snap.manifests(tbl.io)
+            for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=True)
+        ]
     return _FILES_OF_SNAPSHOT[key]
 
 
@@ -351,13 +410,14 @@ def _align_schema(tx, schema: pa.Schema) -> None:
         for column in [f.name for f in current.fields if f.name not in wanted]:
             update.delete_column(column)
         update.move_first(wanted[0])
-        for before, column in zip(wanted, wanted[1:]):
+        for before, column in zip(wanted, wanted[1:], strict=False):
             update.move_after(column, before)
     tx.set_properties(**{"schema.name-mapping.default": tx.table_metadata.schema().name_mapping.model_dump_json()})
 
 
 def _iceberg_schema(schema: pa.Schema):
     from pyiceberg.catalog import Catalog
+
     return Catalog._convert_schema_if_needed(schema)
 
 
@@ -366,5 +426,6 @@ def open_lake(root: str, catalog: str | None = None, deployment: str | None = No
     from .. import settings
     from .catalog import choose
     from .stores import open_store
+
     store = open_store(root)
     return Lake(store, choose(store.uri(), catalog, deployment or settings.deployment()))

@@ -1,5 +1,6 @@
 """The lake format before Iceberg (snapshot folders behind a `_current.json` pointer): detected so that
 commands refuse it in one line, and converted by `stedi migrate`."""
+
 from __future__ import annotations
 
 LEGACY_POINTER = "_current.json"
@@ -8,6 +9,7 @@ LEGACY_POINTER = "_current.json"
 def legacy_tables(store) -> list[tuple[str, str]]:
     """(zone, table) of every table of the contract that the old format published in this store."""
     from ..zones import TABLES
+
     return [(t.zone, t.name) for t in TABLES if store.exists(f"{t.zone}/{t.name}/{LEGACY_POINTER}")]
 
 
@@ -27,7 +29,7 @@ def migrate(lake) -> dict[str, int]:
 
     store, legacy = lake.store, set(legacy_tables(lake.store))
     run_id = f"migrate-{uuid.uuid4()}"
-    new_ids: dict[tuple[str, str], str] = {}       # (table, old snapshot id) -> its Iceberg snapshot id
+    new_ids: dict[tuple[str, str], str] = {}  # (table, old snapshot id) -> its Iceberg snapshot id
     converted: dict[str, int] = {}
     for spec in graph_order():
         if (spec.zone, spec.name) not in legacy:
@@ -39,11 +41,17 @@ def migrate(lake) -> dict[str, int]:
         else:
             policy = old.get("policy") or "strict"
             staged = StagedWrite(
-                zone=spec.zone, table=spec.name, token="migrated",
+                zone=spec.zone,
+                table=spec.name,
+                token="migrated",
                 schemas={part: spec.arrow_schema(policy, part) for part in spec.parts},
-                base={part: None for part in spec.parts}, files=old["files"], rows=old.get("rows", {}),
-                policy=old.get("policy"), extra=old.get("extra", {}),
-                inputs={n: new_ids[(n, s)] for n, s in old.get("inputs", {}).items() if (n, s) in new_ids})
+                base={part: None for part in spec.parts},
+                files=old["files"],
+                rows=old.get("rows", {}),
+                policy=old.get("policy"),
+                extra=old.get("extra", {}),
+                inputs={n: new_ids[(n, s)] for n, s in old.get("inputs", {}).items() if (n, s) in new_ids},
+            )
             pii = {c.name for cols in (spec.columns, *spec.part_columns.values()) for c in cols if c.pii}
             snap = lake.commit(staged, run_id, old.get("extra", {}).get("engine"), pii)
             new_ids[(spec.name, old["snapshot"])] = snap.snapshot
@@ -51,8 +59,11 @@ def migrate(lake) -> dict[str, int]:
         for snapshot in store.list_dirs(f"{folder}/snapshots"):
             if snapshot != old["snapshot"]:
                 store.delete_tree(f"{folder}/snapshots/{snapshot}")
-        for leftover in (f"{folder}/snapshots/{old['snapshot']}/_manifest.json", f"{folder}/_lock.json",
-                         f"{folder}/{LEGACY_POINTER}"):
+        for leftover in (
+            f"{folder}/snapshots/{old['snapshot']}/_manifest.json",
+            f"{folder}/_lock.json",
+            f"{folder}/{LEGACY_POINTER}",
+        ):
             store.delete_tree(leftover)
     close_run(lake, run_id, {name for (name, _) in new_ids})
     return converted

@@ -5,6 +5,7 @@ expiring also removes every file that only the expired snapshots used (data file
 lists), which erasure needs (a person's rows must be gone from disk, not just unreferenced), and orphan
 removal deletes staged files that no snapshot ever committed (a killed or failed write).
 """
+
 from __future__ import annotations
 
 import time
@@ -17,9 +18,9 @@ RUN_TAG_PREFIX = "run-"
 
 @dataclass(frozen=True)
 class Retention:
-    keep: int = 5                      # newest snapshots a table keeps (the current and tagged ones always)
-    max_age_days: float = 7.0          # older snapshots expire even within `keep`
-    orphan_age_seconds: float = 3600   # staged files younger than this may belong to a running writer
+    keep: int = 5  # newest snapshots a table keeps (the current and tagged ones always)
+    max_age_days: float = 7.0  # older snapshots expire even within `keep`
+    orphan_age_seconds: float = 3600  # staged files younger than this may belong to a running writer
 
     def __post_init__(self) -> None:
         if self.keep < 1:
@@ -43,8 +44,11 @@ def expire(lake: Lake, zone: str, table: str, snapshot_ids: set[int], drop_tags:
     are left alone.
     """
     tbl = lake.iceberg(zone, table)
-    protected = {ref.snapshot_id for name, ref in tbl.refs().items()
-                 if name == "main" or not (drop_tags and ref.snapshot_id in snapshot_ids)}
+    protected = {
+        ref.snapshot_id
+        for name, ref in tbl.refs().items()
+        if name == "main" or not (drop_tags and ref.snapshot_id in snapshot_ids)
+    }
     doomed = {s for s in snapshot_ids if s not in protected and tbl.snapshot_by_id(s) is not None}
     if not doomed:
         return 0
@@ -67,11 +71,14 @@ def apply_retention(lake: Lake, zone: str, table: str, retention: Retention, now
     one), then remove orphan files; returns the number of files deleted."""
     now_ms = now_ms or int(time.time() * 1000)
     tbl = lake.iceberg(zone, table)
-    protected = {ref.snapshot_id for ref in tbl.refs().values()}      # main's head and run tags
+    protected = {ref.snapshot_id for ref in tbl.refs().values()}  # main's head and run tags
     newest_first = sorted(tbl.snapshots(), key=lambda s: s.timestamp_ms, reverse=True)
     oldest = now_ms - retention.max_age_days * 86_400_000
-    doomed = {s.snapshot_id for i, s in enumerate(newest_first)
-              if s.snapshot_id not in protected and (i >= retention.keep or s.timestamp_ms < oldest)}
+    doomed = {
+        s.snapshot_id
+        for i, s in enumerate(newest_first)
+        if s.snapshot_id not in protected and (i >= retention.keep or s.timestamp_ms < oldest)
+    }
     removed = expire(lake, zone, table, doomed)
     return removed + remove_orphans(lake, zone, table, retention.orphan_age_seconds)
 

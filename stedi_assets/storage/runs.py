@@ -7,13 +7,14 @@ built from exactly the others' snapshots. `close_run` then tags that snapshot of
 (Iceberg tags, so Athena, Spark and `stedi query --as-of` can all read it). A run whose selection leaves
 some table built from older inputs (only landing re-read, say) gets no tag: its lake is not consistent.
 """
+
 from __future__ import annotations
 
 from .lake import Lake, Snapshot, TableNotPublished, part_table
 from .maintenance import RUN_TAG_PREFIX
 
 TABLE_RUN_ID = "stedi.run-id"
-ERASED_RUN = "stedi.erased-run"     # on an erasure snapshot: the run whose snapshot it replaced
+ERASED_RUN = "stedi.erased-run"  # on an erasure snapshot: the run whose snapshot it replaced
 
 
 def run_tag(run_id: str) -> str:
@@ -22,6 +23,7 @@ def run_tag(run_id: str) -> str:
 
 def _spec(name: str):
     from ..zones import table
+
     return table(name)
 
 
@@ -53,17 +55,19 @@ def pinned(lake: Lake, name: str, run_id: str, started_ms: int | None) -> Snapsh
     tbl = lake.iceberg(spec.zone, name)
     snap = tbl.snapshot_as_of_timestamp(started_ms) if started_ms else tbl.current_snapshot()
     if snap is None:
-        raise TableNotPublished(f"{spec.qualified_name} had no committed snapshot when run {run_id} started; "
-                                "materialize it first")
+        raise TableNotPublished(
+            f"{spec.qualified_name} had no committed snapshot when run {run_id} started; materialize it first"
+        )
     return lake.snapshot(spec.zone, name, snap.snapshot_id, tbl)
 
 
 def _consistent_view(lake: Lake, run_id: str, produced: dict[str, Snapshot]) -> dict[str, Snapshot] | None:
     """Every table's snapshot in the lake run `run_id` built, or None if that lake is not consistent."""
     from ..zones import TABLES
+
     view = dict(produced)
     pending = list(produced.values())
-    while pending:                                  # upstream: exactly the snapshots the run read
+    while pending:  # upstream: exactly the snapshots the run read
         snap = pending.pop()
         for name, snapshot_id in snap.inputs.items():
             if name in view:
@@ -72,10 +76,10 @@ def _consistent_view(lake: Lake, run_id: str, produced: dict[str, Snapshot]) -> 
                 continue
             try:
                 view[name] = lake.snapshot(_spec(name).zone, name, snapshot_id)
-            except LookupError:                     # expired meanwhile (retention, erasure): not a whole lake
+            except LookupError:  # expired meanwhile (retention, erasure): not a whole lake
                 return None
             pending.append(view[name])
-    for spec in TABLES:                             # the rest: unchanged tables still built from this lake
+    for spec in TABLES:  # the rest: unchanged tables still built from this lake
         if spec.name in view:
             continue
         if not lake.has_current(spec.zone, spec.name):
@@ -94,28 +98,32 @@ def close_run(lake: Lake, run_id: str, selected: set[str]) -> dict[str, Snapshot
     Safe to call from several steps at once: tagging is idempotent.
     """
     tables = {}
-    for name in selected:              # cheap first: has the run committed every table it selected?
+    for name in selected:  # cheap first: has the run committed every table it selected?
         try:
             tables[name] = lake.iceberg(_spec(name).zone, name)
         except TableNotPublished:
             return None
         if _committed_by(tables[name], run_id) is None:
             return None
-    produced = {name: lake.snapshot(_spec(name).zone, name, _committed_by(tbl, run_id), tbl)
-                for name, tbl in tables.items()}
+    produced = {
+        name: lake.snapshot(_spec(name).zone, name, _committed_by(tbl, run_id), tbl) for name, tbl in tables.items()
+    }
     view = _consistent_view(lake, run_id, produced)
     if view is None:
         return None
     tag = run_tag(run_id)
     for name, snap in view.items():
         zone = snap.zone
-        for part_name, snapshot_id in [(name, snap.snapshot), *((part_table(name, p), i) for p, i in snap.parts.items())]:
+        for part_name, snapshot_id in [
+            (name, snap.snapshot),
+            *((part_table(name, p), i) for p, i in snap.parts.items()),
+        ]:
             tbl = lake.iceberg(zone, part_name)
             ref = tbl.refs().get(tag)
             if ref is None:
                 try:
                     tbl.manage_snapshots().create_tag(int(snapshot_id), tag).commit()
-                except Exception:       # a concurrent last step tagged it first
+                except Exception:  # a concurrent last step tagged it first
                     if tag not in lake.iceberg(zone, part_name).refs():
                         raise
     return view
@@ -124,6 +132,7 @@ def close_run(lake: Lake, run_id: str, selected: set[str]) -> dict[str, Snapshot
 def complete_runs(lake: Lake) -> list[tuple[int, str]]:
     """(time of its last commit in ms, run id) of every run whose tag every table has, newest first."""
     from ..zones import TABLES
+
     runs: dict[str, int] | None = None
     for spec in TABLES:
         try:
@@ -135,7 +144,7 @@ def complete_runs(lake: Lake) -> list[tuple[int, str]]:
             if not name.startswith(RUN_TAG_PREFIX):
                 continue
             snap = tbl.snapshot_by_id(ref.snapshot_id)
-            run_id = name[len(RUN_TAG_PREFIX):]
+            run_id = name[len(RUN_TAG_PREFIX) :]
             props = snap.summary.additional_properties if snap is not None and snap.summary else {}
             # a snapshot the run built, or the erasure of one it built (the tag moved there): the run's time
             built_here = run_id in (props.get(TABLE_RUN_ID), props.get(ERASED_RUN))
@@ -151,14 +160,16 @@ def resolve_run(lake: Lake, text: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise LookupError(f"no complete run {text!r} in this lake (complete runs: "
-                          f"{', '.join(r[:8] for r in runs[:5]) or 'none'})")
+        raise LookupError(
+            f"no complete run {text!r} in this lake (complete runs: {', '.join(r[:8] for r in runs[:5]) or 'none'})"
+        )
     raise LookupError(f"run prefix {text!r} is ambiguous: {', '.join(m[:12] for m in matches)}")
 
 
 def view_of_run(lake: Lake, run_id: str) -> dict[str, Snapshot]:
     """The consistent lake a complete run tagged: table name -> its snapshot."""
     from ..zones import TABLES
+
     tag = run_tag(run_id)
     view = {}
     for spec in TABLES:
@@ -176,6 +187,7 @@ def default_view(lake: Lake) -> tuple[str | None, dict[str, Snapshot]]:
     if runs:
         return runs[0][1], view_of_run(lake, runs[0][1])
     from ..zones import TABLES
+
     return None, {t.name: lake.current(t.zone, t.name) for t in TABLES if lake.has_current(t.zone, t.name)}
 
 
@@ -183,6 +195,7 @@ def trim_run_tags(lake: Lake, keep: int, max_age_days: float, now_ms: int) -> li
     """Remove the tags of complete runs beyond the newest `keep` or older than `max_age_days` (the latest
     complete run keeps its tag whatever its age), so retention can expire their snapshots. Returns the runs."""
     from ..zones import TABLES
+
     runs = complete_runs(lake)
     oldest = now_ms - max_age_days * 86_400_000
     dropped = [run for i, (at, run) in enumerate(runs) if i > 0 and (i >= keep or at < oldest)]

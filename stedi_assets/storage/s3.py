@@ -6,6 +6,7 @@ connection resets) are retried with bounded exponential backoff by botocore's st
 (AWS_MAX_ATTEMPTS attempts, default MAX_ATTEMPTS; the Glue client and the Iceberg FileIO use the same);
 anything else becomes one StoreError line naming the bucket and endpoint, never a credential.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,13 +19,13 @@ from typing import BinaryIO
 from urllib.parse import urlparse
 
 import boto3
-from botocore.config import Config
 from boto3.exceptions import Boto3Error
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .stores import StoreError
 
-MAX_ATTEMPTS = 6          # botocore "standard" mode: exponential backoff with jitter, capped at 20 s
+MAX_ATTEMPTS = 6  # botocore "standard" mode: exponential backoff with jitter, capped at 20 s
 DUCKDB_HTTP_RETRIES = 6
 
 
@@ -38,8 +39,12 @@ def max_attempts() -> int:
 
 def boto_config(endpoint: str | None = None) -> Config:
     """Retries, timeouts and (for an S3-compatible endpoint) path-style addressing of every boto3 client."""
-    return Config(retries={"max_attempts": max_attempts(), "mode": "standard"}, connect_timeout=5,
-                  read_timeout=60, s3={"addressing_style": "path"} if endpoint else None)
+    return Config(
+        retries={"max_attempts": max_attempts(), "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": "path"} if endpoint else None,
+    )
 
 
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
@@ -47,14 +52,20 @@ NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 # Why a call failed, in a few words, by the error code the service or SDK gave: boto3's (S3 and Glue) and
 # the AWS SDK for C++'s inside pyarrow (the Iceberg FileIO).
 REASONS = {
-    "NoSuchBucket": "the bucket does not exist", "NO_SUCH_BUCKET": "the bucket does not exist",
-    "AccessDenied": "access denied", "AccessDeniedException": "access denied", "403": "access denied",
+    "NoSuchBucket": "the bucket does not exist",
+    "NO_SUCH_BUCKET": "the bucket does not exist",
+    "AccessDenied": "access denied",
+    "AccessDeniedException": "access denied",
+    "403": "access denied",
     "ACCESS_DENIED": "access denied",
-    "InvalidAccessKeyId": "the access key is not known", "UnrecognizedClientException": "the access key is not known",
+    "InvalidAccessKeyId": "the access key is not known",
+    "UnrecognizedClientException": "the access key is not known",
     "INVALID_ACCESS_KEY_ID": "the access key is not known",
-    "SignatureDoesNotMatch": "the secret key does not match", "InvalidSignatureException": "the secret key does not match",
+    "SignatureDoesNotMatch": "the secret key does not match",
+    "InvalidSignatureException": "the secret key does not match",
     "SIGNATURE_DOES_NOT_MATCH": "the secret key does not match",
-    "NETWORK_CONNECTION": "cannot connect", "EndpointConnectionError": "cannot connect",
+    "NETWORK_CONNECTION": "cannot connect",
+    "EndpointConnectionError": "cannot connect",
     "NoCredentialsError": "no AWS credentials found (environment, profile or role)",
 }
 
@@ -68,12 +79,17 @@ def failure_reason(err: Exception) -> str:
     if isinstance(err, ClientError):
         code = _client_error_code(err)
         return REASONS.get(code, code or "error")
-    if isinstance(err, Boto3Error):      # transfer errors wrap the ClientError's text
-        return "the bucket does not exist" if "NoSuchBucket" in str(err) else \
-            "access denied" if "AccessDenied" in str(err) or "403" in str(err) else type(err).__name__
+    if isinstance(err, Boto3Error):  # transfer errors wrap the ClientError's text
+        return (
+            "the bucket does not exist"
+            if "NoSuchBucket" in str(err)
+            else "access denied"
+            if "AccessDenied" in str(err) or "403" in str(err)
+            else type(err).__name__
+        )
     if isinstance(err, PermissionError):
         return "access denied"
-    if isinstance(err, OSError):         # pyarrow: "When ... in bucket 'b': AWS Error ACCESS_DENIED during ..."
+    if isinstance(err, OSError):  # pyarrow: "When ... in bucket 'b': AWS Error ACCESS_DENIED during ..."
         code = re.search(r"AWS Error ([A-Z_]+)", str(err))
         if code:
             return REASONS.get(code.group(1), code.group(1).lower().replace("_", " "))
@@ -86,16 +102,25 @@ def _client(endpoint: str | None, _credentials: str):
     """One boto3 session and client per endpoint and credentials (making one takes ~0.2 s; both are
     safe to share between threads)."""
     session = boto3.session.Session()
-    client = session.client("s3", endpoint_url=endpoint, region_name=session.region_name or "us-east-1",
-                            config=boto_config(endpoint))
+    client = session.client(
+        "s3", endpoint_url=endpoint, region_name=session.region_name or "us-east-1", config=boto_config(endpoint)
+    )
     return session, client
 
 
 def credentials_fingerprint() -> str:
     # A new key in the environment must get a new client; hash it so no secret sits in the cache key.
-    material = "|".join(os.environ.get(k, "") for k in (
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-        "AWS_DEFAULT_REGION", "AWS_MAX_ATTEMPTS"))
+    material = "|".join(
+        os.environ.get(k, "")
+        for k in (
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_REGION",
+            "AWS_MAX_ATTEMPTS",
+        )
+    )
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -121,8 +146,9 @@ class S3Store:
         return f"s3://{self.bucket}/{self.key(rel)}".rstrip("/")
 
     def _fail(self, action: str, rel: str, err: Exception) -> StoreError:
-        return StoreError(f"cannot {action} s3://{self.bucket}/{self.key(rel)} at {self.endpoint}: "
-                          f"{failure_reason(err)}")
+        return StoreError(
+            f"cannot {action} s3://{self.bucket}/{self.key(rel)} at {self.endpoint}: {failure_reason(err)}"
+        )
 
     def _call(self, action: str, rel: str, fn, expected: tuple[str, ...] = (), **kwargs):
         """Call the client; None if it fails with one of the `expected` error codes, else a StoreError."""
@@ -136,8 +162,9 @@ class S3Store:
             raise self._fail(action, rel, err) from None
 
     def _head(self, rel: str) -> dict | None:
-        return self._call("read", rel, self.client.head_object, expected=NOT_FOUND, Bucket=self.bucket,
-                          Key=self.key(rel))
+        return self._call(
+            "read", rel, self.client.head_object, expected=NOT_FOUND, Bucket=self.bucket, Key=self.key(rel)
+        )
 
     # -- reading ---------------------------------------------------------------------------------
     def exists(self, rel: str = "") -> bool:
@@ -145,8 +172,14 @@ class S3Store:
 
     def is_dir(self, rel: str = "") -> bool:
         prefix = self.key(rel)
-        page = self._call("list", rel, self.client.list_objects_v2, Bucket=self.bucket,
-                          Prefix=f"{prefix}/" if prefix else "", MaxKeys=1)
+        page = self._call(
+            "list",
+            rel,
+            self.client.list_objects_v2,
+            Bucket=self.bucket,
+            Prefix=f"{prefix}/" if prefix else "",
+            MaxKeys=1,
+        )
         return page.get("KeyCount", 0) > 0
 
     def modified(self, rel: str) -> float:
@@ -173,12 +206,19 @@ class S3Store:
 
     def list_files(self, prefix: str = "") -> list[str]:
         base = len(self.key()) + 1 if self.prefix else 0
-        return sorted(o["Key"][base:] for _, page in self._list(prefix, None) for o in page.get("Contents", [])
-                      if not o["Key"].endswith("/"))
+        return sorted(
+            o["Key"][base:]
+            for _, page in self._list(prefix, None)
+            for o in page.get("Contents", [])
+            if not o["Key"].endswith("/")
+        )
 
     def list_dirs(self, prefix: str = "") -> list[str]:
-        return sorted(p["Prefix"][len(start):].strip("/") for start, page in self._list(prefix, "/")
-                      for p in page.get("CommonPrefixes", []))
+        return sorted(
+            p["Prefix"][len(start) :].strip("/")
+            for start, page in self._list(prefix, "/")
+            for p in page.get("CommonPrefixes", [])
+        )
 
     def read_bytes(self, rel: str) -> bytes:
         body = self._call("read", rel, self.client.get_object, Bucket=self.bucket, Key=self.key(rel))["Body"]
@@ -198,8 +238,9 @@ class S3Store:
 
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
         extra = {"ExtraArgs": {"Metadata": {"sha256": checksum}}} if checksum else {}
-        self._call("write", rel, self.client.upload_file, Filename=str(local), Bucket=self.bucket,
-                   Key=self.key(rel), **extra)
+        self._call(
+            "write", rel, self.client.upload_file, Filename=str(local), Bucket=self.bucket, Key=self.key(rel), **extra
+        )
 
     def checksum(self, rel: str) -> str | None:
         """The SHA-256 recorded when `rel` was uploaded by put_file, if it exists."""
@@ -219,9 +260,10 @@ class S3Store:
     def delete_tree(self, rel: str) -> None:
         keys = [self.key(rel)] + [self.key(p) for p in self.list_files(rel)]  # the object itself, or a "folder"
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start:start + 1000]]
-            self._call("delete", rel, self.client.delete_objects, Bucket=self.bucket,
-                       Delete={"Objects": batch, "Quiet": True})
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self._call(
+                "delete", rel, self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
 
     # -- buckets ---------------------------------------------------------------------------------
     def ensure_root(self) -> bool:
@@ -229,8 +271,7 @@ class S3Store:
         if self._call("reach bucket", "", self.client.head_bucket, expected=NOT_FOUND, Bucket=self.bucket) is not None:
             return False
         region = self.client.meta.region_name
-        kwargs = {} if region in (None, "us-east-1") else {
-            "CreateBucketConfiguration": {"LocationConstraint": region}}
+        kwargs = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         self._call("create bucket", "", self.client.create_bucket, Bucket=self.bucket, **kwargs)
         return True
 
@@ -239,21 +280,26 @@ class S3Store:
         """Statements that let a DuckDB connection read and write this bucket (they hold secrets: never log)."""
         import duckdb_extension_httpfs
 
-        extension = (Path(duckdb_extension_httpfs.__file__).parent / "extensions" / "v1.5.5" /
-                     "httpfs.duckdb_extension")
+        extension = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / "v1.5.5" / "httpfs.duckdb_extension"
         credentials = self.session.get_credentials()
         if credentials is None:
             raise StoreError(f"no AWS credentials found for s3://{self.bucket} (environment, profile or role)")
         frozen = credentials.get_frozen_credentials()
         endpoint = urlparse(self.endpoint)
         options = {
-            "KEY_ID": frozen.access_key, "SECRET": frozen.secret_key,
+            "KEY_ID": frozen.access_key,
+            "SECRET": frozen.secret_key,
             "REGION": self.client.meta.region_name or "us-east-1",
-            "ENDPOINT": endpoint.netloc, "USE_SSL": "true" if endpoint.scheme == "https" else "false",
+            "ENDPOINT": endpoint.netloc,
+            "USE_SSL": "true" if endpoint.scheme == "https" else "false",
             "URL_STYLE": "path" if "amazonaws.com" not in endpoint.netloc else "vhost",
         }
         if frozen.token:
             options["SESSION_TOKEN"] = frozen.token
         body = ", ".join(f"{k} {v}" if k == "USE_SSL" else f"{k} '{v}'" for k, v in options.items())
-        return [f"LOAD '{extension}'", f"CREATE OR REPLACE SECRET stedi_lake (TYPE s3, {body})",
-                f"SET http_retries = {DUCKDB_HTTP_RETRIES}", "SET http_retry_backoff = 2"]
+        return [
+            f"LOAD '{extension}'",
+            f"CREATE OR REPLACE SECRET stedi_lake (TYPE s3, {body})",
+            f"SET http_retries = {DUCKDB_HTTP_RETRIES}",
+            "SET http_retry_backoff = 2",
+        ]

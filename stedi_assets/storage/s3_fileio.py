@@ -7,6 +7,7 @@ AWS SDK for C++). Two things differ from pyiceberg's defaults:
 - failures: a pyarrow OSError is several clauses of SDK detail; here it becomes one StoreError line naming the
   object, the endpoint and why (access denied, the bucket does not exist, cannot connect, ...).
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,7 +33,7 @@ def _one_line(action: str, location: str, endpoint: str):
     try:
         yield
     except FileNotFoundError:
-        raise                          # pyiceberg asks "does it exist?" by catching this
+        raise  # pyiceberg asks "does it exist?" by catching this
     except OSError as err:
         raise StoreError(f"cannot {action} {location} at {endpoint}: {failure_reason(err)}") from None
 
@@ -43,7 +44,9 @@ def _guarded(action: str):
         def call(self, *args, **kwargs):
             with _one_line(action, self.location, self.endpoint):
                 return method(self, *args, **kwargs)
+
         return call
+
     return wrap
 
 
@@ -71,7 +74,7 @@ class ArrowFileIO(PyArrowFileIO):
         s3_file.endpoint = self.endpoint
         return s3_file
 
-    new_output = new_input      # pyiceberg's own file is both input and output
+    new_output = new_input  # pyiceberg's own file is both input and output
 
     def delete(self, location) -> None:
         with _one_line("delete", getattr(location, "location", location), self.endpoint):

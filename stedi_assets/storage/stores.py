@@ -3,6 +3,7 @@
 Only this module knows whether a path is a local folder or an object-store prefix, so the lake, the
 landing reader and the engines work on relative paths and `uri()`s alike.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,10 +49,7 @@ class LocalStore:
         base = self.root / prefix
         if not base.is_dir():
             return []
-        found = [
-            (Path(d) / f).relative_to(self.root).as_posix()
-            for d, _, files in os.walk(base) for f in files
-        ]
+        found = [(Path(d) / f).relative_to(self.root).as_posix() for d, _, files in os.walk(base) for f in files]
         return sorted(found)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
@@ -150,5 +148,6 @@ def open_store(uri: str | os.PathLike, endpoint_url: str | None = None):
     """The store for a location URI: s3://bucket/prefix or a local folder."""
     if is_s3(uri):
         from .s3 import S3Store
+
         return S3Store(str(uri), endpoint_url=endpoint_url)
     return LocalStore(uri)

@@ -1,5 +1,6 @@
 """The zones of the lake, in graph order. Each zone folder holds its tables' contract
 (`schema.py`: columns, descriptions, checks) and, for derived tables, one SQL file per rule."""
+
 from __future__ import annotations
 
 from ..contract import TableSpec
@@ -21,6 +22,7 @@ def table(name: str) -> TableSpec:
 def graph_order() -> list[TableSpec]:
     """Every table after the tables its rule reads (TABLES is ordered by zone, not by dependency)."""
     from .sql import dependencies
+
     ordered: list[TableSpec] = []
     while len(ordered) < len(TABLES):
         done = {t.name for t in ordered}

@@ -4,6 +4,7 @@ A file without a policy suffix serves both policies. Files starting with `_` are
 sub-rules (like dbt's ephemeral models): other rules use them by name, nothing publishes them. The
 tables a rule reads are found by parsing it, so the asset graph cannot drift from the SQL.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,9 +25,9 @@ class SqlRule:
     name: str
     path: Path
     text: str
-    header: str                          # the leading comment: the rule in words
-    relations: tuple[str, ...]           # tables and ephemerals the SELECT reads
-    functions: tuple[str, ...] = ()      # engine-provided functions it calls (e.g. pseudonym)
+    header: str  # the leading comment: the rule in words
+    relations: tuple[str, ...]  # tables and ephemerals the SELECT reads
+    functions: tuple[str, ...] = ()  # engine-provided functions it calls (e.g. pseudonym)
 
     @property
     def body(self) -> str:
@@ -56,8 +57,9 @@ def load_rule(name: str, policy: str) -> SqlRule | None:
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     relations = sorted({t.name for t in tree.find_all(exp.Table)} - ctes)
     functions = sorted({f.name.lower() for f in tree.find_all(exp.Anonymous)})
-    return SqlRule(name=name, path=path, text=text, header=header, relations=tuple(relations),
-                   functions=tuple(functions))
+    return SqlRule(
+        name=name, path=path, text=text, header=header, relations=tuple(relations), functions=tuple(functions)
+    )
 
 
 def ephemerals(rule: SqlRule, policy: str) -> list[SqlRule]:

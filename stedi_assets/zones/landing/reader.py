@@ -4,14 +4,15 @@ One pass, streaming: lines are validated one at a time and handed on in Arrow re
 source of any size is read in bounded memory and every non-blank line ends up in exactly one of the
 two outputs.
 """
+
 from __future__ import annotations
 
 import gzip
 import json
 import zlib
-from decimal import Decimal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from decimal import Decimal
 
 import pyarrow as pa
 
@@ -53,7 +54,7 @@ def physical_lines(stream) -> Iterator[tuple[int, bytes]]:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         if number == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM):]
+            raw = raw[len(BOM) :]
         yield number, raw
 
 
@@ -98,7 +99,7 @@ class _Batcher:
         self.count = 0
 
     def add(self, values: tuple) -> None:
-        for column, value in zip(self.columns, values):
+        for column, value in zip(self.columns, values, strict=False):
             column.append(value)
         self.count += 1
         if len(self.columns[0]) >= BATCH_ROWS:
@@ -106,13 +107,23 @@ class _Batcher:
 
     def flush(self) -> None:
         if self.columns[0]:
-            self.sink(pa.RecordBatch.from_arrays(
-                [pa.array(c, type=f.type) for c, f in zip(self.columns, self.schema)], schema=self.schema))
+            self.sink(
+                pa.RecordBatch.from_arrays(
+                    [pa.array(c, type=f.type) for c, f in zip(self.columns, self.schema, strict=False)],
+                    schema=self.schema,
+                )
+            )
             self.columns = [[] for _ in self.schema]
 
 
-def read_source(store, source: str, data_schema: pa.Schema, write_rows: Sink, write_rejected: Sink,
-                erased: Callable[[tuple | None, bytes], bool] | None = None) -> SourceStats:
+def read_source(
+    store,
+    source: str,
+    data_schema: pa.Schema,
+    write_rows: Sink,
+    write_rejected: Sink,
+    erased: Callable[[tuple | None, bytes], bool] | None = None,
+) -> SourceStats:
     """Validate every line of `source` under the landing store; typed rows and rejects go to the sinks.
 
     A line of an erased person (`erased`: a valid record of theirs, or an invalid line naming them) is counted

@@ -3,6 +3,7 @@
 Columns keep the names of the JSON fields. `source_file`/`source_line` say where each row came from:
 the strict policy's tie-break needs them, and so does anyone tracing a value back to its file.
 """
+
 from __future__ import annotations
 
 from ...contract import Column, TableSpec
@@ -19,11 +20,18 @@ REJECTED_COLUMNS = (
     Column("reason", "string", "Why the line was rejected."),
 )
 
+
 def landing_table(name: str, description: str, columns: tuple[Column, ...]) -> TableSpec:
     """A landing table: the source's typed columns plus lineage, with its rejected lines beside it."""
-    return TableSpec(zone="landing", name=name, description=description, columns=(*columns, *LINEAGE),
-                     checks=("reconciliation", "schema", "row_count", "erasure"), parts=("data", "rejected"),
-                     part_columns={"rejected": REJECTED_COLUMNS})
+    return TableSpec(
+        zone="landing",
+        name=name,
+        description=description,
+        columns=(*columns, *LINEAGE),
+        checks=("reconciliation", "schema", "row_count", "erasure"),
+        parts=("data", "rejected"),
+        part_columns={"rejected": REJECTED_COLUMNS},
+    )
 
 
 CUSTOMER_LANDING = landing_table(
@@ -37,8 +45,11 @@ CUSTOMER_LANDING = landing_table(
         Column("serialNumber", "string", "Serial number of the Step Trainer of the customer.", pii=True),
         Column("registrationDate", "bigint", "Registration time, epoch milliseconds."),
         Column("lastUpdateDate", "bigint", "Time of this record, epoch milliseconds; the latest record wins."),
-        Column("shareWithResearchAsOfDate", "bigint",
-               "Research consent since (epoch ms); null means no consent to research use."),
+        Column(
+            "shareWithResearchAsOfDate",
+            "bigint",
+            "Research consent since (epoch ms); null means no consent to research use.",
+        ),
         Column("shareWithPublicAsOfDate", "bigint", "Consent to public sharing since (epoch ms), or null."),
         Column("shareWithFriendsAsOfDate", "bigint", "Consent to sharing with friends since (epoch ms), or null."),
     ),
@@ -69,8 +80,11 @@ STEP_TRAINER_LANDING = landing_table(
 LANDING_TABLES = (CUSTOMER_LANDING, ACCELEROMETER_LANDING, STEP_TRAINER_LANDING)
 
 # The source name of each landing table: its folder under the landing root.
-SOURCE_OF = {"customer_landing": "customer", "accelerometer_landing": "accelerometer",
-             "step_trainer_landing": "step_trainer"}
+SOURCE_OF = {
+    "customer_landing": "customer",
+    "accelerometer_landing": "accelerometer",
+    "step_trainer_landing": "step_trainer",
+}
 
 QUARANTINE = TableSpec(
     zone="landing",

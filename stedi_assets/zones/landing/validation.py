@@ -3,11 +3,13 @@
 Types are explicit and never inferred: a field is checked against the kind its rule names, so a string
 never passes for a number and a float like 1.5 never passes for an epoch-millisecond integer.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -26,8 +28,7 @@ def _integer(value: Any) -> int:
     if not _is_number(value):
         raise Invalid(f"is {_json_type(value)}, not an integer")
     if isinstance(value, (float, Decimal)):
-        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)) \
-                or value != int(value):
+        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)) or value != int(value):
             raise Invalid(f"is {value}, not a whole number")
         value = int(value)
     if not INT64_MIN <= value <= INT64_MAX:
@@ -40,7 +41,7 @@ def _number(value: Any) -> float:
         raise Invalid(f"is {_json_type(value)}, not a number")
     try:
         result = float(value)
-    except OverflowError:           # an integer too large for a double
+    except OverflowError:  # an integer too large for a double
         raise Invalid(f"is {str(value)[:30]}..., too large for a number") from None
     if not math.isfinite(result):
         raise Invalid(f"is {value}, not a finite number")
@@ -52,7 +53,7 @@ def _string(value: Any) -> str:
         raise Invalid(f"is {_json_type(value)}, not a string")
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:      # a lone surrogate written as a \ud800 escape: no such character
+    except UnicodeEncodeError:  # a lone surrogate written as a \ud800 escape: no such character
         raise Invalid("holds an unpaired surrogate escape, not text") from None
     return value
 
@@ -68,8 +69,7 @@ def _key_string(value: Any) -> str:
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}.get(
-        type(value), f"{value!r}")
+    return {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}.get(type(value), f"{value!r}")
 
 
 Kind = Callable[[Any], Any]

@@ -1,4 +1,5 @@
 """Trusted zone: consent enforced, defects handled. Rules: the SQL files beside this module."""
+
 from __future__ import annotations
 
 from ...contract import Column, TableSpec
@@ -11,9 +12,13 @@ def _without_lineage(spec: TableSpec) -> tuple[Column, ...]:
 
 CUSTOMER_COLUMNS = _without_lineage(CUSTOMER_LANDING)
 
-CUSTOMER_KEY = Column("customer_key", "string",
-                      "Identity key lower(trim(email)) of the customer the reading is attributed to.",
-                      pii=True, policies=("strict",))
+CUSTOMER_KEY = Column(
+    "customer_key",
+    "string",
+    "Identity key lower(trim(email)) of the customer the reading is attributed to.",
+    pii=True,
+    policies=("strict",),
+)
 
 CUSTOMER_TRUSTED = TableSpec(
     zone="trusted",
