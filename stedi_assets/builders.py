@@ -50,8 +50,10 @@ def build_sql(
 ) -> None:
     """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot."""
     rule = load_rule(spec.name, policy)
+    if rule is None:
+        raise FileNotFoundError(f"{spec.name} has no SQL rule under the {policy!r} policy")
     subrules = ephemerals(rule, policy)
-    relations = {}
+    relations: dict[str, list[str]] = {}
     for r in [rule, *subrules]:
         for name in r.relations:
             if name.startswith("_"):

@@ -203,7 +203,7 @@ def _exponent_form(value: int) -> str:
 
 # Invalid variants of a real record: each is one way a line breaks the landing rules.
 # A line is built from a copied record, so only the named defect makes it invalid.
-INVALID_KINDS: dict[str, Callable[[dict, SourceSpec], Line | Overrides]] = {
+INVALID_KINDS: dict[str, Callable[[dict, SourceSpec], str | Overrides]] = {
     "not_json": lambda rec, s: _render(rec, s)[:-1] + ",",
     "json_array": lambda rec, s: "[" + _render(rec, s) + "]",
     "json_scalar": lambda rec, s: "null",
@@ -306,7 +306,7 @@ def _kind_quota(customers: int) -> list[str]:
     while sum(counts.values()) < customers:
         counts[by_remainder.pop(0)] += 1
     while sum(counts.values()) > customers:  # only when the minimum of one overshot
-        counts[max(counts, key=counts.get)] -= 1
+        counts[max(counts, key=lambda k: counts[k])] -= 1
     return [k for k in KIND_WEIGHTS for _ in range(counts[k])]
 
 
@@ -560,7 +560,7 @@ class _SourceWriter:
         self.dir = root / source / "landing"
         self.first_file, self.first_tail = first_file, first_tail
         self.tails = self.spec.encoded_files if encodings else ()
-        self.buffer: list[Line] = []
+        self.buffer: list[str] = []  # generated lines are text; only injectors add bytes
         self.written: list[_WrittenFile] = []
 
     def add(self, lines: list[str]) -> None:
@@ -582,16 +582,18 @@ class _SourceWriter:
             self._write(chunk, fmt, self.first_tail if k == 0 else None)
         return self.written
 
-    def _write(self, lines: list[Line], fmt: FileFormat, inject: Injector | None = None) -> None:
+    def _write(self, lines: list[str], fmt: FileFormat, inject: Injector | None = None) -> None:
         if not self.written:  # the source's first file, whatever its format, takes the malformed lines
             inject = self.first_file
         invalid = blank = 0
         newline = "\r\n" if fmt.crlf else "\n"
         if inject is None:  # the fast path: only str lines
+            line_count = len(lines)
             data = "".join(ln + newline for ln in lines).encode()
         else:  # injected lines may be bytes (not UTF-8)
-            lines, invalid, blank = inject(lines, self.spec)
-            data = b"".join((ln if isinstance(ln, bytes) else ln.encode()) + newline.encode() for ln in lines)
+            injected, invalid, blank = inject(list[Line](lines), self.spec)
+            line_count = len(injected)
+            data = b"".join((ln if isinstance(ln, bytes) else ln.encode()) + newline.encode() for ln in injected)
         data = (b"\xef\xbb\xbf" if fmt.bom else b"") + data
         if fmt.gzip:
             data = gzip.compress(data, mtime=0)  # mtime=0: byte-identical reruns
@@ -599,7 +601,7 @@ class _SourceWriter:
         path = self.dir / fmt.subdir / f".{self.tag}-{len(self.written):05d}{fmt.suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        self.written.append(_WrittenFile(path, fmt, len(lines) - blank, invalid))
+        self.written.append(_WrittenFile(path, fmt, line_count - blank, invalid))
 
 
 def _check_arguments(out: Path, customers: int, defects: Iterable[str]) -> frozenset[str]:

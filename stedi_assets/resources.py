@@ -6,7 +6,7 @@ code never asks where it runs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import dagster as dg
 from pydantic import Field
@@ -76,7 +76,10 @@ def _resources(landing: str | None, lake: str | None, policy: str | None, engine
         "lake": lake_resource,
         "io_manager": LakeIOManager(lake_resource=lake_resource),
         "engine": engine_resource(engine),
-        "policy": PolicyResource(name=settings.checked_policy(policy or settings.policy())),
+        # checked_policy accepts only the POLICIES names, which are exactly the field's Literal values
+        "policy": PolicyResource(
+            name=cast(Literal["strict", "rubric"], settings.checked_policy(policy or settings.policy()))
+        ),
     }
 
 

@@ -32,7 +32,7 @@ def passed(**metadata: Any) -> Outcome:
     return Outcome(True, "ERROR", metadata)
 
 
-def failed(severity: str = "ERROR", **metadata: Any) -> Outcome:
+def failed(severity: str = "ERROR", /, **metadata: Any) -> Outcome:
     return Outcome(False, severity, metadata)
 
 

@@ -86,6 +86,7 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
             f"--select {selection!r} matches no table; groups: landing, trusted, curated; tables: "
             + ", ".join(f"{t.zone}/{t.name}" for t in TABLES)
         )
+    job_selection: dg.AssetSelection
     if checks_only:
         name, job_selection = "checks_job", dg.AssetSelection.checks_for_assets(*keys)
     else:

@@ -120,6 +120,8 @@ class DuckDBEngine(DuckDBResource):
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS {body}")
             target = f"{output_dir.rstrip('/')}/{OUTPUT_FILE}"
             row = con.execute(f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet)").fetchone()
+            if row is None:
+                raise RuntimeError(f"COPY to {target} returned no row count")
             return EngineOutput(rows=int(row[0]), files=[OUTPUT_FILE])
 
     def query(self, sql: str, relations: Mapping[str, Sequence[str]], setup: Sequence[str] = ()) -> pa.Table:

@@ -135,6 +135,8 @@ def _remove_side_files(spark: SparkSession, target: str, keep: Sequence[str]) ->
                 os.remove(os.path.join(folder, name))
         return
     jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise RuntimeError("the Spark session has no JVM gateway (was it stopped?)")
     path = jvm.org.apache.hadoop.fs.Path(target)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     for status in fs.listStatus(path):
@@ -204,10 +206,12 @@ def _arrow_type(spark_type) -> pa.DataType:
 try:
     import dagster as dg
     from pydantic import Field
-except ModuleNotFoundError:  # a Glue/EMR worker: run_select above is all it needs
-    dg = None
 
-if dg is not None:
+    _HAS_DAGSTER = True
+except ModuleNotFoundError:  # a Glue/EMR worker: run_select above is all it needs
+    _HAS_DAGSTER = False
+
+if _HAS_DAGSTER:
     from .duckdb_engine import EngineOutput
 
     class SparkEngine(dg.ConfigurableResource):

@@ -146,7 +146,7 @@ def view_name(relation: str) -> str:
     return relation.replace(".", "__")
 
 
-def check_portable(tree: exp.Expression) -> None:
+def check_portable(tree: exp.Expr) -> None:
     for node in tree.walk():
         if isinstance(node, exp.Anonymous):
             if node.name.lower() not in ENGINE_FUNCTIONS:
@@ -201,14 +201,15 @@ def to_spark(sql: str, *, pseudonym_key: bytes | None = None, portable_only: boo
     tree = tree.transform(_qualified_tables)
     tree = tree.transform(_fix_semantics)
     calls = [n for n in tree.find_all(exp.Anonymous) if n.name.lower() == "pseudonym"]
-    if calls and pseudonym_key is None:
-        raise ValueError("the SQL calls pseudonym() but no pseudonym key was given")
-    for call in calls:
-        if len(call.expressions) != 1:
-            raise NotPortable(f"{call.sql('duckdb')}: pseudonym takes exactly one argument")
-        expanded = pseudonym_expression(call.expressions[0], pseudonym_key)
-        if call is tree:
-            tree = expanded
-        else:
-            call.replace(expanded)
+    if calls:
+        if pseudonym_key is None:
+            raise ValueError("the SQL calls pseudonym() but no pseudonym key was given")
+        for call in calls:
+            if len(call.expressions) != 1:
+                raise NotPortable(f"{call.sql('duckdb')}: pseudonym takes exactly one argument")
+            expanded = pseudonym_expression(call.expressions[0], pseudonym_key)
+            if call is tree:
+                tree = expanded
+            else:
+                call.replace(expanded)
     return tree.sql(dialect="spark", identify=True, pretty=pretty)

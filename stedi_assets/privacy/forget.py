@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import duckdb
+
 from ..engines.duckdb_engine import connect
 from ..identity import identity_key, pseudonym
 from ..storage.lake import (
@@ -238,7 +240,8 @@ def _is_theirs(subjects: Subjects, source: str, content: bytes) -> bool:
 
 def _without_their_lines(store, path: str, source: str, subjects: Subjects) -> tuple[bytes, int]:
     """(the file's bytes without their lines, lines removed); a removed first line hands its BOM on."""
-    kept, removed, bom = [], 0, False
+    kept: list[bytes] = []
+    removed, bom = 0, False
     try:
         for raw, number, content in _file_lines(store, path):
             if _is_theirs(subjects, source, content):
@@ -282,7 +285,7 @@ class _Eraser:
         self.report = ForgetReport(people=len(erasure.identities), serials=len(erasure.serials))
         self._counts: dict[tuple[str, str | None], int] = {}
         self._committed = 0
-        self.con = None
+        self.con: duckdb.DuckDBPyConnection | None = None  # open only inside _matching()
 
     # -- matching rows in data files, through one DuckDB connection
     @contextmanager
@@ -296,8 +299,16 @@ class _Eraser:
             finally:
                 self.con = None
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            raise RuntimeError("the eraser reads data files only inside _matching()")
+        return self.con
+
     def _predicate(self, uri: str, key: str | None) -> str | None:
-        columns = [row[0] for row in self.con.execute("DESCRIBE SELECT * FROM read_parquet($f)", {"f": uri}).fetchall()]
+        columns = [
+            row[0]
+            for row in self._connection().execute("DESCRIBE SELECT * FROM read_parquet($f)", {"f": uri}).fetchall()
+        ]
         return self.subjects.predicate(columns, key)
 
     def count(self, rel: str, key: str | None) -> int:
@@ -305,13 +316,17 @@ class _Eraser:
         if (rel, key) not in self._counts:
             uri = self.lake.uri(rel)
             predicate = self._predicate(uri, key)
-            self._counts[(rel, key)] = (
-                0
-                if predicate is None
-                else self.con.execute(
-                    f"SELECT count(*) FROM read_parquet($f) WHERE {predicate}", {"f": uri}
-                ).fetchone()[0]
-            )
+            rows = 0
+            if predicate is not None:
+                row = (
+                    self._connection()
+                    .execute(f"SELECT count(*) FROM read_parquet($f) WHERE {predicate}", {"f": uri})
+                    .fetchone()
+                )
+                if row is None:
+                    raise RuntimeError(f"counting the rows of {rel} returned no result")
+                rows = row[0]
+            self._counts[(rel, key)] = rows
         return self._counts[(rel, key)]
 
     def _rewrite(self, rel: str, folder: str, key: str | None) -> str:
@@ -320,7 +335,7 @@ class _Eraser:
         uri = self.lake.uri(rel)
         target = f"{folder}/{uuid.uuid4().hex}.parquet"
         with self.lake.local_output(target) as out:
-            self.con.execute(
+            self._connection().execute(
                 f"COPY (SELECT * FROM read_parquet({_sql_string(uri)}) "
                 f"WHERE NOT {self._predicate(uri, key)}) TO {_sql_string(out)} (FORMAT parquet)"
             )

@@ -40,7 +40,10 @@ def audit_rows(lake: Lake) -> list[tuple]:
         audit = Audit(spec=spec, policy=policy, files=snap.files, extra=snap.extra, lake=lake, lookup=view.__getitem__)
         column = _COVERAGE.get(spec.name) or _COVERAGE_BY_POLICY[(spec.name, policy)]
         covered = audit.scalar(f"SELECT count(DISTINCT {column}) FROM {spec.name}", (spec.name,))
-        no_consent = before = ambiguous = ""
+        # table cells: a count, or blank where it does not apply
+        no_consent: int | str = ""
+        before: int | str = ""
+        ambiguous: int | str = ""
         if spec.zone != "landing":
             consenting = (
                 audit.register.consenting()

@@ -40,6 +40,8 @@ class CatalogChoice:
         """Where the catalog is, without credentials (a URI's password never reaches a log)."""
         if self.kind == GLUE:
             return f"Glue Data Catalog (databases {self.database_prefix}_<zone>)"
+        if self.uri is None:
+            raise ValueError("a SQL catalog needs a SQLAlchemy URI")
         from sqlalchemy.engine import make_url
 
         return f"SQL catalog {make_url(self.uri).render_as_string(hide_password=True)}"

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import boto3
@@ -90,9 +90,9 @@ def failure_reason(err: Exception) -> str:
     if isinstance(err, PermissionError):
         return "access denied"
     if isinstance(err, OSError):  # pyarrow: "When ... in bucket 'b': AWS Error ACCESS_DENIED during ..."
-        code = re.search(r"AWS Error ([A-Z_]+)", str(err))
-        if code:
-            return REASONS.get(code.group(1), code.group(1).lower().replace("_", " "))
+        aws_error = re.search(r"AWS Error ([A-Z_]+)", str(err))
+        if aws_error:
+            return REASONS.get(aws_error.group(1), aws_error.group(1).lower().replace("_", " "))
         return "not found" if isinstance(err, FileNotFoundError) else type(err).__name__
     return REASONS.get(type(err).__name__, type(err).__name__)
 
@@ -237,7 +237,7 @@ class S3Store:
         self._call("write", rel, self.client.put_object, Bucket=self.bucket, Key=self.key(rel), Body=data)
 
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
-        extra = {"ExtraArgs": {"Metadata": {"sha256": checksum}}} if checksum else {}
+        extra: dict[str, Any] = {"ExtraArgs": {"Metadata": {"sha256": checksum}}} if checksum else {}
         self._call(
             "write", rel, self.client.upload_file, Filename=str(local), Bucket=self.bucket, Key=self.key(rel), **extra
         )
@@ -271,7 +271,9 @@ class S3Store:
         if self._call("reach bucket", "", self.client.head_bucket, expected=NOT_FOUND, Bucket=self.bucket) is not None:
             return False
         region = self.client.meta.region_name
-        kwargs = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        kwargs: dict[str, Any] = (
+            {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
         self._call("create bucket", "", self.client.create_bucket, Bucket=self.bucket, **kwargs)
         return True
 

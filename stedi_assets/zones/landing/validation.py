@@ -111,7 +111,7 @@ def validate(source: str, record: Any) -> tuple[Any, ...]:
     if not isinstance(record, dict):
         raise Invalid(f"not a JSON object but {_json_type(record)}")
     legacy = LEGACY_KEYS.get(source, {})
-    values = []
+    values: list[Any] = []
     for key, parse, required in FIELDS[source]:
         name = key if key in record or key not in legacy else legacy[key]
         value = record.get(name)
