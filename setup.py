@@ -18,7 +18,7 @@ setup(
         "duckdb==1.5.5",
         "pandas>=2.2,<3",
         "pyarrow>=18",
-        "sqlglot>=25",
+        "sqlglot>=30",
         # The signed httpfs binary for duckdb 1.5.5: DuckDB reads and writes s3:// with no download.
         "duckdb-extension-httpfs==1.5.5",
         "boto3>=1.34",
