@@ -49,6 +49,7 @@ from ..storage.lake import (
     Lake,
     live_data_files,
     part_table,
+    replace_files,
 )
 from ..storage.maintenance import expire
 from ..zones import TABLES
@@ -495,7 +496,7 @@ class _Eraser:
 
         try:
             with tbl.transaction() as tx:
-                with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+                with replace_files(tx, properties) as overwrite:
                     for data_file in doomed:
                         overwrite.delete_data_file(data_file)
                     for data_file in parquet_files_to_data_files(

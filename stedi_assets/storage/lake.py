@@ -341,7 +341,7 @@ class Lake:
         try:
             with tbl.transaction() as tx:
                 _align_schema(tx, schema)
-                with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+                with replace_files(tx, properties) as overwrite:
                     if current is not None:
                         for data_file in live_data_files(tbl, current.snapshot_id):
                             overwrite.delete_data_file(data_file)
@@ -376,6 +376,32 @@ class Lake:
             self.iceberg(zone, part_table(table, part)).manage_snapshots().set_current_snapshot(int(part_id)).commit()
         tbl.manage_snapshots().set_current_snapshot(int(target.snapshot)).commit()
         return target
+
+
+def replace_files(tx, properties: dict[str, str]):
+    """pyiceberg's overwrite (delete some data files, add others) in one snapshot, minus the delete-only
+    manifests it would carry over from the parent snapshot.
+
+    pyiceberg 0.11.1 keeps every earlier snapshot's manifest of DELETED entries in each new overwrite's manifest
+    list (iceberg-go had the same bug, apache/iceberg-go#1153), so the current snapshot of a table rewritten N
+    times would list N+1 manifests that every reader (pyiceberg, DuckDB, Athena) opens. They hold no live file;
+    Iceberg's Java writer drops them too. This subclasses a private pyiceberg class: re-check on upgrade.
+    """
+    from pyiceberg.table.update.snapshot import _OverwriteFiles
+
+    class ReplaceFiles(_OverwriteFiles):
+        def _existing_manifests(self):
+            return [m for m in super()._existing_manifests() if m.has_added_files() or m.has_existing_files()]
+
+    update = tx.update_snapshot(snapshot_properties=properties)
+    template = update.overwrite()
+    return ReplaceFiles(
+        operation=template._operation,
+        transaction=tx,
+        io=update._io,
+        branch=update._branch,
+        snapshot_properties=properties,
+    )
 
 
 def live_data_files(tbl, snapshot_id: int) -> list:
