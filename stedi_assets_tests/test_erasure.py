@@ -373,7 +373,7 @@ def test_dry_run_counts_what_would_go_per_table_and_landing_file_and_changes_not
 def s3_keys(bucket: str, prefix: str) -> list[str]:
     import boto3
 
-    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    pages = boto3.session.Session().client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
@@ -384,7 +384,7 @@ def test_a_killed_forget_on_s3_is_finished_and_leaves_no_trace(s3_env, tmp_path,
     from stedi_assets.storage.catalog import reset_catalogs
 
     bucket = new_bucket()
-    boto3.client("s3").create_bucket(Bucket=bucket)
+    boto3.session.Session().client("s3").create_bucket(Bucket=bucket)
     monkeypatch.setenv("STEDI_CATALOG", f"sqlite:///{tmp_path / 'catalog.db'}")
     reset_catalogs()
     local = tmp_path / "landing"
@@ -406,7 +406,7 @@ def test_a_killed_forget_on_s3_is_finished_and_leaves_no_trace(s3_env, tmp_path,
     code, out, _ = cli(capsys, "forget", "--landing", landing, "--lake", lake)
     assert code == 0 and "finished a pending erasure: 1 people" in out
 
-    s3 = boto3.client("s3")
+    s3 = boto3.session.Session().client("s3")
     download = tmp_path / "download"
     for key in s3_keys(bucket, ""):
         target = download / key
