@@ -48,4 +48,7 @@ CHECKS: dict[str, CheckDef] = {
 
 
 def run_checks(audit: Audit, names) -> dict[str, Outcome]:
-    return {name: CHECKS[name].run(audit) for name in names}
+    try:
+        return {name: CHECKS[name].run(audit) for name in names}
+    finally:
+        audit.close()

@@ -34,13 +34,23 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-@contextmanager
-def connect(setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A private in-memory DuckDB that can read the lake (`setup` comes from the lake's store)."""
+def open_database(setup: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
+    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store)."""
     con = duckdb.connect()
     try:
         for statement in setup:
             con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def connect(setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private in-memory DuckDB for the duration of a block."""
+    con = open_database(setup)
+    try:
         yield con
     finally:
         con.close()
@@ -57,6 +67,12 @@ def attach_parquet(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Seque
             target = _quote(name)
         files = ", ".join(_literal(u) for u in uris)
         con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet([{files}])")
+
+
+def detach_all(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Sequence[str]]) -> None:
+    """Drop the views attach_parquet made for `relations`."""
+    for name in relations:
+        con.execute(f"DROP VIEW IF EXISTS {'.'.join(_quote(p) for p in name.split('.', 1))}")
 
 
 def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:

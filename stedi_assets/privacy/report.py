@@ -63,6 +63,7 @@ def audit_rows(lake: Lake) -> list[tuple]:
                 ambiguous = ambiguous_readings(audit).metadata["ambiguous_readings"]
         else:
             erased_at_landing += snap.extra.get("erased_lines", 0)
+        audit.close()
         unit = "devices" if column == "serialNumber" else "customers"
         rows.append(
             (
