@@ -424,3 +424,35 @@ def test_forget_on_s3(s3_env, s3_lake, generated_on_s3, capsys):
     )
     assert readings["n"] == 0
     assert_checks_pass(capsys, lake)
+
+
+def test_query_on_s3_reads_the_tables_and_nothing_else(s3_env, s3_lake, udacity_on_s3, capsys):
+    """The sandbox of `stedi query` (see test_query_sandbox.py) on S3: the connection holds the lake's
+    credentials, yet it reads only the tables' data files: not the raw landing objects beside them, and it
+    writes nothing."""
+    bucket = udacity_on_s3
+    lake, landing = s3_lake(bucket, "sandbox"), f"s3://{bucket}/raw"
+    assert main(["run", "--landing", landing, "--lake", lake, "--select", "group:landing"]) == 0
+    assert count(capsys, lake, "landing.customer_landing", "--as-of", "current") == 956
+    s3 = aws("s3")
+
+    def objects() -> dict[str, str]:
+        return {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+
+    raw = next(k for k in objects() if k.startswith("raw/customer/"))
+    table_file = next(k for k in objects() if k.startswith("sandbox/landing/customer_landing/data/"))
+    before = objects()
+    for sql in (
+        f"SELECT * FROM read_text('s3://{bucket}/{raw}')",
+        f"SELECT * FROM read_csv('s3://{bucket}/{raw}')",
+        f"SELECT * FROM glob('s3://{bucket}/**')",
+        f"SELECT * FROM read_parquet('s3://{bucket}/sandbox/landing/*/data/*/*.parquet')",
+        f"COPY (SELECT 1 AS a) TO 's3://{bucket}/{table_file}' (FORMAT parquet)",
+        f"COPY (SELECT 1 AS a) TO 's3://{bucket}/stolen.csv'",
+        "SELECT * FROM read_text('http://169.254.169.254/latest/meta-data/')",
+    ):
+        capsys.readouterr()
+        assert main(["query", "--lake", lake, "--as-of", "current", sql]) == 2, sql
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "secret" not in err.lower(), err  # never the lake's credentials
+    assert objects() == before

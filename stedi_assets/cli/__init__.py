@@ -18,6 +18,7 @@ from ..storage.lake import CommitConflict
 from ..storage.stores import StoreError
 from . import lake_admin, pipeline
 from .common import EXIT_USAGE, CliError
+from .query import query as run_query
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     chk = command("check", pipeline.check, "run the checks on the published tables; writes nothing")
     chk.add_argument("--select", help="only the checks of these assets (Dagster selection)")
 
-    query = command("query", lake_admin.query, "run SQL over the lake's tables (<zone>.<table>)")
+    query = command("query", run_query, "run SQL over the lake's tables (<zone>.<table>)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.add_argument(
         "--as-of",

@@ -1,57 +1,12 @@
-"""`stedi query`, `init`, `land`, `ddl`, `snapshots`, `rollback`: the lake itself, without Dagster."""
+"""`stedi init`, `land`, `ddl`, `snapshots`, `rollback`: the lake itself, without Dagster."""
 
 from __future__ import annotations
-
-import csv
-import json
-import sys
 
 from ..contract import ZONES
 from ..storage.stores import file_sha256, open_store
 from ..zones.landing.reader import SUFFIXES
 from ..zones.landing.schema import SOURCE_OF
 from .common import CliError, lake_root, landing_root, open_lake, table_name
-
-
-def lake_view(lake, as_of: str | None):
-    """(run id or None, table -> snapshot) of the lake a reader asked for: by default the latest complete run's."""
-    from ..storage.runs import default_view, resolve_run, view_of_run
-
-    if as_of == "current":
-        return None, {t: lake.current(z, t) for z, t in lake.tables()}
-    if as_of:
-        run = resolve_run(lake, as_of)
-        return run, view_of_run(lake, run)
-    return default_view(lake)
-
-
-def query(args) -> int:
-    import duckdb
-
-    from ..engines.duckdb_engine import attach_parquet, connect
-    from ..report import print_table
-
-    lake = open_lake(args)
-    _, view = lake_view(lake, args.as_of)
-    relations = {snap.qualified_name: [lake.uri(f) for f in snap.files["data"]] for snap in view.values()}
-    with connect(lake.store.duckdb_setup()) as con:
-        attach_parquet(con, relations)
-        try:
-            cursor = con.execute(args.sql)
-        except duckdb.Error as err:
-            raise CliError(str(err).splitlines()[0]) from None
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
-    if args.format == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    elif args.format == "json":
-        json.dump([dict(zip(columns, r, strict=False)) for r in rows], sys.stdout, default=str, indent=1)
-        print()
-    else:
-        print_table(columns, rows)
-    return 0
 
 
 def init(args) -> int:

@@ -30,7 +30,7 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -65,7 +65,7 @@ def attach_parquet(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Seque
             target = ".".join(_quote(p) for p in name.split(".", 1))
         else:
             target = _quote(name)
-        files = ", ".join(_literal(u) for u in uris)
+        files = ", ".join(sql_literal(u) for u in uris)
         con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet([{files}])")
 
 
@@ -107,7 +107,7 @@ class DuckDBEngine(DuckDBResource):
             for statement in setup:  # lake access (may hold credentials: never logged)
                 con.execute(statement)
             if self.memory_limit:
-                con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
+                con.execute(f"SET memory_limit = {sql_literal(self.memory_limit)}")
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
             yield con
@@ -135,7 +135,7 @@ class DuckDBEngine(DuckDBResource):
             for name, body in ephemerals:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS {body}")
             target = f"{output_dir.rstrip('/')}/{OUTPUT_FILE}"
-            row = con.execute(f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet)").fetchone()
+            row = con.execute(f"COPY ({sql}) TO {sql_literal(target)} (FORMAT parquet)").fetchone()
             if row is None:
                 raise RuntimeError(f"COPY to {target} returned no row count")
             return EngineOutput(rows=int(row[0]), files=[OUTPUT_FILE])
