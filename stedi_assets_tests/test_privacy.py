@@ -9,11 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import read_table, run_pipeline
+from conftest import read_table, run_pipeline, write_landing
 from erasure_helpers import belongs_to, files_naming
 
 from stedi_assets.cli import main
-from stedi_assets.generator import DEFECTS, generate_landing
+from stedi_assets.generator import BASE_TIME_MS, DEFECTS, generate_landing
 from stedi_assets.identity import identity_key, pseudonym
 from stedi_assets.privacy.keys import pseudonym_key
 from stedi_assets.storage.lake import open_lake
@@ -178,3 +178,97 @@ def test_audit_reports_coverage_and_exclusions(tmp_path, udacity_landing, capsys
     assert main(["audit", "--lake", str(lake)]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
     assert "1 people erased" in rows["(erasure"] and "463 customers" in rows["curated.customer_curated"]
+
+
+# -- Dagster's own records: the run history outlives every erasure, so personal data never enters it ----
+
+HISTORY_PEOPLE = (
+    {
+        "customerName": "Ottoline Vantongeren",
+        "email": "Ottoline.V@example.net",
+        "phone": "(801) 555-0147",
+        "birthDay": "1971-02-03",
+        "serialNumber": "0771e0a1-7e57-4d00-9000-00000000a11e",
+    },
+    {
+        "customerName": "Perpetua Okonkwo",
+        "email": "p.okonkwo@example.org",
+        "phone": "(801) 555-0193",
+        "birthDay": "1984-11-30",
+        "serialNumber": "0771e0a1-7e57-4d00-9000-00000000b0b0",
+    },
+)
+
+
+def history_landing(root: Path) -> Path:
+    """Generated landing with every defect, plus HISTORY_PEOPLE: consenting customers with readings that reach
+    the ML table, and quarantined lines that hold their e-mail, name and phone (the phone also as a number)."""
+    generate_landing(root, customers=30, seed=11, defects=DEFECTS)
+    start = BASE_TIME_MS + 10 * 86_400_000
+    times = [start + 1000 * i for i in range(1, 6)]
+    lines: dict[str, list] = {"customer": [], "accelerometer": [], "step_trainer": []}
+    for person in HISTORY_PEOPLE:
+        record = {**person, "registrationDate": start, "lastUpdateDate": start, "shareWithResearchAsOfDate": start}
+        digits = int("".join(c for c in person["phone"] if c.isdigit()))
+        lines["customer"] += [record, {**record, "registrationDate": "soon"}, {**record, "phone": digits}]
+        lines["accelerometer"] += [
+            {"user": person["email"], "timestamp": t, "x": 1.0, "y": 0.0, "z": -1.0} for t in times
+        ]
+        lines["accelerometer"].append({"user": person["email"], "timestamp": "late", "x": 1.0, "y": 0.0, "z": -1.0})
+        lines["step_trainer"] += [
+            {"sensorReadingTime": t, "serialNumber": person["serialNumber"], "distanceFromObject": 200.0} for t in times
+        ]
+    for source, source_lines in lines.items():
+        write_landing(root, source, source_lines, name="history.json")
+    return root
+
+
+def personal_needles(person: dict) -> list[str]:
+    first, last = person["customerName"].split()
+    digits = "".join(c for c in person["phone"] if c.isdigit())
+    return [person["email"], first, last, person["phone"], digits, person["birthDay"], person["serialNumber"]]
+
+
+def test_dagster_home_holds_no_personal_data_after_run_check_and_forget(tmp_path, monkeypatch, capfd):
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    landing, lake = history_landing(tmp_path / "landing"), tmp_path / "lake"
+    where = ["--landing", str(landing), "--lake", str(lake)]
+    assert main(["run", *where]) == 0
+    assert main(["check", "--lake", str(lake)]) == 0
+    emails = {identity_key(r["email"]) for r in read_table(lake, "landing", "customer_landing")}
+    emails |= {identity_key(r["user"]) for r in read_table(lake, "landing", "accelerometer_landing")}
+    quarantined = [r["raw"] for r in read_table(lake, "landing", "rejected")]
+    forgotten, kept = HISTORY_PEOPLE
+    assert len([raw for raw in quarantined if forgotten["email"] in raw]) == 3  # the data has what we look for
+    assert {forgotten["email"].lower(), kept["email"]} <= emails and len(emails) > 30
+    assert main(["forget", forgotten["email"], *where]) == 0
+
+    # the history is there and readable: materializations, check results, zlib-compressed job snapshots
+    assert files_naming(home, ["dagster/row_count"]) and files_naming(home, ["rows_violating_consent"])
+    assert files_naming(home, ["machine_learning_curated"])
+    assert files_naming(home, personal_needles(forgotten)) == []  # not the erased person
+    assert files_naming(home, [*personal_needles(kept), *emails]) == []  # nor anybody else
+    out, err = capfd.readouterr()
+    printed = (out + err).lower()
+    assert not [n for n in [*personal_needles(forgotten), *personal_needles(kept), *emails] if n.lower() in printed]
+
+
+def test_a_preview_masks_personal_and_unknown_columns_and_keeps_the_shape(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stedi_assets.assets import MASK, preview
+    from stedi_assets.zones import table
+
+    lake = open_lake(str(tmp_path / "lake"))
+    (tmp_path / "lake").mkdir(exist_ok=True)
+    rows = {"email": ["ann@x.com", None], "phone": ["8015550147", "1"], "lastUpdateDate": [5, 6], "note": ["Ann", "B"]}
+    pq.write_table(pa.table(rows), tmp_path / "lake" / "f.parquet")
+    shown = preview(lake, table("customer_trusted"), ["f.parquet"]).value
+    assert shown.splitlines() == [
+        "| email | phone | lastUpdateDate | note |",
+        "| --- | --- | --- | --- |",
+        f"| {MASK} | {MASK} | 5 | {MASK} |",  # pii columns and a column the contract does not know
+        f"|  | {MASK} | 6 | {MASK} |",  # a null stays visible: the shape, not the value
+    ]
