@@ -272,3 +272,40 @@ def test_a_preview_masks_personal_and_unknown_columns_and_keeps_the_shape(tmp_pa
         f"| {MASK} | {MASK} | 5 | {MASK} |",  # pii columns and a column the contract does not know
         f"|  | {MASK} | 6 | {MASK} |",  # a null stays visible: the shape, not the value
     ]
+
+
+def test_the_private_area_is_0700_its_files_0600_and_key_messages_read_well(tmp_path, monkeypatch, caplog):
+    import logging
+    import os
+    import stat
+
+    from stedi_assets.privacy.keys import erasure_key
+    from stedi_assets.privacy.register import ErasureRegister
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    monkeypatch.delenv("STEDI_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("STEDI_ERASURE_KEY", raising=False)
+    previous = os.umask(0o022)  # the usual umask, which makes 0755 folders and 0644 files
+    try:
+        root = tmp_path / "lake"
+        lake = open_lake(str(root))
+        with caplog.at_level(logging.WARNING, logger="stedi_assets.privacy.keys"):
+            pseudonym_key(lake)
+            erasure_key(lake)
+        ErasureRegister.load(lake, for_update=True).save(lake)
+        private = root / "_private"
+        assert mode(private) == 0o700 and mode(root) == 0o755  # only the private area is closed
+        files = sorted(p.name for p in private.iterdir())
+        assert files == ["erasure_key", "erasure_register.json", "pseudonym_key"]
+        assert {p.name: mode(p) for p in private.iterdir()} == dict.fromkeys(files, 0o600)
+        assert "generated a pseudonym key" in caplog.text and "generated an erasure-register key" in caplog.text
+        assert "a erasure" not in caplog.text
+
+        private.chmod(0o755)  # a lake an older version made: tightened the next time a key is read
+        (private / "pseudonym_key").chmod(0o644)
+        pseudonym_key(lake)
+        assert mode(private) == 0o700 and mode(private / "pseudonym_key") == 0o600
+    finally:
+        os.umask(previous)
