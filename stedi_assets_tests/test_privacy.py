@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import read_table, run_pipeline, write_landing
+from conftest import read_table, restored_afterwards, run_pipeline, write_landing
 from erasure_helpers import belongs_to, files_naming
 
 from stedi_assets.cli import main
@@ -309,3 +309,82 @@ def test_the_private_area_is_0700_its_files_0600_and_key_messages_read_well(tmp_
         assert mode(private) == 0o700 and mode(private / "pseudonym_key") == 0o600
     finally:
         os.umask(previous)
+
+
+# -- a full disk during `stedi forget`: one line, and the erasure resumes on the next command ------------
+
+
+@pytest.fixture(scope="module")
+def people_lake(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("disk_full")
+    assert run_pipeline(history_landing(root / "landing"), root / "lake").success
+    return root
+
+
+def disk_full(*args, **kwargs):
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def duckdb_disk_full(*args, **kwargs):
+    import duckdb
+
+    raise duckdb.IOException('IO Error: Could not write file "part.parquet": No space left on device')
+
+
+@pytest.mark.parametrize(
+    "where, resume",
+    [("register", "forget again"), ("landing", "forget"), ("lake", "run")],
+)
+def test_a_full_disk_during_forget_prints_one_line_and_the_next_command_finishes_the_erasure(
+    people_lake, monkeypatch, capsys, where, resume
+):
+    from stedi_assets.privacy.forget import _Eraser
+    from stedi_assets.storage.stores import LocalStore
+
+    person = HISTORY_PEOPLE[0]
+    with restored_afterwards(people_lake) as root:
+        landing, lake = root / "landing", root / "lake"
+        where_args = ["--landing", str(landing), "--lake", str(lake)]
+        needles = [person["email"], person["serialNumber"]]
+        assert files_naming(landing, needles) and files_naming(lake, needles)
+        register = lake / "_private" / "erasure_register.json"
+        with monkeypatch.context() as patch:
+            if where == "register":  # recording the erasure (or generating its key) fails
+                patch.setattr(LocalStore, "write_private", disk_full)
+            elif where == "landing":  # rewriting a landing file fails
+                real = LocalStore.write_atomic
+                patch.setattr(
+                    LocalStore,
+                    "write_atomic",
+                    lambda store, rel, data: disk_full() if store.root == landing else real(store, rel, data),
+                )
+            else:  # DuckDB cannot write a table's rewritten data file
+                patch.setattr(_Eraser, "_rewrite", duckdb_disk_full)
+            capsys.readouterr()
+            assert main(["forget", person["email"], *where_args]) == 2
+            out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and err.startswith("stedi: error: the erasure ")
+        assert "No space left on device" in err and person["email"].lower() not in err.lower()
+        if where == "register":
+            assert "nothing was erased" in err and not register.exists()
+            assert files_naming(landing, needles)  # untouched
+        else:
+            assert "it stays pending" in err
+            assert [e["state"] for e in json.loads(register.read_text())["erasures"]] == ["pending"]
+
+        if resume == "forget again":
+            assert main(["forget", person["email"], *where_args]) == 0
+            assert "erased 1 people" in capsys.readouterr().out
+        elif resume == "forget":
+            assert main(["forget", *where_args]) == 0
+            assert "finished a pending erasure: 1 people" in capsys.readouterr().out
+        else:
+            assert main(["run", *where_args]) == 0
+            assert "finished 1 pending erasure(s) first" in capsys.readouterr().out
+        assert [e["state"] for e in json.loads(register.read_text())["erasures"]] == ["done"]
+        assert files_naming(landing, needles) == [] and files_naming(lake, needles) == []
+        assert files_naming(landing, [HISTORY_PEOPLE[1]["email"]])  # only them
+        assert main(["check", "--lake", str(lake)]) == 0
