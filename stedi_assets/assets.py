@@ -14,7 +14,7 @@ from .builders import build_landing, build_sql
 from .checks import CHECKS, run_checks
 from .checks.audit import Audit
 from .contract import PII, TableSpec
-from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
+from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect, quote_identifier
 from .resources import LandingResource, PolicyResource
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
@@ -58,16 +58,33 @@ def describe(spec: TableSpec) -> str:
     return f"{spec.description}\n\n{rule}"
 
 
-def preview(lake: Lake, files: list[str]) -> dg.MetadataValue:
+MASK = "•••"  # a preview cell of a personal-data column that holds a value
+
+
+def preview(lake: Lake, spec: TableSpec, files: list[str]) -> dg.MetadataValue:
+    """The first rows of a snapshot, for the shape of the data. Dagster keeps metadata in its run history,
+    which no erasure reaches: only the contract's columns not tagged pii show their values; every other
+    column (pii, or unknown to the contract) shows MASK, and its values never leave DuckDB."""
+    shown = {c.name for c in spec.columns if not c.pii}
     with connect(lake.store.duckdb_setup()) as con:
         attach_parquet(con, {"t": [lake.uri(files[0])]})
-        rows = con.execute(f"SELECT * FROM t LIMIT {PREVIEW_ROWS}").to_arrow_table().to_pylist()
+        header = [row[0] for row in con.execute("DESCRIBE SELECT * FROM t").fetchall()]
+        cells = [
+            quote_identifier(c)
+            if c in shown
+            else f"CASE WHEN {quote_identifier(c)} IS NULL THEN NULL ELSE '{MASK}' END"
+            for c in header
+        ]
+        rows = con.execute(f"SELECT {', '.join(cells)} FROM t LIMIT {PREVIEW_ROWS}").fetchall()
     if not rows:
         return dg.MetadataValue.md("*(no rows)*")
-    header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join("" if r[h] is None else str(r[h]) for h in header) + " |" for r in rows]
+    lines += ["| " + " | ".join(_markdown_cell(v) for v in row) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def _markdown_cell(value) -> str:
+    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
@@ -181,7 +198,7 @@ def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict
         "dagster/row_count": staged.rows["data"],
         "dagster/column_schema": column_schema(spec, staged.policy or "strict"),
         "dagster/table_name": spec.qualified_name,
-        "preview": preview(lake, staged.files["data"]),
+        "preview": preview(lake, spec, staged.files["data"]),
         "policy": staged.policy or "(any)",
     }
     if "rejected" in staged.rows:

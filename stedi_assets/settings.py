@@ -5,6 +5,7 @@ Every setting also has a Dagster config field or a CLI flag; the environment sup
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from .contract import DEFAULT_POLICY, POLICIES
@@ -43,6 +44,25 @@ def checked_engine(name: str) -> str:
 
 def engine() -> str:
     return checked_engine(os.environ.get("STEDI_ENGINE", "duckdb"))
+
+
+DISTRIBUTION = "stedi_assets"  # setup.py's name: its extras install what the optional engines and catalogs need
+ENGINE_PACKAGES = {"spark": "pyspark"}  # engine -> the package its extra (of the same name) installs
+
+
+def install_hint(extra: str) -> str:
+    return f'pip install "{DISTRIBUTION}[{extra}]"'
+
+
+def require_engine(name: str) -> None:
+    """Refuse, in one line naming the extra to install, an engine whose optional package cannot be imported."""
+    package = ENGINE_PACKAGES.get(name)
+    if package is None:
+        return
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        raise SettingError(f"STEDI_ENGINE={name} needs {package}: {install_hint(name)}") from None
 
 
 def catalog() -> str | None:

@@ -184,3 +184,36 @@ def test_a_failed_step_prints_its_root_cause(generated, tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert "step customer_trusted failed: OSError: [Errno 28] No space left on device" in out
     assert "DagsterExecutionStepExecutionError" not in out
+
+
+def test_a_missing_optional_engine_names_the_extra_to_install(generated, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    without_pyspark = (
+        "import sys; sys.modules['pyspark'] = None; from stedi_assets.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", without_pyspark, "run", "--landing", str(generated / "landing")],
+        cwd=repo,  # this checkout's stedi_assets first on the path
+        env={**os.environ, "STEDI_ENGINE": "spark", "STEDI_LAKE": str(tmp_path / "lake")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 2 and child.stdout == ""
+    assert child.stderr == 'stedi: error: STEDI_ENGINE=spark needs pyspark: pip install "stedi_assets[spark]"\n'
+    assert not (tmp_path / "lake").exists()  # refused before anything ran
+
+
+def test_the_spark_resource_fails_a_step_with_the_same_line(monkeypatch):
+    import sys
+
+    from stedi_assets.engines.spark_engine import SparkEngine
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    with pytest.raises(dg.Failure, match=r'STEDI_ENGINE=spark needs pyspark: pip install "stedi_assets\[spark\]"'):
+        SparkEngine().session()

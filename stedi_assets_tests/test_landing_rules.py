@@ -226,6 +226,14 @@ def test_optional_customer_strings_reject_non_strings(key, raw):
     assert_invalid("customer", line("customer", **{key: raw}), mentions=key)
 
 
+@pytest.mark.parametrize(
+    "key,raw", [("phone", "8015550147"), ("customerName", "7.5e1"), ("email", "8015550147"), ("birthDay", "19710203")]
+)
+def test_a_reason_names_the_kind_of_a_personal_value_never_the_value(key, raw):
+    reason = assert_invalid("customer", line("customer", **{key: raw}), mentions=key)
+    assert reason == f"{key} is a number, not a string"  # the reason is shown in previews and reports
+
+
 # --------------------------------------------------------------------------------------- record shapes
 
 

@@ -114,6 +114,7 @@ def run(args) -> int:
     from ..privacy.forget import finish_pending_erasures
     from ..report import print_checks, print_failures, print_zones
 
+    settings.require_engine(settings.engine())  # a missing optional engine: one line, before anything runs
     finish_pending_erasures(open_lake(args, must_have_tables=False), landing_root(args))  # before anything else
     result, lake = _execute(args, args.select, args.policy or settings.policy())
     print_zones(open_lake(args, must_have_tables=False), result)

@@ -26,7 +26,7 @@ class EngineOutput:
     files: list[str]  # data files written, relative to the output folder
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
@@ -61,10 +61,10 @@ def attach_parquet(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Seque
     for name, uris in relations.items():
         if "." in name:
             schema, _ = name.split(".", 1)
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
-            target = ".".join(_quote(p) for p in name.split(".", 1))
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+            target = ".".join(quote_identifier(p) for p in name.split(".", 1))
         else:
-            target = _quote(name)
+            target = quote_identifier(name)
         files = ", ".join(sql_literal(u) for u in uris)
         con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet([{files}])")
 
@@ -72,7 +72,7 @@ def attach_parquet(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Seque
 def detach_all(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Sequence[str]]) -> None:
     """Drop the views attach_parquet made for `relations`."""
     for name in relations:
-        con.execute(f"DROP VIEW IF EXISTS {'.'.join(_quote(p) for p in name.split('.', 1))}")
+        con.execute(f"DROP VIEW IF EXISTS {'.'.join(quote_identifier(p) for p in name.split('.', 1))}")
 
 
 def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
@@ -133,7 +133,7 @@ class DuckDBEngine(DuckDBResource):
             if pseudonym_key is not None:
                 define_pseudonym(con, pseudonym_key)
             for name, body in ephemerals:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS {body}")
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(name)} AS {body}")
             target = f"{output_dir.rstrip('/')}/{OUTPUT_FILE}"
             row = con.execute(f"COPY ({sql}) TO {sql_literal(target)} (FORMAT parquet)").fetchone()
             if row is None:

@@ -52,6 +52,7 @@ from ..storage.lake import (
     replace_files,
 )
 from ..storage.maintenance import expire
+from ..storage.stores import StoreError
 from ..zones import TABLES
 from ..zones import table as table_spec
 from ..zones.landing.reader import BOM, landing_files, open_landing_file, parse_line, physical_lines
@@ -69,6 +70,22 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 class ErasureBlocked(RuntimeError):
     """The erasure cannot finish now (the message says what to do first); it stays pending."""
+
+
+class ErasureInterrupted(RuntimeError):
+    """Storage failed part-way (a full disk, a store that refuses writes); the message says, in one line,
+    whether the erasure was recorded (then it stays pending and the next `forget` or `run` finishes it)."""
+
+
+# What a full disk or a failing store raises: OS and pyarrow I/O, DuckDB's own I/O errors (not OSErrors),
+# and the lake's one-line store and catalog failures.
+STORAGE_ERRORS = (OSError, duckdb.IOException, StoreError)
+
+
+def _why(err: Exception) -> str:
+    # the first line only: I/O errors name a file and the OS's reason, never a row
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def is_email(text: str) -> bool:
@@ -110,16 +127,22 @@ def forget(lake: Lake, landing_store, emails: list[str], dry_run: bool = False) 
     keys = {identity_key(e) for e in emails}
     if not dry_run:
         finish_pending(lake, landing_store)
-    pseudonyms = _pseudonyms(lake, keys)
-    serials = _serials_of(lake, landing_store, keys)
-    register = ErasureRegister.load(lake, for_update=not dry_run)
-    if dry_run:
-        # a throwaway key when none exists yet: the dry run must not create one
-        probe = ErasureRegister(key=register.key or secrets.token_bytes(32))
-        erasure = probe.record(keys, serials, pseudonyms)
-        return _Eraser(lake, landing_store, probe, erasure).survey(len(register.pending()))
-    erasure = register.record(keys, serials, pseudonyms)
-    register.save(lake)  # first: from now on their data is dropped at landing, whatever follows
+    try:
+        pseudonyms = _pseudonyms(lake, keys)
+        serials = _serials_of(lake, landing_store, keys)
+        register = ErasureRegister.load(lake, for_update=not dry_run)
+        if dry_run:
+            # a throwaway key when none exists yet: the dry run must not create one
+            probe = ErasureRegister(key=register.key or secrets.token_bytes(32))
+            erasure = probe.record(keys, serials, pseudonyms)
+            return _Eraser(lake, landing_store, probe, erasure).survey(len(register.pending()))
+        erasure = register.record(keys, serials, pseudonyms)
+        register.save(lake)  # first: from now on their data is dropped at landing, whatever follows
+    except STORAGE_ERRORS as err:
+        raise ErasureInterrupted(
+            f"the erasure could not start ({_why(err)}): nothing was erased; free space (or repair the "
+            "store), then run the same `stedi forget` again"
+        ) from None
     return _Eraser(lake, landing_store, register, erasure).run()
 
 
@@ -141,7 +164,7 @@ def finish_pending_erasures(lake: Lake, landing_uri: str) -> None:
         return
     try:
         reports = finish_pending(lake, open_store(landing_uri))
-    except ErasureBlocked as err:
+    except (ErasureBlocked, ErasureInterrupted) as err:
         print(f"stedi: warning: a pending erasure cannot finish yet: {err}", file=sys.stderr)
         return
     print(f"finished {len(reports)} pending erasure(s) first")
@@ -347,13 +370,19 @@ class _Eraser:
 
     # -- the steps
     def run(self) -> ForgetReport:
-        with self._matching():
-            self._clean_landing()
-            self._stop_point(0)
-            for spec in self._graph_order():
-                self._erase_table(spec)
-        self.register.finish(self.erasure.id)
-        self.register.save(self.lake)
+        try:
+            with self._matching():
+                self._clean_landing()
+                self._stop_point(0)
+                for spec in self._graph_order():
+                    self._erase_table(spec)
+            self.register.finish(self.erasure.id)
+            self.register.save(self.lake)
+        except STORAGE_ERRORS as err:  # every step is idempotent: the next command starts it again
+            raise ErasureInterrupted(
+                f"the erasure stopped ({_why(err)}); it stays pending: free space (or repair the store), "
+                "then `stedi forget` or `stedi run` finishes it"
+            ) from None
         return self.report
 
     def _stop_point(self, committed: int) -> None:

@@ -16,6 +16,10 @@ from ..storage.stores import LocalStore
 
 log = logging.getLogger(__name__)
 
+# The lake's private area: generated keys and the erasure register. Locally 0700 with 0600 files; on S3
+# the bucket policy protects it (see S3Store.make_private).
+PRIVATE = "_private"
+
 
 class MissingKey(RuntimeError):
     """A key is required and not configured; the message says which variable to set."""
@@ -30,12 +34,14 @@ def secret_key(lake: Lake, env_var: str, purpose: str) -> bytes:
             f"{env_var} is not set: a lake on {lake.store.uri()} needs a configured {purpose} key "
             "(from your secret store), none is generated there"
         )
-    path = f"_private/{env_var.lower().removeprefix('stedi_')}"
+    path = f"{PRIVATE}/{env_var.lower().removeprefix('stedi_')}"
+    lake.store.make_private(PRIVATE)  # also tightens the area of a lake an older version created 0755
     if not lake.store.exists(path):
-        lake.store.write_atomic(path, secrets.token_hex(32).encode())
+        lake.store.write_private(path, secrets.token_hex(32).encode())
         log.warning(
-            "%s is not set: generated a %s key in %s; keep it private and set %s in shared deployments",
+            "%s is not set: generated %s %s key in %s; keep it private and set %s in shared deployments",
             env_var,
+            "an" if purpose[0] in "aeiou" else "a",
             purpose,
             lake.store.uri(path),
             env_var,

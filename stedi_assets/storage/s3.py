@@ -257,6 +257,14 @@ class S3Store:
     def make_dirs(self, rel: str) -> None:
         """Object stores have no folders."""
 
+    # An object store has no file modes: what keeps a lake's _private/ (keys, erasure register) private on
+    # S3 is the bucket policy and IAM, which must grant that prefix to the pipeline's role only.
+    def make_private(self, rel: str) -> None:
+        """Nothing to do here: see the bucket policy above."""
+
+    def write_private(self, rel: str, data: bytes) -> None:
+        self.write_atomic(rel, data)
+
     def delete_tree(self, rel: str) -> None:
         keys = [self.key(rel)] + [self.key(p) for p in self.list_files(rel)]  # the object itself, or a "folder"
         for start in range(0, len(keys), 1000):

@@ -77,6 +77,21 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def make_private(self, rel: str) -> None:
+        """Create `rel` as a folder only this user can enter (0700, whatever the umask), or tighten it and
+        the files in it (0600) if an older version left them readable."""
+        target = self.root / rel
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.chmod(0o700)
+        for child in target.iterdir():
+            if child.is_file():
+                child.chmod(0o600)
+
+    def write_private(self, rel: str, data: bytes) -> None:
+        """`write_atomic` into a private folder (see make_private); the file is mkstemp's, which is 0600."""
+        self.make_private(Path(rel).parent.as_posix())
+        self.write_atomic(rel, data)
+
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
         """Copy `local` to `rel`, replacing it in one step."""
         target = self.root / rel
