@@ -56,6 +56,21 @@ def udacity_landing() -> Path:
     return UDACITY
 
 
+@pytest.fixture(scope="session")
+def two_policy_lake(tmp_path_factory) -> Path:
+    """A folder with `landing/` (40 generated customers, every defect) and `lake/`, run with the rubric
+    policy and then with the strict one: the lake holds a complete run of each, strict the latest.
+    Tests that change it wrap themselves in `restored_afterwards`."""
+    from stedi_assets.cli import main
+
+    root = tmp_path_factory.mktemp("two_policies")
+    landing, lake = str(root / "landing"), str(root / "lake")
+    assert main(["generate", landing, "--customers", "40", "--seed", "11", "--defects", "all"]) == 0
+    for policy in ("rubric", "strict"):
+        assert main(["run", "--landing", landing, "--lake", lake, "--policy", policy]) == 0
+    return root
+
+
 def run_pipeline(landing, lake, policy="strict", selection=None, raise_on_error=False) -> dg.ExecuteInProcessResult:
     """Materialize (a selection of) the lakehouse in-process over `landing` into `lake`."""
     return dg.materialize(

@@ -105,5 +105,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (CliError, settings.SettingError, StoreError, CommitConflict, LookupError, MissingKey) as err:
-        print(f"stedi: error: {str(err).strip(chr(39))}", file=sys.stderr)
+        print(f"stedi: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,6 +12,9 @@ from ..zones.landing.reader import SUFFIXES
 from ..zones.landing.schema import SOURCE_OF
 from .common import CliError, lake_root, landing_root, open_lake, table_name
 
+# `query --format table` cuts longer cells: a quarantined raw line is hundreds of characters wide.
+TABLE_CELL_WIDTH = 60
+
 
 def lake_view(lake, as_of: str | None):
     """(run id or None, table -> snapshot) of the lake a reader asked for: by default the latest complete run's."""
@@ -49,8 +52,12 @@ def query(args) -> int:
     elif args.format == "json":
         json.dump([dict(zip(columns, r, strict=False)) for r in rows], sys.stdout, default=str, indent=1)
         print()
-    else:
-        print_table(columns, rows)
+    elif print_table(columns, rows, max_cell=TABLE_CELL_WIDTH):
+        print(
+            f"stedi: cells longer than {TABLE_CELL_WIDTH} characters are cut (…); "
+            "--format csv or json shows them whole",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -135,13 +142,32 @@ def rollback(args) -> int:
         for name, snap in view_of_run(lake, run).items():
             lake.rollback(snap.zone, name, snap.snapshot)
         print(f"every table now at the snapshot of run {run}")
-        return 0
-    if not args.table:
-        raise CliError("name a table (and optionally a snapshot id), or --run RUN for the whole lake")
-    zone, table = table_name(args.table)
-    target = lake.rollback(zone, table, args.snapshot)
-    print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)")
+    else:
+        if not args.table:
+            raise CliError("name a table (and optionally a snapshot id), or --run RUN for the whole lake")
+        zone, table = table_name(args.table)
+        target = lake.rollback(zone, table, args.snapshot)
+        print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)")
+    mixed = _policies_if_mixed(lake)
+    if mixed:
+        print(
+            f"stedi: warning: the current tables mix policies ({mixed}); a run refuses inputs built with "
+            "another policy: roll the others back too, or run again with one --policy",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _policies_if_mixed(lake) -> str:
+    """'rubric: t1; strict: t2, t3' when the current snapshots were built with different policies, else ''."""
+    tables: dict[str, list[str]] = {}
+    for zone, name in lake.tables():
+        policy = lake.current(zone, name).policy  # landing tables have none: they serve both
+        if policy:
+            tables.setdefault(policy, []).append(name)
+    if len(tables) < 2:
+        return ""
+    return "; ".join(f"{policy}: {', '.join(names)}" for policy, names in sorted(tables.items()))
 
 
 def migrate(args) -> int:
