@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
         help="only count what would be erased, per table and landing file; change nothing",
     )
     command("audit", lake_admin.audit, "who each table covers, and who the rules kept out")
+    rep = command(
+        "report",
+        lake_admin.report,
+        "write one HTML page of the lake: rows per zone, exclusions, checks, masked samples",
+    )
+    rep.add_argument("--out", default="stedi-report", help="folder for report.html (default ./stedi-report)")
+    rep.add_argument("--as-of", help="a complete run (id or prefix), or 'current' (default: the latest complete run)")
     return parser
 
 

@@ -1,9 +1,11 @@
-"""`stedi query`, `init`, `land`, `ddl`, `snapshots`, `rollback`: the lake itself, without Dagster."""
+"""`stedi query`, `init`, `land`, `ddl`, `snapshots`, `rollback`, `migrate`, `forget`, `audit`, `report`: the
+lake itself, without Dagster."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 
 from ..contract import ZONES
@@ -266,6 +268,25 @@ def _print_survey(survey) -> None:
             f"  {table:42} {survey.rows[table]:>8,} rows in the current snapshot, "
             f"{survey.older_snapshots[table]:>3} older snapshots to expire"
         )
+
+
+def report(args) -> int:
+    """Write the HTML report of the lake readers see (or --as-of); print where, and the checks' tally."""
+    from ..html_report import gather, write_page
+    from ..html_report.facts import STATUSES, tally
+
+    lake = open_lake(args)
+    run_id, view = lake_view(lake, args.as_of)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CliError(f"--out {args.out} is a file, not a folder")
+    facts = gather(lake, run_id, view)
+    try:
+        path = write_page(facts, args.out)
+    except OSError as err:
+        raise CliError(f"--out {args.out}: cannot write the report ({err.strerror or type(err).__name__})") from None
+    counted = ", ".join(f"{n} {STATUSES[status]}" for status, n in tally(facts.checks).items())
+    print(f"report of {facts.views[0].label} written to {path} ({len(facts.checks)} checks: {counted})")
+    return 0
 
 
 def audit(args) -> int:
