@@ -12,14 +12,13 @@ import dagster as dg
 
 from .builders import build_landing, build_sql
 from .checks import CHECKS, run_checks
-from .checks.audit import Audit
+from .checks.audit import Audit, landing_of, needs_pseudonym_key
 from .contract import PII, TableSpec
 from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect, quote_identifier
 from .resources import LandingResource, PolicyResource
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .storage.runs import pinned
-from .storage.stores import open_store
 from .zones import TABLES, table
 from .zones.landing.schema import SOURCE_OF
 from .zones.landing.validation import FIELDS
@@ -98,8 +97,7 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
 
 
 def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup) -> Audit:
-    # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
-    needs_key = policy == "strict" and spec.name == "machine_learning_curated"
+    needs_key = needs_pseudonym_key(spec, policy)
     return Audit(
         spec=spec,
         policy=policy,
@@ -140,7 +138,7 @@ def materialize_table(
             raise dg.Failure(f"{spec.qualified_name} has no committed snapshot in {lake.root}; materialize it first")
         current = view[spec.name]
         audit = _audit(
-            spec, current.policy or policy.name, current, lake, inputs, _landing_for(current), policy, view.__getitem__
+            spec, current.policy or policy.name, current, lake, inputs, landing_of(current), policy, view.__getitem__
         )
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
@@ -186,11 +184,6 @@ def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, sele
     if blocked:
         details = "; ".join(f"{n} {dict(outcomes[n].metadata)}" for n in blocked)
         raise dg.Failure(f"{spec.qualified_name} not committed: blocking check failed: {details}")
-
-
-def _landing_for(snapshot: Snapshot):
-    """The landing store a landing snapshot was read from: its audit re-reads exactly those files."""
-    return open_store(snapshot.extra["landing_root"]) if "landing_root" in snapshot.extra else None
 
 
 def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict:

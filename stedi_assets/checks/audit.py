@@ -18,6 +18,7 @@ import pyarrow as pa
 from ..contract import TableSpec
 from ..engines.duckdb_engine import attach_parquet, define_pseudonym, detach_all, open_database
 from ..storage.lake import Lake, Snapshot
+from ..storage.stores import open_store
 from ..zones import table as table_spec
 from ..zones.sql import PART_SUFFIX
 
@@ -35,6 +36,16 @@ def passed(**metadata: Any) -> Outcome:
 
 def failed(severity: str = "ERROR", /, **metadata: Any) -> Outcome:
     return Outcome(False, severity, metadata)
+
+
+def landing_of(snapshot: Snapshot):
+    """The landing store a landing snapshot was read from: its audit re-reads exactly those files."""
+    return open_store(snapshot.extra["landing_root"]) if "landing_root" in snapshot.extra else None
+
+
+def needs_pseudonym_key(spec: TableSpec, policy: str) -> bool:
+    # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
+    return policy == "strict" and spec.name == "machine_learning_curated"
 
 
 @dataclass

@@ -95,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         help="only count what would be erased, per table and landing file; change nothing",
     )
     command("audit", lake_admin.audit, "who each table covers, and who the rules kept out")
+    rep = command(
+        "report",
+        lake_admin.report,
+        "write one HTML page of the lake: rows per zone, exclusions, checks, masked samples",
+    )
+    rep.add_argument("--out", default="stedi-report", help="folder for report.html (default ./stedi-report)")
+    rep.add_argument("--as-of", help="a complete run (id or prefix), or 'current' (default: the latest complete run)")
     return parser
 
 
@@ -106,5 +113,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (CliError, settings.SettingError, StoreError, CommitConflict, LookupError, MissingKey) as err:
-        print(f"stedi: error: {str(err).strip(chr(39))}", file=sys.stderr)
+        print(f"stedi: error: {err}", file=sys.stderr)
         return EXIT_USAGE

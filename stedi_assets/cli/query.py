@@ -25,6 +25,10 @@ class ReaderView:
     broken: dict[str, str] = field(default_factory=dict)
 
 
+# `--format table` cuts longer cells: a quarantined raw line is hundreds of characters wide.
+TABLE_CELL_WIDTH = 60
+
+
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
@@ -134,4 +138,9 @@ def _print(fmt: str, columns: list[str], rows: list[tuple]) -> None:
     else:
         from ..report import print_table
 
-        print_table(columns, rows)
+        if print_table(columns, rows, max_cell=TABLE_CELL_WIDTH):
+            print(
+                f"stedi: cells longer than {TABLE_CELL_WIDTH} characters are cut (…); "
+                "--format csv or json shows them whole",
+                file=sys.stderr,
+            )
