@@ -249,14 +249,7 @@ def test_server_gone_mid_write_fails_in_one_line_and_leaves_the_lake_as_it_was(
     "problem",
     [
         "endpoint down",
-        pytest.param(
-            "missing bucket",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a new lake's catalog has no entry to read, so nothing touches the bucket before the "
-                "steps, whose failure prints Dagster's wrapper line: needs `stedi run` to probe the lake store first",
-            ),
-        ),
+        "missing bucket",
     ],
 )
 def test_permanent_faults_are_one_clear_line(s3_env, s3_lake, generated_on_s3, capsys, monkeypatch, problem):

@@ -67,7 +67,11 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
 
     lake = lake_root(args)
     landing = landing_root(args, must_exist=needs_landing)
-    open_lake(args, must_have_tables=False).tables()  # fail fast, in one line, if the lake is unreachable
+    # Fail fast, in one line, if the lake is unreachable: its catalog, and its store (a missing bucket would
+    # otherwise surface as a failed step, since a new lake's catalog has nothing that points into the bucket).
+    target = open_lake(args, must_have_tables=False)
+    target.tables()
+    target.store.is_dir()
     chosen = resources(landing=landing, lake=lake, policy=policy)
     if needs_landing:
         try:
