@@ -17,6 +17,7 @@ from stedi_assets.generator import DEFECTS
 from stedi_assets.report import print_table
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.runs import complete_runs
+from stedi_assets.zones import TABLES
 from stedi_assets_tests.conftest import restored_afterwards
 
 
@@ -55,10 +56,16 @@ def test_generate_rejects_unknown_defect(tmp_path, capsys):
 def test_run_prints_zone_counts_and_checks(generated, capsys):
     lake = generated / "lake2"
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--policy", "rubric"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     for table in ("customer_landing", "machine_learning_curated", "rejected"):
         assert table in out
     assert "rubric" in out and "checks:" in out and " FAIL " not in out
+    # Progress on stderr, as plain lines (not a terminal): each table's step starts, then ends with its rows.
+    for spec in TABLES:
+        started = err.index(f"  {spec.qualified_name}: started\n")
+        (rows,) = run_json(lake, f"SELECT count(*) AS n FROM {spec.qualified_name}", capsys)
+        done = rf"  {re.escape(spec.qualified_name)}: done \({rows['n']:,} rows, \d+\.\d s\)\n"
+        assert re.search(done, err[started:]), err
 
 
 def test_every_defective_line_is_quarantined_with_a_reason(lake, capsys):

@@ -6,6 +6,7 @@ import os
 
 from .. import settings
 from .common import EXIT_CHECKS_FAILED, CliError, lake_root, landing_root, open_lake
+from .progress import LOGGER, progress_logger
 
 
 def generate(args) -> int:
@@ -96,21 +97,28 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
     else:
         groups = {z: {k for k in all_keys if k.path[0] == z} for z in ("landing", "trusted", "curated")}
         name, job_selection = _job_for(keys, groups), dg.AssetSelection.assets(*keys)
+    logger, progress = progress_logger()
     job = dg.Definitions(
-        assets=TABLE_ASSETS, jobs=[dg.define_asset_job(name, selection=job_selection)], resources=chosen
+        assets=TABLE_ASSETS,
+        jobs=[dg.define_asset_job(name, selection=job_selection)],
+        resources=chosen,
+        loggers={"console": dg.default_loggers()["console"], LOGGER: logger},
     ).resolve_job_def(name)
     tags = (
         {}
         if checks_only
         else {"stedi/policy": chosen["policy"].name, "stedi/landing": landing, "stedi/engine": chosen["engine"].name}
     )
-    result = job.execute_in_process(
-        instance=_instance(),
-        raise_on_error=False,
-        tags=tags,
-        # failures are reported by this command itself, in its own words
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-    )
+    try:
+        result = job.execute_in_process(
+            instance=_instance(),
+            raise_on_error=False,
+            tags=tags,
+            # failures are reported by this command itself, in its own words; progress goes to stderr
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}, LOGGER: {}}},
+        )
+    finally:
+        progress.close()
     return result, lake
 
 
