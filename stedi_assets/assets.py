@@ -19,7 +19,6 @@ from .resources import LandingResource, PolicyResource
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .storage.runs import pinned
-from .storage.stores import open_store
 from .zones import TABLES, table
 from .zones.landing.schema import SOURCE_OF
 from .zones.landing.validation import FIELDS
@@ -51,7 +50,10 @@ def describe(spec: TableSpec) -> str:
         rule = (
             f"Rule: every non-blank line under <landing>/{SOURCE_OF[spec.name]}/ (.json, .jsonl, .gz, any "
             f"depth) that is a JSON object with valid {fields} (? = optional) becomes a typed row; every "
-            "other line goes to landing.rejected with a reason."
+            "other line goes to landing.rejected with a reason. A file that cannot be read to its end keeps the "
+            "lines read before the damage and gets one landing.rejected row, reason 'unreadable_file: <cause>'; "
+            "entries that are not regular files (FIFO, socket, device, link to a folder) are skipped unopened "
+            "and counted."
         )
     else:
         rule = "Rule: " + rule_text(spec)
@@ -80,7 +82,7 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
     )
 
 
-def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup) -> Audit:
+def _audit(spec, policy, target, lake, inputs, policy_resource, lookup) -> Audit:
     # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
     needs_key = policy == "strict" and spec.name == "machine_learning_curated"
     return Audit(
@@ -90,7 +92,6 @@ def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup)
         extra=target.extra,
         lake=lake,
         inputs=inputs,
-        landing=landing,
         pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None,
         lookup=lookup,
     )
@@ -122,9 +123,7 @@ def materialize_table(
         if spec.name not in view:
             raise dg.Failure(f"{spec.qualified_name} has no committed snapshot in {lake.root}; materialize it first")
         current = view[spec.name]
-        audit = _audit(
-            spec, current.policy or policy.name, current, lake, inputs, _landing_for(current), policy, view.__getitem__
-        )
+        audit = _audit(spec, current.policy or policy.name, current, lake, inputs, policy, view.__getitem__)
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
         return
@@ -134,6 +133,7 @@ def materialize_table(
     run = context.run
     started = run_started_ms(context.instance, run.run_id)
     yield from _write_audit_publish(
+        context,
         spec,
         lake,
         landing_store,
@@ -145,14 +145,15 @@ def materialize_table(
     )
 
 
-def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected, lookup) -> Iterator:
+def _write_audit_publish(context, spec, lake, landing_store, engine, policy, inputs, selected, lookup) -> Iterator:
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
     try:
         if landing_store is not None:
             build_landing(spec, staged, lake, landing_store)
+            _log_landing_files(context, spec, staged)
         else:
             build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
-        audit = _audit(spec, policy.name, staged, lake, inputs, landing_store, policy, lookup)
+        audit = _audit(spec, policy.name, staged, lake, inputs, policy, lookup)
         gate = [n for n in spec.checks if CHECKS[n].blocking]
         outcomes = run_checks(audit, dict.fromkeys([*gate, *selected]))
     except BaseException:
@@ -171,9 +172,14 @@ def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, sele
         raise dg.Failure(f"{spec.qualified_name} not committed: blocking check failed: {details}")
 
 
-def _landing_for(snapshot: Snapshot):
-    """The landing store a landing snapshot was read from: its audit re-reads exactly those files."""
-    return open_store(snapshot.extra["landing_root"]) if "landing_root" in snapshot.extra else None
+def _log_landing_files(context: dg.AssetExecutionContext, spec: TableSpec, staged: StagedWrite) -> None:
+    """Name the landing entries the reader skipped or could not read (paths only, never their content)."""
+    for key, what in (
+        ("skipped_files", "skipped, not a regular file (never opened)"),
+        ("unreadable_files", "unreadable, see its row in landing.rejected"),
+    ):
+        for path in staged.extra[key]:
+            context.log.warning(f"{spec.qualified_name}: landing entry {path}: {what}")
 
 
 def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict:
@@ -187,6 +193,8 @@ def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict
     if "rejected" in staged.rows:
         metadata["rejected_lines"] = staged.rows["rejected"]
         metadata["ignored_files"] = len(staged.extra["ignored_files"])
+        metadata["skipped_files"] = len(staged.extra["skipped_files"])
+        metadata["unreadable_files"] = len(staged.extra["unreadable_files"])
     return metadata
 
 

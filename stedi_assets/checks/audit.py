@@ -44,7 +44,6 @@ class Audit:
     extra: Mapping[str, Any]
     lake: Lake
     inputs: Mapping[str, Snapshot] = field(default_factory=dict)
-    landing: Any = None  # the landing store (landing audits only)
     pseudonym_key: bytes | None = None
     # The snapshot of any other table this audit reads: the run's pinned one (default: the current one).
     lookup: Callable[[str], Snapshot] | None = None
