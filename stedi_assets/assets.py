@@ -15,7 +15,7 @@ from .checks import CHECKS, run_checks
 from .checks.audit import Audit
 from .contract import PII, TableSpec
 from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
-from .resources import LandingResource, PolicyResource
+from .resources import LandingResource, PolicyResource, VolumeResource
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .storage.runs import pinned
@@ -82,7 +82,7 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
     )
 
 
-def _audit(spec, policy, target, lake, inputs, policy_resource, lookup) -> Audit:
+def _audit(spec, policy, target, lake, inputs, policy_resource, volume: VolumeResource, lookup) -> Audit:
     # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
     needs_key = policy == "strict" and spec.name == "machine_learning_curated"
     return Audit(
@@ -94,7 +94,20 @@ def _audit(spec, policy, target, lake, inputs, policy_resource, lookup) -> Audit
         inputs=inputs,
         pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None,
         lookup=lookup,
+        baseline=_baseline(lake, spec, target.extra.get("volume_baseline")),
+        max_shrink=volume.max_shrink,
+        allow_shrink=volume.allow_shrink,
     )
+
+
+def _baseline(lake: Lake, spec: TableSpec, snapshot_id: str | None) -> Snapshot | None:
+    """The published snapshot the audited one replaced (the volume check's yardstick), while it is kept."""
+    if snapshot_id is None:
+        return None
+    try:
+        return lake.snapshot(spec.zone, spec.name, snapshot_id)
+    except LookupError:  # expired by retention or by an erasure: nothing left to compare with
+        return None
 
 
 def _check_inputs(spec: TableSpec, policy: str, inputs: dict[str, Snapshot]) -> None:
@@ -113,6 +126,7 @@ def materialize_table(
     lake_resource: LakeResource,
     engine: DuckDBEngine,
     policy: PolicyResource,
+    volume: VolumeResource,
     inputs: dict[str, Snapshot],
 ) -> Iterator:
     lake = lake_resource.lake()
@@ -123,7 +137,7 @@ def materialize_table(
         if spec.name not in view:
             raise dg.Failure(f"{spec.qualified_name} has no committed snapshot in {lake.root}; materialize it first")
         current = view[spec.name]
-        audit = _audit(spec, current.policy or policy.name, current, lake, inputs, policy, view.__getitem__)
+        audit = _audit(spec, current.policy or policy.name, current, lake, inputs, policy, volume, view.__getitem__)
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
         return
@@ -139,13 +153,16 @@ def materialize_table(
         landing_store,
         engine,
         policy,
+        volume,
         inputs,
         selected,
         lambda name: pinned(lake, name, run.run_id, started),
     )
 
 
-def _write_audit_publish(context, spec, lake, landing_store, engine, policy, inputs, selected, lookup) -> Iterator:
+def _write_audit_publish(
+    context, spec, lake, landing_store, engine, policy, volume, inputs, selected, lookup
+) -> Iterator:
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
     try:
         if landing_store is not None:
@@ -153,7 +170,11 @@ def _write_audit_publish(context, spec, lake, landing_store, engine, policy, inp
             _log_landing_files(context, spec, staged)
         else:
             build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
-        audit = _audit(spec, policy.name, staged, lake, inputs, policy, lookup)
+        # what the volume check compares with, recorded so that a checks-only run judges the same
+        staged.extra["volume_baseline"] = staged.base.get("data")
+        if volume.allow_shrink:
+            staged.extra["shrink_allowed"] = True
+        audit = _audit(spec, policy.name, staged, lake, inputs, policy, volume, lookup)
         gate = [n for n in spec.checks if CHECKS[n].blocking]
         outcomes = run_checks(audit, dict.fromkeys([*gate, *selected]))
     except BaseException:
@@ -235,9 +256,10 @@ def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         lake: LakeResource,
         engine: DuckDBEngine,
         policy: PolicyResource,
+        volume: VolumeResource,
         **upstream: Snapshot,
     ):
-        yield from materialize_table(context, spec, landing, lake, engine, policy, upstream)
+        yield from materialize_table(context, spec, landing, lake, engine, policy, volume, upstream)
 
     _table.__doc__ = describe(spec)
     return _table

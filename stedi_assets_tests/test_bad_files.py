@@ -23,41 +23,10 @@ import pytest
 
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
-from stedi_assets_tests.conftest import REPO, checks_of, read_table, run_pipeline, write_landing
+from stedi_assets_tests.conftest import REPO, checks_of, read_table, run_pipeline
+from stedi_assets_tests.small_landing import accel, customer, jsonl, step, write_good_landing
 
 LANDING_GROUP = dg.AssetSelection.groups("landing")
-
-
-def customer(email: str) -> dict:
-    return {
-        "customerName": "N",
-        "email": email,
-        "phone": "555",
-        "birthDay": "1990-01-01",
-        "serialNumber": "S-" + email,
-        "registrationDate": 1,
-        "lastUpdateDate": 10,
-        "shareWithResearchAsOfDate": 1,
-    }
-
-
-def accel(t: int) -> dict:
-    return {"user": "a@x.com", "timestamp": t, "x": 1.0, "y": 2.0, "z": 3.0}
-
-
-def step(t: int) -> dict:
-    return {"sensorReadingTime": t, "serialNumber": "S-a@x.com", "distanceFromObject": 7.0}
-
-
-def jsonl(records: list[dict]) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
-
-def write_good_landing(root: Path) -> None:
-    """Three valid lines per source, in customer/landing/part-1.json and so on."""
-    write_landing(root, "customer", [customer(f"{n}@x.com") for n in "abc"])
-    write_landing(root, "accelerometer", [accel(t) for t in (1, 2, 3)])
-    write_landing(root, "step_trainer", [step(t) for t in (1, 2, 3)])
 
 
 CUT_LINES = 2000  # enough lines that a gzip stream cut in half still yields whole lines before the cut

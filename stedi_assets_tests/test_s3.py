@@ -64,7 +64,7 @@ def assert_udacity_counts(capsys, lake: str, policy: str = "strict") -> None:
 def assert_checks_pass(capsys, lake: str) -> None:
     capsys.readouterr()
     assert main(["check", "--lake", lake]) == 0
-    assert "41 passed, 0 failed" in capsys.readouterr().out
+    assert "49 passed, 0 failed" in capsys.readouterr().out
 
 
 def catalog_tables(target: S3Target, lake: str) -> dict[str, dict[str, str]]:

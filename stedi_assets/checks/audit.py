@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ..contract import TableSpec
 from ..engines.duckdb_engine import attach_parquet, connect, define_pseudonym
+from ..settings import DEFAULT_MAX_SHRINK
 from ..storage.lake import Lake, Snapshot
 from ..zones import table as table_spec
 from ..zones.sql import PART_SUFFIX
@@ -47,6 +48,10 @@ class Audit:
     pseudonym_key: bytes | None = None
     # The snapshot of any other table this audit reads: the run's pinned one (default: the current one).
     lookup: Callable[[str], Snapshot] | None = None
+    # The volume check's yardstick: the published snapshot of this table that the audited one replaces.
+    baseline: Snapshot | None = None
+    max_shrink: float = DEFAULT_MAX_SHRINK
+    allow_shrink: bool = False
 
     def snapshot_of(self, name: str) -> Snapshot:
         if name in self.inputs:
@@ -82,11 +87,17 @@ class Audit:
             return con.execute(sql).fetchall()
 
     def query(
-        self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table
+        self,
+        sql: str,
+        tables: tuple[str, ...] = (),
+        keyed_hash: bytes | None = None,
+        files: Mapping[str, list[str]] | None = None,
+        **arrow: pa.Table,
     ) -> list[tuple]:
-        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables;
-        with `keyed_hash`, SQL can call pseudonym(x) = hex HMAC-SHA256 of x under that key."""
-        relations = {}
+        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part), relations over other
+        lake-relative data `files` (name -> files) and Arrow tables; with `keyed_hash`, SQL can call
+        pseudonym(x) = hex HMAC-SHA256 of x under that key."""
+        relations = {name: [self.lake.uri(f) for f in paths] for name, paths in (files or {}).items()}
         for name in tables:
             base = name.removesuffix(PART_SUFFIX)
             relations[name] = self.uris(base, "rejected" if base != name else "data")
@@ -98,8 +109,15 @@ class Audit:
                 con.register(name, value)
             return con.execute(sql).fetchall()
 
-    def scalar(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table) -> Any:
-        return self.query(sql, tables, keyed_hash, **arrow)[0][0]
+    def scalar(
+        self,
+        sql: str,
+        tables: tuple[str, ...] = (),
+        keyed_hash: bytes | None = None,
+        files: Mapping[str, list[str]] | None = None,
+        **arrow: pa.Table,
+    ) -> Any:
+        return self.query(sql, tables, keyed_hash, files, **arrow)[0][0]
 
     @functools.cached_property
     def register(self):

@@ -57,7 +57,14 @@ def _job_for(keys, groups) -> str:
     return "lakehouse_job"
 
 
-def _execute(args, selection, policy: str | None = None, needs_landing: bool = True, checks_only: bool = False):
+def _execute(
+    args,
+    selection,
+    policy: str | None = None,
+    needs_landing: bool = True,
+    checks_only: bool = False,
+    allow_shrink: bool = False,
+):
     """Run `selection` as the project's named job (lakehouse_job, <zone>_job or checks_job), recorded in
     $DAGSTER_HOME's instance if that is set."""
     import dagster as dg
@@ -68,7 +75,7 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
     lake = lake_root(args)
     landing = landing_root(args, must_exist=needs_landing)
     open_lake(args, must_have_tables=False).tables()  # fail fast, in one line, if the lake is unreachable
-    chosen = resources(landing=landing, lake=lake, policy=policy)
+    chosen = resources(landing=landing, lake=lake, policy=policy, allow_shrink=allow_shrink)
     if needs_landing:
         try:
             chosen["landing"].store()
@@ -100,6 +107,8 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
         if checks_only
         else {"stedi/policy": chosen["policy"].name, "stedi/landing": landing, "stedi/engine": chosen["engine"].name}
     )
+    if allow_shrink and not checks_only:  # shown in the runs list: this run may publish a shrink
+        tags["stedi/allow_shrink"] = "true"
     result = job.execute_in_process(
         instance=_instance(),
         raise_on_error=False,
@@ -115,7 +124,7 @@ def run(args) -> int:
     from ..report import print_checks, print_failures, print_zones
 
     finish_pending_erasures(open_lake(args, must_have_tables=False), landing_root(args))  # before anything else
-    result, lake = _execute(args, args.select, args.policy or settings.policy())
+    result, lake = _execute(args, args.select, args.policy or settings.policy(), allow_shrink=args.allow_shrink)
     print_zones(open_lake(args, must_have_tables=False), result)
     failed = print_checks(result)
     print_failures(result)
