@@ -12,10 +12,10 @@ import dagster as dg
 
 from .builders import build_landing, build_sql
 from .checks import CHECKS, run_checks
-from .checks.audit import Audit, landing_of, needs_pseudonym_key
+from .checks.audit import Audit, needs_pseudonym_key
 from .contract import PII, TableSpec
 from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect, quote_identifier
-from .resources import LandingResource, PolicyResource
+from .resources import LandingResource, PolicyResource, VolumeResource
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .storage.runs import pinned
@@ -50,7 +50,10 @@ def describe(spec: TableSpec) -> str:
         rule = (
             f"Rule: every non-blank line under <landing>/{SOURCE_OF[spec.name]}/ (.json, .jsonl, .gz, any "
             f"depth) that is a JSON object with valid {fields} (? = optional) becomes a typed row; every "
-            "other line goes to landing.rejected with a reason."
+            "other line goes to landing.rejected with a reason. A file that cannot be read to its end keeps the "
+            "lines read before the damage and gets one landing.rejected row, reason 'unreadable_file: <cause>'; "
+            "entries that are not regular files (FIFO, socket, device, link to a folder) are skipped unopened "
+            "and counted."
         )
     else:
         rule = "Rule: " + rule_text(spec)
@@ -96,7 +99,7 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
     )
 
 
-def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup) -> Audit:
+def _audit(spec, policy, target, lake, inputs, policy_resource, volume: VolumeResource, lookup) -> Audit:
     needs_key = needs_pseudonym_key(spec, policy)
     return Audit(
         spec=spec,
@@ -105,9 +108,10 @@ def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup)
         extra=target.extra,
         lake=lake,
         inputs=inputs,
-        landing=landing,
         pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None,
         lookup=lookup,
+        max_shrink=volume.max_shrink,
+        allow_shrink=volume.allow_shrink,
     )
 
 
@@ -127,6 +131,7 @@ def materialize_table(
     lake_resource: LakeResource,
     engine: DuckDBEngine,
     policy: PolicyResource,
+    volume: VolumeResource,
     inputs: dict[str, Snapshot],
 ) -> Iterator:
     lake = lake_resource.lake()
@@ -137,9 +142,7 @@ def materialize_table(
         if spec.name not in view:
             raise dg.Failure(f"{spec.qualified_name} has no committed snapshot in {lake.root}; materialize it first")
         current = view[spec.name]
-        audit = _audit(
-            spec, current.policy or policy.name, current, lake, inputs, landing_of(current), policy, view.__getitem__
-        )
+        audit = _audit(spec, current.policy or policy.name, current, lake, inputs, policy, volume, view.__getitem__)
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
         return
@@ -149,25 +152,34 @@ def materialize_table(
     run = context.run
     started = run_started_ms(context.instance, run.run_id)
     yield from _write_audit_publish(
+        context,
         spec,
         lake,
         landing_store,
         engine,
         policy,
+        volume,
         inputs,
         selected,
         lambda name: pinned(lake, name, run.run_id, started),
     )
 
 
-def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected, lookup) -> Iterator:
+def _write_audit_publish(
+    context, spec, lake, landing_store, engine, policy, volume, inputs, selected, lookup
+) -> Iterator:
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
     try:
         if landing_store is not None:
             build_landing(spec, staged, lake, landing_store)
+            _log_landing_files(context, spec, staged)
         else:
             build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
-        audit = _audit(spec, policy.name, staged, lake, inputs, landing_store, policy, lookup)
+        # what the volume check compares with, recorded so that a checks-only run judges the same
+        staged.extra["volume_baseline"] = staged.base.get("data")
+        if volume.allow_shrink:
+            staged.extra["shrink_allowed"] = True
+        audit = _audit(spec, policy.name, staged, lake, inputs, policy, volume, lookup)
         gate = [n for n in spec.checks if CHECKS[n].blocking]
         outcomes = run_checks(audit, dict.fromkeys([*gate, *selected]))
     except BaseException:
@@ -186,6 +198,16 @@ def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, sele
         raise dg.Failure(f"{spec.qualified_name} not committed: blocking check failed: {details}")
 
 
+def _log_landing_files(context: dg.AssetExecutionContext, spec: TableSpec, staged: StagedWrite) -> None:
+    """Name the landing entries the reader skipped or could not read (paths only, never their content)."""
+    for key, what in (
+        ("skipped_files", "skipped, not a regular file (never opened)"),
+        ("unreadable_files", "unreadable, see its row in landing.rejected"),
+    ):
+        for path in staged.extra[key]:
+            context.log.warning(f"{spec.qualified_name}: landing entry {path}: {what}")
+
+
 def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict:
     metadata = {
         "dagster/row_count": staged.rows["data"],
@@ -197,6 +219,8 @@ def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict
     if "rejected" in staged.rows:
         metadata["rejected_lines"] = staged.rows["rejected"]
         metadata["ignored_files"] = len(staged.extra["ignored_files"])
+        metadata["skipped_files"] = len(staged.extra["skipped_files"])
+        metadata["unreadable_files"] = len(staged.extra["unreadable_files"])
     return metadata
 
 
@@ -237,9 +261,10 @@ def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         lake: LakeResource,
         engine: DuckDBEngine,
         policy: PolicyResource,
+        volume: VolumeResource,
         **upstream: Snapshot,
     ):
-        yield from materialize_table(context, spec, landing, lake, engine, policy, upstream)
+        yield from materialize_table(context, spec, landing, lake, engine, policy, volume, upstream)
 
     _table.__doc__ = describe(spec)
     return _table

@@ -32,8 +32,11 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
     staged.extra = {
         "engine": "python",  # the validating reader (zones/landing/reader.py), whatever the SQL engine
         "landing_root": landing_store.uri(),
-        "landing_files": {p: landing_store.size(p) for p in stats.files},
+        "landing_files": stats.files,  # path -> bytes, of the files it opened
         "ignored_files": stats.ignored_files,
+        "skipped_files": stats.skipped_files,
+        "unreadable_files": stats.unreadable_files,
+        "nonblank_lines": stats.lines,  # reconciliation's figure: files are read once, by the reader
         "blank_lines": stats.blank_lines,
         "erased_lines": stats.erased,
     }

@@ -101,13 +101,17 @@ def first_email(landing: Path) -> str:
     return next(e for e in emails if isinstance(e, str) and is_email(e))
 
 
-def run_pipeline(landing, lake, policy="strict", selection=None, raise_on_error=False) -> dg.ExecuteInProcessResult:
-    """Materialize (a selection of) the lakehouse in-process over `landing` into `lake`."""
+def run_pipeline(
+    landing, lake, policy="strict", selection=None, raise_on_error=False, instance=None
+) -> dg.ExecuteInProcessResult:
+    """Materialize (a selection of) the lakehouse in-process over `landing` into `lake` (`instance`: where its
+    events and logs go, default a throwaway one)."""
     return dg.materialize(
         TABLE_ASSETS,
         resources=local_resources(landing=str(landing), lake=str(lake), policy=policy),
         selection=selection,
         raise_on_error=raise_on_error,
+        instance=instance,
     )
 
 

@@ -431,7 +431,7 @@ def test_read_source_keeps_duplicates(tmp_path):
 
 def test_read_source_of_an_empty_or_missing_source(tmp_path):
     rows, rejected, stats = read(tmp_path, "step_trainer")
-    assert (rows, rejected, stats.files, stats.rows, stats.rejected) == ([], [], [], 0, 0)
+    assert (rows, rejected, stats.files, stats.rows, stats.rejected) == ([], [], {}, 0, 0)
 
 
 # ------------------------------------------------------------------------------------ end to end (landing)

@@ -105,7 +105,7 @@ def assert_checks_pass(capsys, lake: str) -> None:
     """Every blocking check passes (the generated tree's ambiguous serials make one WARN check warn)."""
     capsys.readouterr()
     assert main(["check", "--lake", lake]) == 0
-    assert "41 checks: " in (out := capsys.readouterr().out) and ", 0 failed" in out
+    assert "49 checks: " in (out := capsys.readouterr().out) and ", 0 failed" in out
 
 
 def catalog_tables(target: S3Target, lake: str) -> dict[str, dict[str, str]]:

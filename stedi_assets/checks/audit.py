@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from ..contract import TableSpec
 from ..engines.duckdb_engine import attach_parquet, define_pseudonym, detach_all, open_database
+from ..settings import DEFAULT_MAX_SHRINK
 from ..storage.lake import Lake, Snapshot
-from ..storage.stores import open_store
 from ..zones import table as table_spec
 from ..zones.sql import PART_SUFFIX
 
@@ -38,11 +38,6 @@ def failed(severity: str = "ERROR", /, **metadata: Any) -> Outcome:
     return Outcome(False, severity, metadata)
 
 
-def landing_of(snapshot: Snapshot):
-    """The landing store a landing snapshot was read from: its audit re-reads exactly those files."""
-    return open_store(snapshot.extra["landing_root"]) if "landing_root" in snapshot.extra else None
-
-
 def needs_pseudonym_key(spec: TableSpec, policy: str) -> bool:
     # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
     return policy == "strict" and spec.name == "machine_learning_curated"
@@ -56,11 +51,24 @@ class Audit:
     extra: Mapping[str, Any]
     lake: Lake
     inputs: Mapping[str, Snapshot] = field(default_factory=dict)
-    landing: Any = None  # the landing store (landing audits only)
     pseudonym_key: bytes | None = None
     # The snapshot of any other table this audit reads: the run's pinned one (default: the current one).
     lookup: Callable[[str], Snapshot] | None = None
     _database: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
+    max_shrink: float = DEFAULT_MAX_SHRINK
+    allow_shrink: bool = False
+
+    @functools.cached_property
+    def baseline(self) -> Snapshot | None:
+        """The volume check's yardstick: the published snapshot the audited one replaces (recorded in its
+        summary, so a checks-only run judges the same), while retention or an erasure keeps it."""
+        snapshot_id = self.extra.get("volume_baseline")
+        if snapshot_id is None:
+            return None
+        try:
+            return self.lake.snapshot(self.spec.zone, self.spec.name, snapshot_id)
+        except LookupError:  # expired: nothing left to compare with
+            return None
 
     def snapshot_of(self, name: str) -> Snapshot:
         if name in self.inputs:
@@ -108,11 +116,17 @@ class Audit:
             return con.execute(sql).fetchall()
 
     def query(
-        self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table
+        self,
+        sql: str,
+        tables: tuple[str, ...] = (),
+        keyed_hash: bytes | None = None,
+        files: Mapping[str, list[str]] | None = None,
+        **arrow: pa.Table,
     ) -> list[tuple]:
-        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables;
-        with `keyed_hash`, SQL can call pseudonym(x) = hex HMAC-SHA256 of x under that key."""
-        relations = {}
+        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part), relations over other
+        lake-relative data `files` (name -> files) and Arrow tables; with `keyed_hash`, SQL can call
+        pseudonym(x) = hex HMAC-SHA256 of x under that key."""
+        relations = {name: [self.lake.uri(f) for f in paths] for name, paths in (files or {}).items()}
         for name in tables:
             base = name.removesuffix(PART_SUFFIX)
             relations[name] = self.uris(base, "rejected" if base != name else "data")
@@ -127,8 +141,15 @@ class Audit:
             finally:  # the audit's database outlives this question: leave no view or key behind for the next
                 detach_all(con, relations)
 
-    def scalar(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table) -> Any:
-        return self.query(sql, tables, keyed_hash, **arrow)[0][0]
+    def scalar(
+        self,
+        sql: str,
+        tables: tuple[str, ...] = (),
+        keyed_hash: bytes | None = None,
+        files: Mapping[str, list[str]] | None = None,
+        **arrow: pa.Table,
+    ) -> Any:
+        return self.query(sql, tables, keyed_hash, files, **arrow)[0][0]
 
     @functools.cached_property
     def register(self):

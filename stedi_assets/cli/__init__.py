@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--select", help="Dagster asset selection, e.g. 'group:trusted' or 'key:\"trusted/customer_trusted\"+'"
     )
+    run.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="publish even if a table loses more than STEDI_MAX_SHRINK (default 0.5) of its rows, or a landing "
+        "source has no file left (the volume check then warns instead of blocking)",
+    )
 
     chk = command("check", pipeline.check, "run the checks on the published tables; writes nothing")
     chk.add_argument("--select", help="only the checks of these assets (Dagster selection)")

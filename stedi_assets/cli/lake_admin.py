@@ -8,7 +8,7 @@ import sys
 
 from ..contract import ZONES
 from ..storage.stores import file_sha256, open_store
-from ..zones.landing.reader import SUFFIXES
+from ..zones.landing.reader import landing_files
 from ..zones.landing.schema import SOURCE_OF
 from .common import CliError, lake_root, landing_root, open_lake, table_name
 
@@ -44,7 +44,7 @@ def land(args) -> int:
     source, target = open_store(args.local_dir), open_store(landing_root(args, must_exist=False))
     if not source.is_dir():
         raise CliError(f"folder {args.local_dir} does not exist")
-    files = [p for s in SOURCE_OF.values() for p in source.list_files(s) if p.endswith(SUFFIXES)]
+    files = [p for s in SOURCE_OF.values() for p in landing_files(source, s).files]  # regular files only
     if not files:
         raise CliError(f"{args.local_dir} has no landing files under {', '.join(SOURCE_OF.values())}")
     uploaded = 0

@@ -58,7 +58,14 @@ def _job_for(keys, groups) -> str:
     return "lakehouse_job"
 
 
-def _execute(args, selection, policy: str | None = None, needs_landing: bool = True, checks_only: bool = False):
+def _execute(
+    args,
+    selection,
+    policy: str | None = None,
+    needs_landing: bool = True,
+    checks_only: bool = False,
+    allow_shrink: bool = False,
+):
     """Run `selection` as the project's named job (lakehouse_job, <zone>_job or checks_job), recorded in
     $DAGSTER_HOME's instance if that is set."""
     import dagster as dg
@@ -73,7 +80,7 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
     target = open_lake(args, must_have_tables=False)
     target.tables()
     target.store.is_dir()
-    chosen = resources(landing=landing, lake=lake, policy=policy)
+    chosen = resources(landing=landing, lake=lake, policy=policy, allow_shrink=allow_shrink)
     if needs_landing:
         try:
             chosen["landing"].store()
@@ -128,7 +135,7 @@ def run(args) -> int:
 
     settings.require_engine(settings.engine())  # a missing optional engine: one line, before anything runs
     finish_pending_erasures(open_lake(args, must_have_tables=False), landing_root(args))  # before anything else
-    result, lake = _execute(args, args.select, args.policy or settings.policy())
+    result, lake = _execute(args, args.select, args.policy or settings.policy(), allow_shrink=args.allow_shrink)
     print_zones(open_lake(args, must_have_tables=False), result)
     failed = print_checks(result)
     print_failures(result)

@@ -86,10 +86,9 @@ def progress_logger(stream: TextIO | None = None) -> tuple[dg.LoggerDefinition, 
     out = stream or sys.stderr
     handler = ProgressHandler(out, live=out.isatty())
 
-    @dg.logger(description="Progress of each asset's step on the terminal")
     def stedi_progress(_init_context) -> logging.Logger:
         logger = logging.Logger(LOGGER, level=logging.DEBUG)
         logger.addHandler(handler)
         return logger
 
-    return stedi_progress, handler
+    return dg.LoggerDefinition(stedi_progress, description="Progress of each asset's step on the terminal"), handler

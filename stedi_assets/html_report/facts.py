@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..checks import CHECKS
-from ..checks.audit import Audit, landing_of, needs_pseudonym_key
+from ..checks.audit import Audit, needs_pseudonym_key
 from ..contract import POLICIES
 from ..engines.duckdb_engine import attach_parquet, connect
 from ..privacy.keys import MissingKey, pseudonym_key
@@ -222,7 +222,6 @@ def check_results(lake: Lake, view: View) -> list[CheckResult]:
                 extra=snap.extra,
                 lake=lake,
                 inputs={name: view.snapshots[name] for name in dependencies(spec)},
-                landing=landing_of(snap),
                 pseudonym_key=key,
                 lookup=view.snapshots.__getitem__,
             )

@@ -207,7 +207,7 @@ def _serials_of(lake: Lake, landing_store, keys: set[str]) -> set[str]:
     import pyarrow as pa
 
     found = set()
-    for path in landing_files(landing_store, "customer")[0]:
+    for path in landing_files(landing_store, "customer").files:
         for _, _, content in _file_lines(landing_store, path):
             values, _ = parse_line("customer", content) if content.strip() else (None, None)
             if values is not None and identity_key(values[1]) in keys:
@@ -393,7 +393,7 @@ class _Eraser:
     def _clean_landing(self) -> None:
         sizes = self.erasure.landing_sizes.setdefault(self.landing.uri(), {})
         for source in SOURCE_OF.values():
-            for path in landing_files(self.landing, source)[0]:
+            for path in landing_files(self.landing, source).files:
                 data, removed = _without_their_lines(self.landing, path, source, self.subjects)
                 if not removed:
                     continue
@@ -433,9 +433,13 @@ class _Eraser:
                 f"{spec.qualified_name} was built with another pseudonym key: re-run the pipeline, then forget again"
             )
         parts, _ = self._parts_and_inputs(spec)
+        theirs = self._rows_of_theirs(zone, name, key, parts)  # before any part is cleaned
         side_ids = {part: self._clean_part(zone, name, part, part_id) for part, part_id in parts.items()}
         changed = any(side_ids[p] != parts[p] for p in parts)
-        changed = self._clean_current(zone, name, key, lambda summary: self._main_fields(summary, side_ids)) or changed
+        changed = (
+            self._clean_current(zone, name, key, lambda summary: self._main_fields(summary, side_ids, theirs))
+            or changed
+        )
         if changed:
             self._committed += 1
             self._stop_point(self._committed)
@@ -469,13 +473,24 @@ class _Eraser:
         self._clean_current(zone, side_name, None)
         return str(self.lake.iceberg(zone, side_name).current_snapshot().snapshot_id)
 
-    def _main_fields(self, summary: dict[str, str], side_ids: dict[str, str]) -> dict[str, str]:
-        """The main snapshot's inputs, extra and parts, pointing at the erased snapshots."""
+    def _rows_of_theirs(self, zone: str, name: str, key: str | None, parts: dict[str, str]) -> int:
+        """Rows of theirs in the table's current snapshot and in the side-part snapshots it names."""
+        main = self.lake.iceberg(zone, name)
+        files = [(f, key) for f in live_data_files(main, main.current_snapshot().snapshot_id)]
+        for part, part_id in parts.items():  # side parts are cleaned with key None (see _clean_part)
+            files += [(f, None) for f in live_data_files(self.lake.iceberg(zone, part_table(name, part)), int(part_id))]
+        return sum(self.count(self.lake.relative(f.file_path), k) for f, k in files)
+
+    def _main_fields(self, summary: dict[str, str], side_ids: dict[str, str], theirs: int) -> dict[str, str]:
+        """The main snapshot's inputs, extra and parts, pointing at the erased snapshots; a landing
+        snapshot's reader counts lose the `theirs` lines its rows no longer hold (reconciliation)."""
         inputs = {n: self._erased_id(n, s) for n, s in json.loads(summary.get(INPUTS, "{}")).items()}
         extra = json.loads(summary.get(EXTRA, "{}"))
         rewritten = self.erasure.landing_sizes.get(extra.get("landing_root", ""), {})
         if "landing_files" in extra:
             extra["landing_files"] = {p: rewritten.get(p, size) for p, size in extra["landing_files"].items()}
+        if "nonblank_lines" in extra:
+            extra["nonblank_lines"] -= theirs
         return {
             INPUTS: json.dumps(inputs, sort_keys=True),
             EXTRA: json.dumps(extra, sort_keys=True),
@@ -619,7 +634,7 @@ class _Eraser:
         """Count, without changing anything, what `run` would erase."""
         landing = {}
         for source in SOURCE_OF.values():
-            for path in landing_files(self.landing, source)[0]:
+            for path in landing_files(self.landing, source).files:
                 _, removed = _without_their_lines(self.landing, path, source, self.subjects)
                 if removed:
                     landing[path] = removed
