@@ -10,20 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from .base import Engine, EngineOutput
+
 OUTPUT_FILE = "part-00000.parquet"
-
-
-@dataclass(frozen=True)
-class EngineOutput:
-    rows: int
-    files: list[str]  # data files written, relative to the output folder
 
 
 def quote_identifier(identifier: str) -> str:
@@ -90,7 +85,7 @@ def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     )
 
 
-class DuckDBEngine(DuckDBResource):
+class DuckDBEngine(DuckDBResource, Engine):
     """Runs a table's SELECT on DuckDB (in memory unless `database` is set) into the lake."""
 
     database: str = Field(default=":memory:", description="DuckDB database; in memory by default.")
@@ -122,12 +117,8 @@ class DuckDBEngine(DuckDBResource):
         pseudonym_key: bytes | None = None,
         setup: Sequence[str] = (),
     ) -> EngineOutput:
-        """Write the result of `sql` as Parquet into the folder `output_dir`.
-
-        `relations` maps each table name the SQL reads to its Parquet file URIs; `ephemerals` are
-        (name, SELECT) pairs defined as views first, in order (shared sub-rules); `setup` lets the
-        connection reach the lake (see the stores' duckdb_setup).
-        """
+        """Engine.select_into as one Parquet file; `setup` lets the connection reach the lake (the stores'
+        duckdb_setup)."""
         with self.session(setup) as con:
             attach_parquet(con, relations)
             if pseudonym_key is not None:
