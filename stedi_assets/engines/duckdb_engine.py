@@ -16,6 +16,7 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from ..identity import IDENTITY_KEY_SQL
 from .base import Engine, EngineOutput
 
 OUTPUT_FILE = "part-00000.parquet"
@@ -29,12 +30,23 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def define_identity_key(con: duckdb.DuckDBPyConnection) -> None:
+    """`identity_key(x)`, the contract's identity key (identity.IDENTITY_KEY_SQL), on this connection.
+
+    A TEMP macro belongs to one connection (a cursor() is another), so each connection that runs the
+    project's SQL defines it.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP MACRO identity_key(x) AS {IDENTITY_KEY_SQL}")
+
+
 def open_database(setup: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
-    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store)."""
+    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store) and
+    knows identity_key(x)."""
     con = duckdb.connect()
     try:
         for statement in setup:
             con.execute(statement)
+        define_identity_key(con)
     except BaseException:
         con.close()
         raise
@@ -105,6 +117,7 @@ class DuckDBEngine(DuckDBResource, Engine):
                 con.execute(f"SET memory_limit = {sql_literal(self.memory_limit)}")
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
+            define_identity_key(con)
             yield con
 
     def select_into(
