@@ -14,7 +14,8 @@ from .builders import build_landing, build_sql
 from .checks import CHECKS, run_checks
 from .checks.audit import Audit, needs_pseudonym_key
 from .contract import PII, TableSpec
-from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect, quote_identifier
+from .engines.base import Engine
+from .engines.duckdb_engine import attach_parquet, connect, quote_identifier
 from .resources import LandingResource, PolicyResource, VolumeResource
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
@@ -129,7 +130,7 @@ def materialize_table(
     spec: TableSpec,
     landing: LandingResource,
     lake_resource: LakeResource,
-    engine: DuckDBEngine,
+    engine: Engine,
     policy: PolicyResource,
     volume: VolumeResource,
     inputs: dict[str, Snapshot],
@@ -259,7 +260,7 @@ def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         landing: LandingResource,
         lake: LakeResource,
-        engine: DuckDBEngine,
+        engine: Engine,
         policy: PolicyResource,
         volume: VolumeResource,
         **upstream: Snapshot,

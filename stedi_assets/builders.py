@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from .contract import TableSpec
-from .engines.duckdb_engine import DuckDBEngine
+from .engines.base import Engine
 from .privacy.keys import key_id
 from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
@@ -46,7 +46,7 @@ def build_sql(
     spec: TableSpec,
     staged: StagedWrite,
     lake: Lake,
-    engine: DuckDBEngine,
+    engine: Engine,
     policy: str,
     inputs: dict[str, Snapshot],
     pseudonym_key,

@@ -1,9 +1,17 @@
-"""Who a record belongs to: the contract's identity key and the ML table's keyed pseudonym of it."""
+"""Who a record belongs to: the contract's identity key and the ML table's keyed pseudonym of it.
+
+The identity key is defined here once for SQL and once for Python, tested against each other: SQL (rules,
+checks, erasure) writes identity_key(x), which every DuckDB connection of the project defines as a macro of
+IDENTITY_KEY_SQL (engines/duckdb_engine.py) and the Spark translation expands to it (engines/translate.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+
+# identity_key(x) in DuckDB's dialect: spaces (U+0020 only, not every Unicode space) trimmed, then lower-cased.
+IDENTITY_KEY_SQL = "lower(trim(BOTH ' ' FROM x))"
 
 
 def identity_key(email: str) -> str:

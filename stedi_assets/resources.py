@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from . import settings
+from .engines.base import Engine
 from .engines.duckdb_engine import DuckDBEngine
 from .privacy import keys
 from .storage.io_manager import LakeIOManager, LakeResource
@@ -77,7 +78,7 @@ class VolumeResource(dg.ConfigurableResource):
     )
 
 
-def engine_resource(name: str | None = None):
+def engine_resource(name: str | None = None) -> Engine:
     """The engine that computes the derived tables: STEDI_ENGINE=duckdb (default) or spark; the one place
     it is chosen. Spark's master comes from STEDI_SPARK_MASTER (local[*] by default, or spark://host:7077)."""
     if settings.checked_engine(name or settings.engine()) == "spark":

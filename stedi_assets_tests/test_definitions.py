@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import get_type_hints
 
 import dagster as dg
 from conftest import REPO
@@ -42,6 +43,21 @@ def test_jobs_schedule_and_sensor():
         assert defs.resolve_job_def(name) is not None
     assert defs.resolve_schedule_def("daily_lakehouse").cron_schedule == "0 3 * * *"
     assert defs.resolve_sensor_def("landing_sensor") is not None
+
+
+def test_every_engine_implements_the_one_interface_the_assets_are_typed_against():
+    from stedi_assets.assets import materialize_table
+    from stedi_assets.builders import build_sql
+    from stedi_assets.engines.base import Engine
+    from stedi_assets.engines.duckdb_engine import DuckDBEngine
+    from stedi_assets.engines.spark_engine import SparkEngine
+    from stedi_assets.glue.pipes import GlueEngine
+
+    assert Engine.__abstractmethods__ == {"name", "select_into"}
+    for engine in (DuckDBEngine, SparkEngine, GlueEngine):
+        assert issubclass(engine, Engine) and not engine.__abstractmethods__, engine
+    for function in (materialize_table, build_sql):
+        assert get_type_hints(function)["engine"] is Engine, function
 
 
 def test_dagster_cli_validates_the_workspace():

@@ -7,6 +7,7 @@ materialized over a small landing folder, read back from the published tables.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from pathlib import Path
 
@@ -16,7 +17,13 @@ import pytest
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones.landing.reader import parse_line, read_source
-from stedi_assets.zones.landing.schema import ACCELEROMETER_LANDING, CUSTOMER_LANDING, STEP_TRAINER_LANDING
+from stedi_assets.zones.landing.schema import (
+    ACCELEROMETER_LANDING,
+    CUSTOMER_LANDING,
+    SOURCE_OF,
+    STEP_TRAINER_LANDING,
+    source_columns,
+)
 from stedi_assets.zones.landing.validation import FIELDS, Invalid, validate
 from stedi_assets_tests.conftest import checks_of, read_table, run_pipeline, write_landing
 
@@ -64,6 +71,30 @@ def assert_invalid(source: str, raw: bytes, mentions: str | None = None) -> str:
     if mentions:
         assert mentions in reason, f"reason {reason!r} should name {mentions!r}"
     return reason
+
+
+# ----------------------------------------------------------------------------------- the contract's fields
+
+# What the parser of each contract type says of a value of the wrong kind (a JSON true).
+WRONG_KIND = {
+    "string": "is a boolean, not a string",
+    "bigint": "is a boolean, not an integer",
+    "double": "is a boolean, not a number",
+}
+
+
+def test_the_validators_fields_are_the_landing_contracts_json_columns():
+    for spec in (CUSTOMER_LANDING, ACCELEROMETER_LANDING, STEP_TRAINER_LANDING):
+        columns, fields = source_columns(spec), FIELDS[SOURCE_OF[spec.name]]
+        assert [c.name for c in spec.columns] == [c.name for c in columns] + ["source_file", "source_line"]
+        assert [(c.name, c.required) for c in columns] == [(key, required) for key, _, required in fields]
+        for c, (_, parse, _) in zip(columns, fields, strict=True):
+            with pytest.raises(Invalid, match=WRONG_KIND[c.type]):
+                parse(True)
+            if c.type == "string":  # an identity or a serial must say something; other strings may be blank
+                blank = pytest.raises(Invalid, match="is empty") if c.nonblank else contextlib.nullcontext()
+                with blank:
+                    parse("  ")
 
 
 # --------------------------------------------------------------------------------------------- integers

@@ -389,3 +389,29 @@ def test_a_full_disk_during_forget_prints_one_line_and_the_next_command_finishes
         assert files_naming(landing, needles) == [] and files_naming(lake, needles) == []
         assert files_naming(landing, [HISTORY_PEOPLE[1]["email"]])  # only them
         assert main(["check", "--lake", str(lake)]) == 0
+
+
+def test_the_audit_counts_rubric_consent_by_the_identity_key(tmp_path):
+    """Regression: the audit keyed the rubric's consenting e-mails with Python's str.lower(), which turns a
+    final Σ into ς where the identity key has σ: one customer's two spellings counted as two consenting
+    customers, and "no consent" came out negative."""
+    import dagster as dg
+
+    from stedi_assets.privacy.report import coverage
+    from stedi_assets.storage.runs import default_view
+
+    landing, root = tmp_path / "landing", tmp_path / "lake"
+    record = {"customerName": "O", "registrationDate": 1, "shareWithResearchAsOfDate": 1}
+    write_landing(
+        landing,
+        "customer",
+        [
+            {**record, "email": "ΟΔΥΣΣΕΥΣ@x.com", "serialNumber": "s1", "lastUpdateDate": 1},
+            {**record, "email": "οδυσσευσ@x.com", "serialNumber": "s2", "lastUpdateDate": 2},
+        ],
+    )
+    selection = dg.AssetSelection.assets(["landing", "customer_landing"], ["trusted", "customer_trusted"])
+    assert run_pipeline(landing, root, "rubric", selection=selection).success
+    lake = open_lake(str(root))
+    found = {c.table: c for c in coverage(lake, default_view(lake)[1])}
+    assert found["trusted.customer_trusted"].no_consent == 0

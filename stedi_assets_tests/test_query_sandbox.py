@@ -73,6 +73,12 @@ def test_queries_over_the_published_tables_work(lake, capsys):
         "JOIN trusted.accelerometer_trusted a ON lower(c.email) = lower(a.user)",
     )
     assert joined[0]["n"] > 0
+    (keys,) = rows(
+        capsys,
+        lake,
+        "SELECT count(DISTINCT identity_key(email)) AS keys, count(*) AS n FROM trusted.customer_trusted",
+    )
+    assert keys["keys"] == keys["n"] > 0  # the rules' identity key: one trusted row per customer
     run = complete_runs(open_lake(str(lake)))[0][1]
     for options in ((), ("--as-of", "current"), ("--as-of", run[:8])):
         (row,) = rows(capsys, lake, "SELECT count(*) AS n FROM landing.rejected", *options)

@@ -39,6 +39,7 @@ from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.engines.duckdb_engine import DuckDBEngine
 from stedi_assets.engines.spark_engine import SparkEngine, spark_session
 from stedi_assets.generator import DEFECTS, generate_landing
+from stedi_assets.identity import identity_key
 from stedi_assets.resources import local_resources
 from stedi_assets.storage.lake import open_lake, part_table
 from stedi_assets.storage.runs import run_tag
@@ -271,9 +272,10 @@ def test_lower_and_trim_match_duckdb_in_context(spark_engine, tmp_path):
         None,
         "",
     ]
-    sql = "SELECT e, lower(trim(e)) AS k, lower(trim(BOTH ' ' FROM e)) AS identity_key FROM t"
+    sql = "SELECT e, lower(trim(e)) AS k, identity_key(e) AS identity_key FROM t"
     duck, spark = both(spark_engine, sql, pa.table({"e": pa.array(emails, pa.string())}), tmp_path)
     assert sorted(duck, key=str) == sorted(spark, key=str)
+    assert {r["e"]: r["identity_key"] for r in spark} == {e: None if e is None else identity_key(e) for e in emails}
 
 
 @pytest.mark.parametrize("key", [b"k", b"x" * 64, b"long key " * 20, "clé".encode()])

@@ -16,6 +16,7 @@ import pytest
 
 from stedi_assets.contract import POLICIES
 from stedi_assets.engines.translate import LOWER_FIXES, UNICODE_SPACES, NotPortable, hmac_pads, to_spark, view_name
+from stedi_assets.identity import IDENTITY_KEY_SQL, identity_key
 from stedi_assets.zones import TABLES
 from stedi_assets.zones.sql import ephemerals, load_rule
 
@@ -60,7 +61,7 @@ def test_trim_with_characters_takes_spark_argument_order():
 
 
 def test_standard_trim_of_spaces_is_kept_as_written():
-    # the rules' identity key: U+0020 only, as ZONE_RULES says; no Unicode-space expansion here
+    # U+0020 only, as the identity key needs; no Unicode-space expansion here
     assert spark("SELECT lower(trim(BOTH ' ' FROM email)) FROM t").startswith(
         "SELECT LOWER(TRANSLATE(TRIM(BOTH ' ' FROM `email`), "
     )
@@ -131,6 +132,51 @@ def test_hmac_pads_give_rfc2104_hmac(key):
 def test_pseudonym_argument_is_translated_too():
     out = spark("SELECT pseudonym(lower(trim(e))) FROM t", pseudonym_key=b"k")
     assert "ENCODE(LOWER(TRANSLATE(TRIM('" in out and "PSEUDONYM(" not in out.upper()
+
+
+def test_identity_key_expands_to_the_contracts_definition_with_the_lower_fix():
+    # ZONE_RULES: lower(trim(email)) with U+0020 spaces only; Spark then gets lower's Java fixes
+    assert IDENTITY_KEY_SQL == "lower(trim(BOTH ' ' FROM x))"
+    assert spark("SELECT identity_key(a.user) AS k FROM t a") == spark(
+        "SELECT lower(trim(BOTH ' ' FROM a.user)) AS k FROM t a"
+    )
+    assert spark("SELECT identity_key(x) FROM t WHERE identity_key(identity_key(x)) IN (SELECT 'a')") == spark(
+        "SELECT lower(trim(BOTH ' ' FROM x)) FROM t "
+        "WHERE lower(trim(BOTH ' ' FROM lower(trim(BOTH ' ' FROM x)))) IN (SELECT 'a')"
+    )
+    assert spark("SELECT pseudonym(identity_key(e)) FROM t", pseudonym_key=b"k") == spark(
+        "SELECT pseudonym(lower(trim(BOTH ' ' FROM e))) FROM t", pseudonym_key=b"k"
+    )
+    with pytest.raises(NotPortable, match="identity_key takes exactly one argument"):
+        spark("SELECT identity_key(a, b) FROM t")
+
+
+IDENTITIES = ["ΟΔΥΣΣΕΥΣ@X.COM", "İLKER@X.COM", "\u00a0Ann@X.com\u3000", "\tivan@x.com", " heidi@x.com  ", "ǅemal@x.com"]
+
+
+def test_identity_key_is_one_macro_in_every_duckdb_connection_and_matches_python(tmp_path):
+    # the macro on each kind of connection the project's SQL runs on: engine sessions, private databases
+    # (connect, the CLI's sandbox) and an audit's cursors
+    from stedi_assets.checks.audit import Audit
+    from stedi_assets.engines.duckdb_engine import DuckDBEngine, connect
+    from stedi_assets.storage.lake import open_lake
+    from stedi_assets.zones import table
+
+    expected = {(e, identity_key(e)) for e in IDENTITIES} | {(None, None)}
+    sql = "SELECT e, identity_key(e) FROM t"
+    emails = pa.table({"e": pa.array([*IDENTITIES, None], pa.string())})
+    with connect() as con:
+        con.register("t", emails)
+        assert set(con.execute(sql).fetchall()) == expected
+    with DuckDBEngine().session() as con:
+        con.register("t", emails)
+        assert set(con.execute(sql).fetchall()) == expected
+    audit = Audit(spec=table("customer_landing"), policy="strict", files={}, extra={}, lake=open_lake(str(tmp_path)))
+    try:
+        for _ in range(2):  # a fresh cursor per question
+            assert set(audit.query(sql, t=emails)) == expected
+    finally:
+        audit.close()
 
 
 def test_pseudonym_needs_a_key_and_one_argument():

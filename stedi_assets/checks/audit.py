@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from ..contract import TableSpec
-from ..engines.duckdb_engine import attach_parquet, define_pseudonym, detach_all, open_database
+from ..engines.duckdb_engine import attach_parquet, define_identity_key, define_pseudonym, detach_all, open_database
 from ..settings import DEFAULT_MAX_SHRINK
 from ..storage.lake import Lake, Snapshot
 from ..zones import table as table_spec
@@ -104,7 +104,9 @@ class Audit:
         on S3, loading httpfs takes a quarter of a second, and an audit asks dozens of questions."""
         if self._database is None:
             self._database = open_database(self.lake.store.duckdb_setup())
-        return self._database.cursor()
+        cursor = self._database.cursor()
+        define_identity_key(cursor)
+        return cursor
 
     def close(self) -> None:
         if self._database is not None:

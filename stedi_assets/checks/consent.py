@@ -10,7 +10,7 @@ from .audit import Audit, Outcome, failed, passed
 # SQL that counts the rows breaking consent, per table and policy, against the oracle's tables:
 # consent(customer_key, serial, since, customer_id), consent_records(email, serial).
 _STRICT_CUSTOMER = (
-    "SELECT count(*) FROM {t} t LEFT JOIN consent c ON lower(trim(BOTH ' ' FROM t.email)) = c.customer_key "
+    "SELECT count(*) FROM {t} t LEFT JOIN consent c ON identity_key(t.email) = c.customer_key "
     "WHERE c.customer_key IS NULL OR t.shareWithResearchAsOfDate IS DISTINCT FROM c.since"
 )
 _RUBRIC_CUSTOMER = (
@@ -24,7 +24,7 @@ VIOLATIONS = {
         "customer_trusted": _STRICT_CUSTOMER,
         "customer_curated": _STRICT_CUSTOMER,
         "accelerometer_trusted": (
-            "SELECT count(*) FROM {t} t LEFT JOIN consent c ON lower(trim(BOTH ' ' FROM t.user)) = c.customer_key "
+            "SELECT count(*) FROM {t} t LEFT JOIN consent c ON identity_key(t.user) = c.customer_key "
             "WHERE c.customer_key IS NULL OR t.timestamp < c.since"
         ),
         "step_trainer_trusted": (

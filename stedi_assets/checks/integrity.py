@@ -24,11 +24,9 @@ def schema(audit: Audit) -> Outcome:
 
 
 def unique_customers(audit: Audit) -> Outcome:
-    """One row per identity key lower(trim(BOTH ' ' FROM email))."""
+    """One row per identity key, identity_key(email)."""
     name = audit.spec.name
-    rows, keys = audit.query(f"SELECT count(*), count(DISTINCT lower(trim(BOTH ' ' FROM email))) FROM {name}", (name,))[
-        0
-    ]
+    rows, keys = audit.query(f"SELECT count(*), count(DISTINCT identity_key(email)) FROM {name}", (name,))[0]
     metadata = {"rows": rows, "distinct_customers": keys}
     return passed(**metadata) if rows == keys else failed(_strict_only(audit), **metadata)
 
@@ -62,7 +60,7 @@ def ambiguous_readings(audit: Audit) -> Outcome:
                              FROM readings r JOIN owners o ON r.s = o.serial
                              JOIN candidates c ON c.serial = r.s
                              LEFT JOIN accelerometer_landing a
-                               ON lower(trim(BOTH ' ' FROM a.user)) = c.customer_key AND a.timestamp = r.t
+                               ON identity_key(a.user) = c.customer_key AND a.timestamp = r.t
                              WHERE a.timestamp IS NOT NULL
                              GROUP BY r.t, r.s, r.d)
             SELECT count(*) FROM readings r JOIN owners o ON r.s = o.serial

@@ -10,20 +10,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from ..identity import IDENTITY_KEY_SQL
+from .base import Engine, EngineOutput
+
 OUTPUT_FILE = "part-00000.parquet"
-
-
-@dataclass(frozen=True)
-class EngineOutput:
-    rows: int
-    files: list[str]  # data files written, relative to the output folder
 
 
 def quote_identifier(identifier: str) -> str:
@@ -34,12 +30,23 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def define_identity_key(con: duckdb.DuckDBPyConnection) -> None:
+    """`identity_key(x)`, the contract's identity key (identity.IDENTITY_KEY_SQL), on this connection.
+
+    A TEMP macro belongs to one connection (a cursor() is another), so each connection that runs the
+    project's SQL defines it.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP MACRO identity_key(x) AS {IDENTITY_KEY_SQL}")
+
+
 def open_database(setup: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
-    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store)."""
+    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store) and
+    knows identity_key(x)."""
     con = duckdb.connect()
     try:
         for statement in setup:
             con.execute(statement)
+        define_identity_key(con)
     except BaseException:
         con.close()
         raise
@@ -90,7 +97,7 @@ def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     )
 
 
-class DuckDBEngine(DuckDBResource):
+class DuckDBEngine(DuckDBResource, Engine):
     """Runs a table's SELECT on DuckDB (in memory unless `database` is set) into the lake."""
 
     database: str = Field(default=":memory:", description="DuckDB database; in memory by default.")
@@ -110,6 +117,7 @@ class DuckDBEngine(DuckDBResource):
                 con.execute(f"SET memory_limit = {sql_literal(self.memory_limit)}")
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
+            define_identity_key(con)
             yield con
 
     def select_into(
@@ -122,12 +130,8 @@ class DuckDBEngine(DuckDBResource):
         pseudonym_key: bytes | None = None,
         setup: Sequence[str] = (),
     ) -> EngineOutput:
-        """Write the result of `sql` as Parquet into the folder `output_dir`.
-
-        `relations` maps each table name the SQL reads to its Parquet file URIs; `ephemerals` are
-        (name, SELECT) pairs defined as views first, in order (shared sub-rules); `setup` lets the
-        connection reach the lake (see the stores' duckdb_setup).
-        """
+        """Engine.select_into as one Parquet file; `setup` lets the connection reach the lake (the stores'
+        duckdb_setup)."""
         with self.session(setup) as con:
             attach_parquet(con, relations)
             if pseudonym_key is not None:

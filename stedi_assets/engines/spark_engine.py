@@ -1,11 +1,11 @@
 """The scale-out engine: the rules' SQL files on Apache Spark 3.5 (local[*], a spark:// cluster, EMR, AWS Glue 5).
 
-It keeps DuckDBEngine's contract: `select_into(sql, relations, output_dir, ...)` reads each relation's
-Parquet files, runs the table's SELECT and writes the result as Parquet part files into `output_dir`,
-returning the row count and the part-file names; the lake layout, the snapshots and the checks do not
-know which engine ran. On the Iceberg lake, `relations` are the data files pyiceberg planned for the
-input snapshots the run pinned and `output_dir` is a staged write's folder: the lake's pyiceberg commit
-adds the part files afterwards (Spark's Iceberg runtime is not needed, nor loaded).
+It implements the engines' interface (engines/base.py), as DuckDBEngine does: `select_into(sql, relations,
+output_dir, ...)` reads each relation's Parquet files, runs the table's SELECT and writes the result as
+Parquet part files into `output_dir`, returning the row count and the part-file names; the lake layout,
+the snapshots and the checks do not know which engine ran. On the Iceberg lake, `relations` are the data
+files pyiceberg planned for the input snapshots the run pinned and `output_dir` is a staged write's folder:
+the lake's pyiceberg commit adds the part files afterwards (Spark's Iceberg runtime is not needed, nor loaded).
 The SQL is the same file DuckDB runs, translated by `translate.to_spark` where the
 two dialects differ (that module lists every difference); `pseudonym()` becomes plain Spark SQL
 (HMAC-SHA256 with sha2/unhex/concat), so no Python UDF runs and no Python worker is ever started.
@@ -212,9 +212,9 @@ except ModuleNotFoundError:  # a Glue/EMR worker: run_select above is all it nee
     _HAS_DAGSTER = False
 
 if _HAS_DAGSTER:
-    from .duckdb_engine import EngineOutput
+    from .base import Engine, EngineOutput
 
-    class SparkEngine(dg.ConfigurableResource):
+    class SparkEngine(Engine):
         """Runs a table's SELECT on Apache Spark into the lake (same SQL files, same layout as DuckDB)."""
 
         master: str = Field(

@@ -13,7 +13,7 @@ against DuckDB in stedi_assets_tests/test_spark_parity.py.
                                                                                        Spark first
     'a\\b', 'it''s'              'a\\\\b', 'it\\'s'                            sqlglot  backslash escapes in Spark
     trim(x, chars)               TRIM(chars FROM x)                           sqlglot  argument order
-    trim(BOTH ' ' FROM x)        TRIM(BOTH ' ' FROM x)                        as is    the rules' identity key
+    trim(BOTH ' ' FROM x)        TRIM(BOTH ' ' FROM x)                        as is    U+0020 on both
     sha256(b), encode(s)         SHA2(b, 256), ENCODE(s, 'utf-8')             sqlglot  names
     trim(x), ltrim(x), rtrim(x)  TRIM([LEADING|TRAILING] '<Zs>' FROM x)       here     DuckDB trims all Unicode
                                                                                        space separators (Zs),
@@ -21,6 +21,8 @@ against DuckDB in stedi_assets_tests/test_spark_parity.py.
     lower(x)                     LOWER(TRANSLATE(x, 'İΣ…', 'iσ…'))            here     Java lower-cases İ to i̇ and
                                                                                        a final Σ to ς, and knows
                                                                                        Unicode 13 only (Java 17)
+    identity_key(x)              identity.IDENTITY_KEY_SQL of x, then the     here     a macro of the DuckDB
+                                 lower/trim fixes above                                connections
     pseudonym(k)                 SHA2(CONCAT(UNHEX(opad), UNHEX(SHA2(CONCAT(  here     HMAC-SHA256 in plain SQL,
                                  UNHEX(ipad), ENCODE(k, 'UTF-8')), 256))),             no UDF
                                  256)
@@ -36,6 +38,8 @@ import hashlib
 
 import sqlglot
 from sqlglot import exp
+
+from ..identity import IDENTITY_KEY_SQL
 
 # Characters DuckDB's trim() removes when given no characters: Unicode category Zs (utf8proc's tables).
 # Spark's TRIM(x) removes U+0020 only, so the translation names them. Verified against DuckDB by the tests.
@@ -112,7 +116,7 @@ PORTABLE: tuple[type[exp.Expression], ...] = (
     exp.Trim,
 )
 # Engine-provided functions (exp.Anonymous in sqlglot's tree).
-ENGINE_FUNCTIONS = ("pseudonym",)
+ENGINE_FUNCTIONS = ("pseudonym", "identity_key")
 
 _PSEUDONYM_ARG = "__pseudonym_arg__"
 
@@ -128,6 +132,13 @@ def hmac_pads(key: bytes) -> tuple[str, str]:
     return bytes(b ^ 0x36 for b in block).hex(), bytes(b ^ 0x5C for b in block).hex()
 
 
+def _substitute(template: exp.Expr, parameter: str, argument: exp.Expression) -> exp.Expression:
+    """`template` with each column named `parameter` replaced by (a copy of) `argument`."""
+    return template.transform(
+        lambda node: argument.copy() if isinstance(node, exp.Column) and node.name == parameter else node
+    )
+
+
 def pseudonym_expression(argument: exp.Expression, key: bytes) -> exp.Expression:
     """hex HMAC-SHA256(key, UTF-8 of `argument`) as a Spark SQL expression (NULL for NULL)."""
     inner, outer = hmac_pads(key)
@@ -136,9 +147,22 @@ def pseudonym_expression(argument: exp.Expression, key: bytes) -> exp.Expression
         " 256))), 256)",
         read="spark",
     )
-    return template.transform(
-        lambda node: argument.copy() if isinstance(node, exp.Column) and node.name == _PSEUDONYM_ARG else node
-    )
+    return _substitute(template, _PSEUDONYM_ARG, argument)
+
+
+def _one_argument(call: exp.Anonymous) -> exp.Expression:
+    if len(call.expressions) != 1:
+        raise NotPortable(f"{call.sql('duckdb')}: {call.name} takes exactly one argument")
+    return call.expressions[0]
+
+
+def _expand_identity_key(node: exp.Expression) -> exp.Expression:
+    # The macro's own body (DuckDB dialect), so that _fix_semantics then treats it like any lower/trim. The
+    # argument is expanded first: transform does not walk into the node it gets back.
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "identity_key":
+        argument = _one_argument(node).transform(_expand_identity_key)
+        return _substitute(sqlglot.parse_one(IDENTITY_KEY_SQL, read="duckdb"), "x", argument)
+    return node
 
 
 def view_name(relation: str) -> str:
@@ -199,15 +223,14 @@ def to_spark(sql: str, *, pseudonym_key: bytes | None = None, portable_only: boo
     if portable_only:
         check_portable(tree)
     tree = tree.transform(_qualified_tables)
+    tree = tree.transform(_expand_identity_key)
     tree = tree.transform(_fix_semantics)
     calls = [n for n in tree.find_all(exp.Anonymous) if n.name.lower() == "pseudonym"]
     if calls:
         if pseudonym_key is None:
             raise ValueError("the SQL calls pseudonym() but no pseudonym key was given")
         for call in calls:
-            if len(call.expressions) != 1:
-                raise NotPortable(f"{call.sql('duckdb')}: pseudonym takes exactly one argument")
-            expanded = pseudonym_expression(call.expressions[0], pseudonym_key)
+            expanded = pseudonym_expression(_one_argument(call), pseudonym_key)
             if call is tree:
                 tree = expanded
             else:

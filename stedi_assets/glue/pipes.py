@@ -3,8 +3,9 @@
 `GlueJob` builds the `start_job_run` parameters for stedi_assets/glue/entry.py and launches it with
 dagster-aws's `PipesGlueClient`: the Pipes context goes to S3 (`PipesS3ContextInjector`), the job's log
 lines and its result come back through S3 (`PipesS3MessageReader`, the default) or CloudWatch.
-`GlueEngine` is an engine resource like DuckDBEngine and SparkEngine: bound to the `engine` key, every
-derived table of a run is computed by a Glue job run, with the same SQL files, into the same lake layout.
+`GlueEngine` implements the engines' interface (engines/base.py), as DuckDBEngine and SparkEngine do: bound
+to the `engine` key, every derived table of a run is computed by a Glue job run, with the same SQL files,
+into the same lake layout.
 
 The lake's tables are Iceberg tables, but the job does not commit to them. Like every engine, it reads
 the data files pyiceberg planned for the input snapshots the run pinned (`--relations`) and writes plain
@@ -42,7 +43,7 @@ from dagster_aws.pipes import (
 from pydantic import Field
 
 from ..contract import POLICIES
-from ..engines.duckdb_engine import EngineOutput
+from ..engines.base import Engine, EngineOutput
 from ..zones.sql import ephemerals, load_rule
 from .entry import key_check, rule_sha256
 
@@ -171,7 +172,7 @@ class GlueJob(dg.ConfigurableResource):
         return GlueRun(rows=int(results[-1]["rows"]), files=list(results[-1]["files"]), run_metadata=run_metadata)
 
 
-class GlueEngine(dg.ConfigurableResource):
+class GlueEngine(Engine):
     """An engine whose tables are computed by AWS Glue job runs of the packaged SQL (see GlueJob).
 
     The lake must be on S3 (Glue cannot see this machine's folders); `allow_local_paths` is for tests

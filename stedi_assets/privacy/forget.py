@@ -226,7 +226,7 @@ def _serials_of(lake: Lake, landing_store, keys: set[str]) -> set[str]:
                 s
                 for (s,) in con.execute(
                     "SELECT DISTINCT serialNumber FROM read_parquet($files) "
-                    "WHERE lower(trim(BOTH ' ' FROM email)) IN (SELECT k FROM wanted)",
+                    "WHERE identity_key(email) IN (SELECT k FROM wanted)",
                     {"files": uris},
                 ).fetchall()
             }

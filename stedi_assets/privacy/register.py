@@ -148,10 +148,7 @@ class Subjects:
         """SQL, true exactly for a row of theirs, over a relation with `columns`; None if no column names a
         person. It reads the tables and functions `bind` defines."""
         subject, terms = subject_columns(columns), []
-        terms += [
-            f"pseudonym(lower(trim(BOTH ' ' FROM \"{c}\"))) IN (SELECT h FROM erased_identities)"
-            for c in subject["identity"]
-        ]
+        terms += [f'pseudonym(identity_key("{c}")) IN (SELECT h FROM erased_identities)' for c in subject["identity"]]
         terms += [f'pseudonym("{c}") IN (SELECT h FROM erased_identities)' for c in subject["key"]]
         key_id = (pseudonym_key_id or "").replace("'", "''")
         terms += [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..checks.audit import Audit
 from ..checks.integrity import ambiguous_readings
+from ..identity import identity_key
 from ..storage.lake import Lake, Snapshot
 from ..storage.runs import default_view
 from ..zones import TABLES
@@ -14,11 +15,11 @@ from .register import ErasureRegister
 
 # How a table names its customers, per policy (None: it holds no customer).
 _COVERAGE = {
-    "customer_landing": "lower(trim(BOTH ' ' FROM email))",
-    "customer_trusted": "lower(trim(BOTH ' ' FROM email))",
-    "customer_curated": "lower(trim(BOTH ' ' FROM email))",
-    "accelerometer_landing": "lower(trim(BOTH ' ' FROM user))",
-    "accelerometer_trusted": "lower(trim(BOTH ' ' FROM user))",
+    "customer_landing": "identity_key(email)",
+    "customer_trusted": "identity_key(email)",
+    "customer_curated": "identity_key(email)",
+    "accelerometer_landing": "identity_key(user)",
+    "accelerometer_trusted": "identity_key(user)",
     "step_trainer_landing": "serialNumber",
 }
 _COVERAGE_BY_POLICY = {
@@ -66,14 +67,14 @@ def coverage(lake: Lake, view: dict[str, Snapshot]) -> list[Coverage]:
         consenting = (
             audit.register.consenting()
             if policy == "strict"
-            else {e.strip(" ").lower() for e in audit.register.rubric_emails}
+            else {identity_key(e) for e in audit.register.rubric_emails}
         )
         before = None
         if policy == "strict" and spec.name in ("accelerometer_trusted", "machine_learning_curated"):
             before = audit.scalar(
                 """
                 SELECT count(*) FROM accelerometer_landing a JOIN consent c
-                  ON lower(trim(BOTH ' ' FROM a.user)) = c.customer_key WHERE a.timestamp < c.since""",
+                  ON identity_key(a.user) = c.customer_key WHERE a.timestamp < c.since""",
                 ("accelerometer_landing",),
                 consent=audit.register.strict_table(),
             )

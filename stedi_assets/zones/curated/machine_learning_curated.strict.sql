@@ -5,4 +5,4 @@ SELECT pseudonym(s.customer_key) AS customer_id,
        s.sensorReadingTime, s.distanceFromObject, a.x, a.y, a.z
 FROM step_trainer_trusted s
 JOIN accelerometer_trusted a
-  ON lower(trim(BOTH ' ' FROM a.user)) = s.customer_key AND a.timestamp = s.sensorReadingTime
+  ON identity_key(a.user) = s.customer_key AND a.timestamp = s.sensorReadingTime

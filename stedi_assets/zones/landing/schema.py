@@ -2,11 +2,25 @@
 
 Columns keep the names of the JSON fields. `source_file`/`source_line` say where each row came from:
 the strict policy's tie-break needs them, and so does anyone tracing a value back to its file.
+The JSON columns (`SourceColumn`) also say how a line's field is validated: the validator's field list
+(validation.FIELDS) is derived from them, so the contract and the rules cannot disagree.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ...contract import Column, TableSpec
+
+
+@dataclass(frozen=True)
+class SourceColumn(Column):
+    """A column read from the JSON field of its name; its type is the kind of JSON value the field must hold."""
+
+    required: bool = False  # a line whose field is absent or null is rejected
+    nonblank: bool = False  # names a person or a device: a string empty after trimming spaces is rejected
+    legacy_key: str | None = None  # the key older writers used, read when the field's own key is absent
+
 
 LINEAGE = (
     Column("source_file", "string", "Landing file the line came from, relative to the landing root."),
@@ -21,7 +35,7 @@ REJECTED_COLUMNS = (
 )
 
 
-def landing_table(name: str, description: str, columns: tuple[Column, ...]) -> TableSpec:
+def landing_table(name: str, description: str, columns: tuple[SourceColumn, ...]) -> TableSpec:
     """A landing table: the source's typed columns plus lineage, with its rejected lines beside it."""
     return TableSpec(
         zone="landing",
@@ -38,20 +52,41 @@ CUSTOMER_LANDING = landing_table(
     "customer_landing",
     "Customer records from the STEDI web site, one typed row per valid landing line.",
     (
-        Column("customerName", "string", "Full name of the customer.", pii=True),
-        Column("email", "string", "E-mail address; lower(trim(email)) is the identity key of the customer.", pii=True),
-        Column("phone", "string", "Phone number.", pii=True),
-        Column("birthDay", "string", "Birthday, YYYY-MM-DD.", pii=True),
-        Column("serialNumber", "string", "Serial number of the Step Trainer of the customer.", pii=True),
-        Column("registrationDate", "bigint", "Registration time, epoch milliseconds."),
-        Column("lastUpdateDate", "bigint", "Time of this record, epoch milliseconds; the latest record wins."),
-        Column(
+        SourceColumn("customerName", "string", "Full name of the customer.", pii=True),
+        SourceColumn(
+            "email",
+            "string",
+            "E-mail address; lower(trim(email)) is the identity key of the customer.",
+            pii=True,
+            required=True,
+            nonblank=True,
+        ),
+        SourceColumn("phone", "string", "Phone number.", pii=True),
+        SourceColumn("birthDay", "string", "Birthday, YYYY-MM-DD.", pii=True),
+        SourceColumn(
+            "serialNumber",
+            "string",
+            "Serial number of the Step Trainer of the customer.",
+            pii=True,
+            required=True,
+            nonblank=True,
+        ),
+        SourceColumn("registrationDate", "bigint", "Registration time, epoch milliseconds.", required=True),
+        SourceColumn(
+            "lastUpdateDate",
+            "bigint",
+            "Time of this record, epoch milliseconds; the latest record wins.",
+            required=True,
+        ),
+        SourceColumn(
             "shareWithResearchAsOfDate",
             "bigint",
             "Research consent since (epoch ms); null means no consent to research use.",
         ),
-        Column("shareWithPublicAsOfDate", "bigint", "Consent to public sharing since (epoch ms), or null."),
-        Column("shareWithFriendsAsOfDate", "bigint", "Consent to sharing with friends since (epoch ms), or null."),
+        SourceColumn("shareWithPublicAsOfDate", "bigint", "Consent to public sharing since (epoch ms), or null."),
+        SourceColumn(
+            "shareWithFriendsAsOfDate", "bigint", "Consent to sharing with friends since (epoch ms), or null."
+        ),
     ),
 )
 
@@ -59,11 +94,19 @@ ACCELEROMETER_LANDING = landing_table(
     "accelerometer_landing",
     "Accelerometer readings from the mobile app, one typed row per valid landing line.",
     (
-        Column("user", "string", "E-mail of the app user who took the reading.", pii=True),
-        Column("timestamp", "bigint", "Reading time, epoch milliseconds (legacy key timeStamp accepted)."),
-        Column("x", "double", "Acceleration along x."),
-        Column("y", "double", "Acceleration along y."),
-        Column("z", "double", "Acceleration along z."),
+        SourceColumn(
+            "user", "string", "E-mail of the app user who took the reading.", pii=True, required=True, nonblank=True
+        ),
+        SourceColumn(
+            "timestamp",
+            "bigint",
+            "Reading time, epoch milliseconds (legacy key timeStamp accepted).",
+            required=True,
+            legacy_key="timeStamp",
+        ),
+        SourceColumn("x", "double", "Acceleration along x.", required=True),
+        SourceColumn("y", "double", "Acceleration along y.", required=True),
+        SourceColumn("z", "double", "Acceleration along z.", required=True),
     ),
 )
 
@@ -71,9 +114,9 @@ STEP_TRAINER_LANDING = landing_table(
     "step_trainer_landing",
     "Distance readings from Step Trainer devices, one typed row per valid landing line.",
     (
-        Column("sensorReadingTime", "bigint", "Reading time, epoch milliseconds."),
-        Column("serialNumber", "string", "Serial number of the device.", pii=True),
-        Column("distanceFromObject", "double", "Distance the sensor measured."),
+        SourceColumn("sensorReadingTime", "bigint", "Reading time, epoch milliseconds.", required=True),
+        SourceColumn("serialNumber", "string", "Serial number of the device.", pii=True, required=True, nonblank=True),
+        SourceColumn("distanceFromObject", "double", "Distance the sensor measured.", required=True),
     ),
 )
 
@@ -85,6 +128,12 @@ SOURCE_OF = {
     "accelerometer_landing": "accelerometer",
     "step_trainer_landing": "step_trainer",
 }
+
+
+def source_columns(spec: TableSpec) -> tuple[SourceColumn, ...]:
+    """The columns of a landing table read from its JSON lines, in column order (lineage excluded)."""
+    return tuple(c for c in spec.columns if isinstance(c, SourceColumn))
+
 
 QUARANTINE = TableSpec(
     zone="landing",

@@ -1,7 +1,8 @@
 """Landing validation: the ZONE_RULES.md rules that turn one JSON object into a typed row, or a reason.
 
-Types are explicit and never inferred: a field is checked against the kind its rule names, so a string
-never passes for a number and a float like 1.5 never passes for an epoch-millisecond integer.
+Types are explicit and never inferred: a field is checked against the kind its column's type names (the
+landing contract, schema.py), so a string never passes for a number and a float like 1.5 never passes for
+an epoch-millisecond integer.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import math
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+
+from .schema import LANDING_TABLES, SOURCE_OF, SourceColumn, source_columns
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -77,36 +80,30 @@ def _json_type(value: Any) -> str:
 
 Kind = Callable[[Any], Any]
 
-# source -> (JSON key, parser, required). Order is the landing table's column order.
+# The parser of each contract type; a nonblank column (an identity or a serial) is a string that says something.
+PARSERS: dict[str, Kind] = {"string": _string, "bigint": _integer, "double": _number}
+
+
+def _parser(column: SourceColumn) -> Kind:
+    if column.nonblank:
+        if column.type != "string":
+            raise ValueError(f"column {column.name}: only a string column can be nonblank")
+        return _key_string
+    return PARSERS[column.type]
+
+
+# source -> (JSON key, parser, required), in the landing table's column order: derived from the contract.
 FIELDS: dict[str, tuple[tuple[str, Kind, bool], ...]] = {
-    "customer": (
-        ("customerName", _string, False),
-        ("email", _key_string, True),
-        ("phone", _string, False),
-        ("birthDay", _string, False),
-        ("serialNumber", _key_string, True),
-        ("registrationDate", _integer, True),
-        ("lastUpdateDate", _integer, True),
-        ("shareWithResearchAsOfDate", _integer, False),
-        ("shareWithPublicAsOfDate", _integer, False),
-        ("shareWithFriendsAsOfDate", _integer, False),
-    ),
-    "accelerometer": (
-        ("user", _key_string, True),
-        ("timestamp", _integer, True),
-        ("x", _number, True),
-        ("y", _number, True),
-        ("z", _number, True),
-    ),
-    "step_trainer": (
-        ("sensorReadingTime", _integer, True),
-        ("serialNumber", _key_string, True),
-        ("distanceFromObject", _number, True),
-    ),
+    SOURCE_OF[spec.name]: tuple((c.name, _parser(c), c.required) for c in source_columns(spec))
+    for spec in LANDING_TABLES
 }
 
-# Older app versions wrote timeStamp; when both keys are present, timestamp wins.
-LEGACY_KEYS = {"accelerometer": {"timestamp": "timeStamp"}}
+# source -> {JSON key: the legacy key read when it is absent}; when both keys are present, the key wins.
+LEGACY_KEYS: dict[str, dict[str, str]] = {
+    SOURCE_OF[spec.name]: legacy
+    for spec in LANDING_TABLES
+    if (legacy := {c.name: c.legacy_key for c in source_columns(spec) if c.legacy_key})
+}
 
 
 def validate(source: str, record: Any) -> tuple[Any, ...]:

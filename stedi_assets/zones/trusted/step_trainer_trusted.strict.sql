@@ -7,7 +7,7 @@ WITH readings AS (
     FROM step_trainer_landing
 ),
 accelerometer_times AS (
-    SELECT DISTINCT lower(trim(BOTH ' ' FROM a.user)) AS customer_key, a.timestamp
+    SELECT DISTINCT identity_key(a.user) AS customer_key, a.timestamp
     FROM accelerometer_landing a
 ),
 candidates AS (
@@ -26,6 +26,6 @@ scored AS (
 )
 SELECT s.sensorReadingTime, s.serialNumber, s.distanceFromObject, s.customer_key
 FROM scored s
-JOIN customer_curated cc ON s.customer_key = lower(trim(BOTH ' ' FROM cc.email))
+JOIN customer_curated cc ON s.customer_key = identity_key(cc.email)
 WHERE (s.n_candidates = 1 OR (s.has_accelerometer = 1 AND s.n_matching = 1))
   AND s.sensorReadingTime >= cc.shareWithResearchAsOfDate
