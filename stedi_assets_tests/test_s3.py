@@ -31,17 +31,22 @@ LAKE_TABLES = {spec.qualified_name for spec in TABLES} | {
 }
 
 
-@pytest.fixture(scope="module")
-def udacity_on_s3(s3_target, udacity_landing):
-    """A bucket holding the Udacity landing files, uploaded with `stedi land`."""
+def bucket_with_landing(target: S3Target, local_landing: Path) -> str:
+    """A new bucket on `target` holding `local_landing`'s files under raw/, uploaded with `stedi land`."""
     bucket = new_bucket()
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in s3_target.env().items():
+        for name, value in target.env().items():
             mp.setenv(name, value)
         landing = f"s3://{bucket}/raw"
         assert main(["init", "--lake", f"s3://{bucket}/lake", "--landing", landing]) == 0
-        assert main(["land", str(udacity_landing), "--landing", landing]) == 0
+        assert main(["land", str(local_landing), "--landing", landing]) == 0
     return bucket
+
+
+@pytest.fixture(scope="module")
+def udacity_on_s3(s3_target, udacity_landing):
+    """A bucket holding the Udacity landing files."""
+    return bucket_with_landing(s3_target, udacity_landing)
 
 
 @dataclass(frozen=True)
@@ -62,14 +67,7 @@ def generated_on_s3(s3_target, tmp_path_factory) -> GeneratedOnS3:
     generate_landing(root / "landing", customers=40, seed=3, defects=DEFECTS)
     assert main(["run", "--landing", str(root / "landing"), "--lake", str(root / "lake")]) == 0
     counts = {name: local_count(root / "lake", name) for name in EXPECTED["strict"]}
-    bucket = new_bucket()
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in s3_target.env().items():
-            mp.setenv(name, value)
-        landing = f"s3://{bucket}/raw"
-        assert main(["init", "--lake", f"s3://{bucket}/lake", "--landing", landing]) == 0
-        assert main(["land", str(root / "landing"), "--landing", landing]) == 0
-    return GeneratedOnS3(bucket, root / "landing", counts)
+    return GeneratedOnS3(bucket_with_landing(s3_target, root / "landing"), root / "landing", counts)
 
 
 def local_count(lake: Path, table: str) -> int:
