@@ -37,6 +37,7 @@ class SourceStats:
     rejected: int = 0
     blank_lines: int = 0
     erased: int = 0
+    fast_lines: int = 0  # lines the DuckDB reader typed set-wise (duckdb_reader.py); the rest went line by line
 
 
 def landing_files(store, source: str) -> tuple[list[str], list[str]]:
@@ -49,13 +50,18 @@ def landing_files(store, source: str) -> tuple[list[str], list[str]]:
 def physical_lines(stream) -> Iterator[tuple[int, bytes]]:
     """(line number, line without its newline, CR or leading BOM) for each physical line."""
     for number, raw in enumerate(stream, 1):
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        if number == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM) :]
-        yield number, raw
+        yield number, line_content(number, raw)
+
+
+def line_content(number: int, raw: bytes) -> bytes:
+    """Physical line `number` of a file (split on \n only) without its newline, one CR, or a file's BOM."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if number == 1 and raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    return raw
 
 
 def open_landing_file(store, path: str):
@@ -88,6 +94,25 @@ def parse_line(source: str, raw: bytes) -> tuple[tuple | None, str | None]:
         return validate(source, record), None
     except Invalid as err:
         return None, str(err)
+
+
+ERASED = "erased"  # the reason of an erased person's line (no Invalid message is one word)
+
+# None for a blank line; (typed values, "", "") for a valid one; (None, raw text kept, reason) for a rejected one.
+Verdict = tuple[tuple | None, str, str] | None
+
+
+def judge_line(source: str, raw: bytes, erased: Callable[[tuple | None, bytes], bool] | None = None) -> Verdict:
+    """What becomes of one line's content: blank, a typed row, or a quarantine row (an erased person's line
+    is quarantined with reason ERASED and without its text)."""
+    if not raw.strip():
+        return None
+    values, reason = parse_line(source, raw)
+    if erased is not None and erased(values, raw):
+        return None, "", ERASED
+    if values is not None:
+        return values, "", ""
+    return None, raw.decode("utf-8", "backslashreplace"), str(reason)
 
 
 class _Batcher:
@@ -139,17 +164,14 @@ def read_source(
         try:
             with open_landing_file(store, path) as stream:
                 for last, raw in physical_lines(stream):
-                    if not raw.strip():
+                    verdict = judge_line(source, raw, erased)
+                    if verdict is None:
                         stats.blank_lines += 1
-                        continue
-                    values, reason = parse_line(source, raw)
-                    if erased is not None and erased(values, raw):
-                        stats.erased += 1
-                        rejected.add((source, path, last, "", "erased"))
-                    elif values is not None:
-                        rows.add((*values, path, last))
+                    elif verdict[0] is not None:
+                        rows.add((*verdict[0], path, last))
                     else:
-                        rejected.add((source, path, last, raw.decode("utf-8", "backslashreplace"), reason))
+                        stats.erased += verdict[2] == ERASED
+                        rejected.add((source, path, last, verdict[1], verdict[2]))
         except (OSError, EOFError, zlib.error) as err:
             # A truncated or corrupt file: keep what was read and quarantine the unreadable rest.
             rejected.add((source, path, last + 1, "", f"file unreadable after line {last}: {err}"))
