@@ -149,7 +149,7 @@ def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, sele
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
     try:
         if landing_store is not None:
-            build_landing(spec, staged, lake, landing_store)
+            build_landing(spec, staged, lake, landing_store, engine)
         else:
             build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
         audit = _audit(spec, policy.name, staged, lake, inputs, landing_store, policy, lookup)

@@ -4,33 +4,46 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
+from . import settings
 from .contract import TableSpec
 from .engines.duckdb_engine import DuckDBEngine
 from .privacy.keys import key_id
 from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
+from .zones.landing.duckdb_reader import read_source_duckdb
 from .zones.landing.reader import read_source
 from .zones.landing.schema import SOURCE_OF
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 
-def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store) -> None:
+def landing_reader(engine) -> str:
+    """The landing reader for a run on `engine`: DuckDB's (duckdb_reader.py) on the DuckDB engine unless
+    STEDI_LANDING_READER=python asks for the reference reader (reader.py), which other engines use."""
+    return "duckdb" if isinstance(engine, DuckDBEngine) and settings.landing_reader() == "duckdb" else "python"
+
+
+def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store, engine=None) -> None:
     """Validate every line of the table's landing source into typed rows and rejected lines; records
     of erased people are dropped (counted as rejected, reason "erased")."""
     source = SOURCE_OF[spec.name]
     erased = ErasureRegister.load(lake).landing_filter(source)
     # policy is irrelevant at landing: both policies share the same typed rows
     schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
+    reader = landing_reader(engine)
     with (
         lake.local_output(staged.file("data")) as data,
         lake.local_output(staged.file("rejected")) as rejects,
         pq.ParquetWriter(data, schemas["data"]) as rows,
         pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
     ):
-        stats = read_source(landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
+        args = (landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
+        if reader == "duckdb":
+            stats = read_source_duckdb(*args, connection=engine.session)
+        else:
+            stats = read_source(*args)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
-        "engine": "python",  # the validating reader (zones/landing/reader.py), whatever the SQL engine
+        "engine": reader,  # the validating reader: duckdb (zones/landing/duckdb_reader.py) or python (reader.py)
         "landing_root": landing_store.uri(),
         "landing_files": {p: landing_store.size(p) for p in stats.files},
         "ignored_files": stats.ignored_files,

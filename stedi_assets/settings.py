@@ -45,6 +45,17 @@ def engine() -> str:
     return checked_engine(os.environ.get("STEDI_ENGINE", "duckdb"))
 
 
+LANDING_READERS = ("duckdb", "python")
+
+
+def landing_reader() -> str:
+    """STEDI_LANDING_READER: duckdb (default; used when the engine is DuckDB) or python (the reference reader)."""
+    name = os.environ.get("STEDI_LANDING_READER", "duckdb")
+    if name not in LANDING_READERS:
+        raise SettingError(f"unknown STEDI_LANDING_READER {name!r}: choose {' or '.join(LANDING_READERS)}")
+    return name
+
+
 def catalog() -> str | None:
     """STEDI_CATALOG: sqlite (embedded, default for a local lake), glue (default on AWS), or a SQLAlchemy URI."""
     return os.environ.get("STEDI_CATALOG") or None

@@ -516,8 +516,9 @@ IGNORED = {
 }
 
 
-@pytest.fixture(scope="module")
-def landed(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(READERS))
+def landed(request, tmp_path_factory):
+    """The landing group materialized by each reader (STEDI_LANDING_READER)."""
     root = tmp_path_factory.mktemp("landing_e2e")
     landing, lake = root / "landing", root / "lake"
     write_landing(landing, "customer", [line + b"\r" for line in CUSTOMER_1])
@@ -533,7 +534,9 @@ def landed(tmp_path_factory):
     deep = landing / "step_trainer" / "deep" / "er" / "x.json"
     deep.parent.mkdir(parents=True)
     deep.write_bytes(b"\n".join(STEP_DEEP) + b"\n")
-    result = run_pipeline(landing, lake, selection=dg.AssetSelection.groups("landing"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("STEDI_LANDING_READER", request.param)
+        result = run_pipeline(landing, lake, selection=dg.AssetSelection.groups("landing"))
     return result, lake
 
 
@@ -622,6 +625,13 @@ def test_files_with_other_names_are_ignored_but_reported(landed):
     assert metadata["customer_landing"]["ignored_files"].value == 1
     assert metadata["step_trainer_landing"]["ignored_files"].value == 0
     assert metadata["customer_landing"]["rejected_lines"].value == 5
+
+
+def test_each_landing_snapshot_names_the_reader_that_made_it(landed, request):
+    _, lake = landed
+    current = open_lake(str(lake))
+    for table in IGNORED:
+        assert current.current("landing", table).extra["engine"] == request.node.callspec.params["landed"]
 
 
 # ------------------------------------------------ regressions: bugs these tests found, now fixed

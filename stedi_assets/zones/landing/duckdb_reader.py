@@ -29,6 +29,7 @@ from the first line not yet written (so whatever it does with an unreadable file
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -170,36 +171,37 @@ class _SourceReader:
         self.stats = SourceStats()
 
     def read(self, path: str) -> None:
-        blank = erased = written = 0  # this file's blank and erased lines so far, and the lines written
+        figures = SourceStats()  # this file's
+        written = 0  # lines written so far
         try:
             stream = open_landing_file(self.store, path)
         except Exception:
-            return self._python_from(path, 0)
+            return self._python_from(path, written, figures)
         with stream:
             chunks = _chunks(stream)
             while True:
                 try:
                     chunk = next(chunks, None)
                 except Exception:  # unreadable from here on: the Python reader decides what that means
-                    self.stats.blank_lines -= blank  # it counts the whole file's again
-                    self.stats.erased -= erased
-                    return self._python_from(path, written)
+                    return self._python_from(path, written, figures)
                 if chunk is None:
-                    return None
+                    break
                 block = _split(*chunk, first=written + 1)
-                block_blank, block_erased = self._block(path, block)
-                blank, erased, written = blank + block_blank, erased + block_erased, written + block.count
+                self._block(path, block, figures)
+                written += block.count
+        _add(self.stats, figures)
+        return None
 
-    def _block(self, path: str, block: _Block) -> tuple[int, int]:
-        """Write the rows and quarantine rows of a block; (blank lines, erased lines) in it."""
+    def _block(self, path: str, block: _Block, figures: SourceStats) -> None:
+        """Write the rows and quarantine rows of a block, and count them in `figures`."""
         self.con.register("lines", block.table())
         try:
             plain = self.con.execute(self.sql).to_arrow_table()
         finally:
             self.con.unregister("lines")
-        self.stats.fast_lines += plain.num_rows
+        figures.fast_lines += plain.num_rows
         numbers = plain.column("source_line")
-        rows, rejects, blank = self._others(path, block, numbers.to_numpy())
+        rows, rejects, figures.blank_lines = self._others(path, block, numbers.to_numpy(), figures.blank_lines)
         schema = self.schemas["rows"]
         columns = [plain.column(f.name).cast(f.type) for f in schema if f.name not in ("source_file", "source_line")]
         plain = pa.Table.from_arrays(
@@ -208,20 +210,16 @@ class _SourceReader:
         if self.erased is not None and plain.num_rows:
             plain, theirs = self._without_erased(plain)
             rejects += [(self.source, path, n, "", ERASED) for n in theirs]
-        self._write("rows", plain, rows)
-        self._write("rejected", None, rejects)
-        erased = sum(r[4] == ERASED for r in rejects)
-        self.stats.blank_lines += blank
-        self.stats.erased += erased
-        return blank, erased
+        figures.erased += sum(r[4] == ERASED for r in rejects)
+        figures.rows += self._write("rows", plain, rows)
+        figures.rejected += self._write("rejected", None, rejects)
 
-    def _others(self, path: str, block: _Block, plain_numbers: np.ndarray) -> tuple[list, list, int]:
-        """(rows, quarantine rows, blank lines) of the lines that are not plain, by the Python reader's rules."""
+    def _others(self, path: str, block: _Block, plain_numbers: np.ndarray, blank: int) -> tuple[list, list, int]:
+        """(rows, quarantine rows, `blank` + blank lines) of the lines that are not plain, by the Python rules."""
         decided = np.zeros(block.count, bool)
         decided[plain_numbers - block.first] = True
         rows: list[tuple] = []
         rejects: list[tuple] = []
-        blank = 0
         for i in np.flatnonzero(~decided).tolist():
             number = block.first + i
             verdict = judge_line(self.source, line_content(number, block.line(i)), self.erased)
@@ -242,8 +240,8 @@ class _SourceReader:
         mask = pc.is_in(column, value_set=pa.array(theirs, pa.string()))
         return plain.filter(pc.invert(mask)), plain.filter(mask).column("source_line").to_pylist()
 
-    def _write(self, part: str, table: pa.Table | None, rows: list[tuple]) -> None:
-        """Write `table` and `rows` to the part's sink, together in line order."""
+    def _write(self, part: str, table: pa.Table | None, rows: list[tuple]) -> int:
+        """Write `table` and `rows` to the part's sink, together in line order; how many were written."""
         schema = self.schemas[part]
         parts = [table] if table is not None and table.num_rows else []
         if rows:
@@ -251,16 +249,18 @@ class _SourceReader:
             arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
             parts.append(pa.Table.from_arrays(arrays, schema=schema))
         if not parts:
-            return
+            return 0
         merged = pa.concat_tables(parts)
         if not _ascending(merged.column("source_line")):
             merged = merged.take(pc.sort_indices(merged, [("source_line", "ascending")]))
         for batch in merged.to_batches():
             self.sinks[part](batch)
-        setattr(self.stats, part, getattr(self.stats, part) + merged.num_rows)
+        return merged.num_rows
 
-    def _python_from(self, path: str, written: int) -> None:
-        """The Python reader's result for `path` after line `written`, and any row of it about the whole file."""
+    def _python_from(self, path: str, written: int, figures: SourceStats) -> None:
+        """The Python reader's result for `path` after line `written` (and its rows about the whole file); its
+        figures for the file replace `figures`, but for the rows written before it took over."""
+        kept = {"rows": figures.rows, "rejected": figures.rejected}
 
         def after(part: str) -> Sink:
             def keep(batch: pa.RecordBatch) -> None:
@@ -270,18 +270,30 @@ class _SourceReader:
                         pc.equal(batch.column("raw"), ""), pc.not_equal(batch.column("reason"), ERASED)
                     )
                     later = pc.or_(later, about_file)
-                kept = batch.filter(later)
-                if kept.num_rows:
-                    self.sinks[part](kept)
-                    setattr(self.stats, part, getattr(self.stats, part) + kept.num_rows)
+                batch = batch.filter(later)
+                if batch.num_rows:
+                    self.sinks[part](batch)
+                    kept[part] += batch.num_rows
 
             return keep
 
-        figures = read_source(
+        python = read_source(
             _OneFile(self.store, path), self.source, self.schemas["rows"], after("rows"), after("rejected"), self.erased
         )
-        self.stats.blank_lines += figures.blank_lines
-        self.stats.erased += figures.erased
+        python.rows, python.rejected, python.fast_lines = kept["rows"], kept["rejected"], figures.fast_lines
+        _add(self.stats, python)
+
+
+def _add(total: SourceStats, part: SourceStats) -> None:
+    """Add the figures of `part` (a file's) to `total`, field by field."""
+    for f in dataclasses.fields(SourceStats):
+        mine, more = getattr(total, f.name), getattr(part, f.name)
+        if isinstance(mine, list):
+            mine.extend(more)
+        elif isinstance(mine, dict):
+            mine.update(more)
+        else:
+            setattr(total, f.name, mine + more)
 
 
 def _ascending(numbers: pa.ChunkedArray) -> bool:
