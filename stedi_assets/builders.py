@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from . import settings
 from .contract import TableSpec
 from .engines.duckdb_engine import DuckDBEngine
 from .privacy.keys import key_id
@@ -17,9 +16,9 @@ from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 
 def landing_reader(engine) -> str:
-    """The landing reader for a run on `engine`: DuckDB's (duckdb_reader.py) on the DuckDB engine unless
-    STEDI_LANDING_READER=python asks for the reference reader (reader.py), which other engines use."""
-    return "duckdb" if isinstance(engine, DuckDBEngine) and settings.landing_reader() == "duckdb" else "python"
+    """The landing reader for a run on `engine`: the DuckDB engine's choice (duckdb_reader.py by default,
+    or the reference reader.py), the reference reader on other engines."""
+    return engine.landing_reader if isinstance(engine, DuckDBEngine) else "python"
 
 
 def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store, engine=None) -> None:

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from stedi_assets.builders import landing_reader
+from stedi_assets.engines.duckdb_engine import DuckDBEngine
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.privacy.register import LandingFilter, Subjects
+from stedi_assets.resources import engine_resource
+from stedi_assets.settings import SettingError
 from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones.landing import duckdb_reader
 from stedi_assets.zones.landing.duckdb_reader import plain_shape, read_source_duckdb
@@ -264,3 +268,18 @@ def test_a_file_that_cannot_be_opened_is_the_python_readers(tmp_path):
         (folder / name).write_bytes(_render(RECORDS["customer"].items()) + b"\n")
     stats = assert_same(Vanishing(tmp_path), "customer")
     assert stats.rows == 2 and stats.rejected == 1
+
+
+# --------------------------------------------------------------------------------------- which reader
+
+
+def test_the_duckdb_engine_reads_landing_with_the_duckdb_reader_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("STEDI_LANDING_READER", raising=False)
+    assert landing_reader(engine_resource()) == "duckdb"
+    assert landing_reader(DuckDBEngine(landing_reader="python")) == "python"  # Dagster config
+    assert landing_reader(None) == "python"  # any other engine (Spark) keeps the reference reader
+    monkeypatch.setenv("STEDI_LANDING_READER", "python")
+    assert landing_reader(engine_resource()) == "python"
+    monkeypatch.setenv("STEDI_LANDING_READER", "polars")
+    with pytest.raises(SettingError, match="STEDI_LANDING_READER"):
+        engine_resource()
