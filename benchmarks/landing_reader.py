@@ -29,19 +29,22 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("customer", "accelerometer", "step_trainer")
 
 
-def child(reader: str, root: str) -> None:
+def child(reader: str, root: str, threads: int | None) -> None:
+    from stedi_assets.engines.duckdb_engine import DuckDBEngine
     from stedi_assets.storage.stores import LocalStore
     from stedi_assets.zones import table
     from stedi_assets.zones.landing.duckdb_reader import read_source_duckdb
     from stedi_assets.zones.landing.reader import read_source
     from stedi_assets.zones.landing.schema import SOURCE_OF
 
-    read = read_source_duckdb if reader == "duckdb" else read_source
+    engine = DuckDBEngine(threads=threads)  # the connection an asset gets: its threads setting applies
+    options = {"connection": engine.session} if reader == "duckdb" else {}
     totals = {"rows": 0, "rejected": 0, "blank_lines": 0, "fast_lines": 0}
     start = time.perf_counter()
     for name, source in SOURCE_OF.items():
         schema = table(name).arrow_schema("strict")
-        stats = read(LocalStore(root), source, schema, lambda batch: None, lambda batch: None)
+        read = read_source_duckdb if reader == "duckdb" else read_source
+        stats = read(LocalStore(root), source, schema, lambda batch: None, lambda batch: None, **options)
         for key in totals:
             totals[key] += getattr(stats, key)
     print(json.dumps({"seconds": time.perf_counter() - start, **totals}))
@@ -60,10 +63,11 @@ def main() -> None:
     parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the scaled data goes (not the repo)")
     parser.add_argument("--readers", nargs="+", default=["python", "duckdb"], choices=("python", "duckdb"))
     parser.add_argument("--max-seconds", type=float, default=60.0, help="skip a reader projected to take longer")
+    parser.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
     parser.add_argument("--child", nargs=2, metavar=("READER", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(*args.child)
+        return child(*args.child, args.threads)
 
     env = {
         **os.environ,
@@ -73,7 +77,10 @@ def main() -> None:
         f"{'K':>4} {'lines':>11} {'reader':>7} {'wall s':>7} {'lines/s':>11} {'CPU s':>7} {'lines/CPU-s':>11} "
         f"{'peak MB':>8} {'fast path':>9}"
     )
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}\n")
+    threads = f"DuckDB threads {args.threads or 'all cores'}"
+    print(
+        f"{os.cpu_count()} cores, {threads}, load average {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}\n"
+    )
     print(header)
     print("-" * len(header))
     rate: dict[str, float] = {}  # lines per second at the previous K
@@ -91,7 +98,8 @@ def main() -> None:
                 if reader in rate and lines / rate[reader] > args.max_seconds:
                     print(f"{k:>4} {lines:>11,} {reader:>7} skipped: about {lines / rate[reader]:.0f} s projected")
                     continue
-                run = run_module("landing_reader", ["--child", reader, str(folder / "landing")], env)
+                threads = ["--threads", str(args.threads)] if args.threads else []
+                run = run_module("landing_reader", ["--child", reader, str(folder / "landing"), *threads], env)
                 report = json.loads(run.stdout.strip().splitlines()[-1])
                 rate[reader] = lines / report["seconds"]
                 results[reader] = (run, report)
