@@ -47,6 +47,7 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
         "landing_files": {p: landing_store.size(p) for p in stats.files},
         "ignored_files": stats.ignored_files,
         "blank_lines": stats.blank_lines,
+        "fast_lines": stats.fast_lines,  # typed set-wise by the DuckDB reader: a drop means a new line layout
         "erased_lines": stats.erased,
     }
 

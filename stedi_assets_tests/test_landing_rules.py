@@ -630,8 +630,10 @@ def test_files_with_other_names_are_ignored_but_reported(landed):
 def test_each_landing_snapshot_names_the_reader_that_made_it(landed, request):
     _, lake = landed
     current = open_lake(str(lake))
-    for table in IGNORED:
-        assert current.current("landing", table).extra["engine"] == request.node.callspec.params["landed"]
+    reader = request.node.callspec.params["landed"]
+    extras = [current.current("landing", table).extra for table in IGNORED]
+    assert {extra["engine"] for extra in extras} == {reader}
+    assert (sum(extra["fast_lines"] for extra in extras) > 0) == (reader == "duckdb")  # lines typed set-wise
 
 
 # ------------------------------------------------ regressions: bugs these tests found, now fixed
