@@ -3,7 +3,7 @@
 How. Each landing file is read as the Python reader reads it (same store, same gzip) in blocks of whole
 lines. numpy finds the newlines of a block and its lines go to DuckDB as one Arrow column over the block's
 bytes, without a copy. One query per block types, on every core, each line that has its source's *plain
-shape* (PLAIN below). Every other line (blank, invalid, or valid but unusual: non-ASCII, escapes,
+shape* (plain_shape below). Every other line (blank, invalid, or valid but unusual: non-ASCII, escapes,
 exponents, other key orders, duplicate or unknown keys, timeStamp, a BOM, a CR inside...) goes through the
 Python reader's own per-line code (reader.judge_line), so the two readers share every rule.
 
@@ -34,6 +34,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -45,6 +46,9 @@ from ...engines.duckdb_engine import connect
 from .reader import ERASED, Sink, SourceStats, judge_line, landing_files, line_content, open_landing_file, read_source
 from .schema import REJECTED_COLUMNS
 from .validation import FIELDS, _integer, _key_string, _number, _string
+
+if TYPE_CHECKING:
+    from ...privacy.register import LandingFilter
 
 BLOCK_BYTES = 32 << 20  # lines are read in blocks of about this size (a longer line makes a longer block)
 BATCH_LINES = 65_536  # DuckDB scans a block's Arrow batches in parallel
@@ -160,7 +164,16 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 class _SourceReader:
     """Reads the files of one source; per file, rows and quarantine rows go to the sinks in line order."""
 
-    def __init__(self, con, store, source, data_schema, write_rows: Sink, write_rejected: Sink, erased) -> None:
+    def __init__(
+        self,
+        con,
+        store,
+        source: str,
+        data_schema: pa.Schema,
+        write_rows: Sink,
+        write_rejected: Sink,
+        erased: LandingFilter | None,
+    ) -> None:
         self.con, self.store, self.source, self.erased = con, store, source, erased
         self.schemas = {
             "rows": data_schema,
@@ -208,7 +221,7 @@ class _SourceReader:
             [*columns, pa.repeat(pa.scalar(path, pa.string()), plain.num_rows), numbers], schema=schema
         )
         if self.erased is not None and plain.num_rows:
-            plain, theirs = self._without_erased(plain)
+            plain, theirs = _without_erased(plain, self.erased)
             rejects += [(self.source, path, n, "", ERASED) for n in theirs]
         figures.erased += sum(r[4] == ERASED for r in rejects)
         figures.rows += self._write("rows", plain, rows)
@@ -230,15 +243,6 @@ class _SourceReader:
             else:
                 rejects.append((self.source, path, number, verdict[1], verdict[2]))
         return rows, rejects, blank
-
-    def _without_erased(self, plain: pa.Table) -> tuple[pa.Table, list[int]]:
-        """The plain rows of people not erased, and the line numbers of the others."""
-        column = plain.column(self.erased.subject_field)
-        theirs = [v for v in pc.unique(column).to_pylist() if self.erased.owns(v)]
-        if not theirs:
-            return plain, []
-        mask = pc.is_in(column, value_set=pa.array(theirs, pa.string()))
-        return plain.filter(pc.invert(mask)), plain.filter(mask).column("source_line").to_pylist()
 
     def _write(self, part: str, table: pa.Table | None, rows: list[tuple]) -> int:
         """Write `table` and `rows` to the part's sink, together in line order; how many were written."""
@@ -284,6 +288,16 @@ class _SourceReader:
         _add(self.stats, python)
 
 
+def _without_erased(plain: pa.Table, erased: LandingFilter) -> tuple[pa.Table, list[int]]:
+    """The plain rows of people not erased, and the line numbers of the others (judged once per person)."""
+    column = plain.column(erased.subject_field)
+    theirs = [v for v in pc.unique(column).to_pylist() if erased.owns(v)]
+    if not theirs:
+        return plain, []
+    mask = pc.is_in(column, value_set=pa.array(theirs, pa.string()))
+    return plain.filter(pc.invert(mask)), plain.filter(mask).column("source_line").to_pylist()
+
+
 def _add(total: SourceStats, part: SourceStats) -> None:
     """Add the figures of `part` (a file's) to `total`, field by field."""
     for f in dataclasses.fields(SourceStats):
@@ -320,7 +334,7 @@ def read_source_duckdb(
     data_schema: pa.Schema,
     write_rows: Sink,
     write_rejected: Sink,
-    erased=None,
+    erased: LandingFilter | None = None,
     connection: Connect = connect,
 ) -> SourceStats:
     """reader.read_source on DuckDB: the same rows, quarantine rows and figures, in the same order.
