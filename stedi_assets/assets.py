@@ -12,14 +12,13 @@ import dagster as dg
 
 from .builders import build_landing, build_sql
 from .checks import CHECKS, run_checks
-from .checks.audit import Audit
+from .checks.audit import Audit, needs_pseudonym_key
 from .contract import PII, TableSpec
-from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
-from .resources import LandingResource, PolicyResource
+from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect, quote_identifier
+from .resources import LandingResource, PolicyResource, VolumeResource
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .storage.runs import pinned
-from .storage.stores import open_store
 from .zones import TABLES, table
 from .zones.landing.schema import SOURCE_OF
 from .zones.landing.validation import FIELDS
@@ -51,23 +50,43 @@ def describe(spec: TableSpec) -> str:
         rule = (
             f"Rule: every non-blank line under <landing>/{SOURCE_OF[spec.name]}/ (.json, .jsonl, .gz, any "
             f"depth) that is a JSON object with valid {fields} (? = optional) becomes a typed row; every "
-            "other line goes to landing.rejected with a reason."
+            "other line goes to landing.rejected with a reason. A file that cannot be read to its end keeps the "
+            "lines read before the damage and gets one landing.rejected row, reason 'unreadable_file: <cause>'; "
+            "entries that are not regular files (FIFO, socket, device, link to a folder) are skipped unopened "
+            "and counted."
         )
     else:
         rule = "Rule: " + rule_text(spec)
     return f"{spec.description}\n\n{rule}"
 
 
-def preview(lake: Lake, files: list[str]) -> dg.MetadataValue:
+MASK = "•••"  # a preview cell of a personal-data column that holds a value
+
+
+def preview(lake: Lake, spec: TableSpec, files: list[str]) -> dg.MetadataValue:
+    """The first rows of a snapshot, for the shape of the data. Dagster keeps metadata in its run history,
+    which no erasure reaches: only the contract's columns not tagged pii show their values; every other
+    column (pii, or unknown to the contract) shows MASK, and its values never leave DuckDB."""
+    shown = {c.name for c in spec.columns if not c.pii}
     with connect(lake.store.duckdb_setup()) as con:
         attach_parquet(con, {"t": [lake.uri(files[0])]})
-        rows = con.execute(f"SELECT * FROM t LIMIT {PREVIEW_ROWS}").to_arrow_table().to_pylist()
+        header = [row[0] for row in con.execute("DESCRIBE SELECT * FROM t").fetchall()]
+        cells = [
+            quote_identifier(c)
+            if c in shown
+            else f"CASE WHEN {quote_identifier(c)} IS NULL THEN NULL ELSE '{MASK}' END"
+            for c in header
+        ]
+        rows = con.execute(f"SELECT {', '.join(cells)} FROM t LIMIT {PREVIEW_ROWS}").fetchall()
     if not rows:
         return dg.MetadataValue.md("*(no rows)*")
-    header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join("" if r[h] is None else str(r[h]) for h in header) + " |" for r in rows]
+    lines += ["| " + " | ".join(_markdown_cell(v) for v in row) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def _markdown_cell(value) -> str:
+    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
@@ -80,9 +99,8 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
     )
 
 
-def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup) -> Audit:
-    # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
-    needs_key = policy == "strict" and spec.name == "machine_learning_curated"
+def _audit(spec, policy, target, lake, inputs, policy_resource, volume: VolumeResource, lookup) -> Audit:
+    needs_key = needs_pseudonym_key(spec, policy)
     return Audit(
         spec=spec,
         policy=policy,
@@ -90,9 +108,10 @@ def _audit(spec, policy, target, lake, inputs, landing, policy_resource, lookup)
         extra=target.extra,
         lake=lake,
         inputs=inputs,
-        landing=landing,
         pseudonym_key=policy_resource.pseudonym_key(lake) if needs_key else None,
         lookup=lookup,
+        max_shrink=volume.max_shrink,
+        allow_shrink=volume.allow_shrink,
     )
 
 
@@ -112,6 +131,7 @@ def materialize_table(
     lake_resource: LakeResource,
     engine: DuckDBEngine,
     policy: PolicyResource,
+    volume: VolumeResource,
     inputs: dict[str, Snapshot],
 ) -> Iterator:
     lake = lake_resource.lake()
@@ -122,9 +142,7 @@ def materialize_table(
         if spec.name not in view:
             raise dg.Failure(f"{spec.qualified_name} has no committed snapshot in {lake.root}; materialize it first")
         current = view[spec.name]
-        audit = _audit(
-            spec, current.policy or policy.name, current, lake, inputs, _landing_for(current), policy, view.__getitem__
-        )
+        audit = _audit(spec, current.policy or policy.name, current, lake, inputs, policy, volume, view.__getitem__)
         for name, outcome in run_checks(audit, selected).items():
             yield _check_result(spec, name, outcome)
         return
@@ -134,25 +152,34 @@ def materialize_table(
     run = context.run
     started = run_started_ms(context.instance, run.run_id)
     yield from _write_audit_publish(
+        context,
         spec,
         lake,
         landing_store,
         engine,
         policy,
+        volume,
         inputs,
         selected,
         lambda name: pinned(lake, name, run.run_id, started),
     )
 
 
-def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, selected, lookup) -> Iterator:
+def _write_audit_publish(
+    context, spec, lake, landing_store, engine, policy, volume, inputs, selected, lookup
+) -> Iterator:
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
     try:
         if landing_store is not None:
             build_landing(spec, staged, lake, landing_store, engine)
+            _log_landing_files(context, spec, staged)
         else:
             build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
-        audit = _audit(spec, policy.name, staged, lake, inputs, landing_store, policy, lookup)
+        # what the volume check compares with, recorded so that a checks-only run judges the same
+        staged.extra["volume_baseline"] = staged.base.get("data")
+        if volume.allow_shrink:
+            staged.extra["shrink_allowed"] = True
+        audit = _audit(spec, policy.name, staged, lake, inputs, policy, volume, lookup)
         gate = [n for n in spec.checks if CHECKS[n].blocking]
         outcomes = run_checks(audit, dict.fromkeys([*gate, *selected]))
     except BaseException:
@@ -171,9 +198,14 @@ def _write_audit_publish(spec, lake, landing_store, engine, policy, inputs, sele
         raise dg.Failure(f"{spec.qualified_name} not committed: blocking check failed: {details}")
 
 
-def _landing_for(snapshot: Snapshot):
-    """The landing store a landing snapshot was read from: its audit re-reads exactly those files."""
-    return open_store(snapshot.extra["landing_root"]) if "landing_root" in snapshot.extra else None
+def _log_landing_files(context: dg.AssetExecutionContext, spec: TableSpec, staged: StagedWrite) -> None:
+    """Name the landing entries the reader skipped or could not read (paths only, never their content)."""
+    for key, what in (
+        ("skipped_files", "skipped, not a regular file (never opened)"),
+        ("unreadable_files", "unreadable, see its row in landing.rejected"),
+    ):
+        for path in staged.extra[key]:
+            context.log.warning(f"{spec.qualified_name}: landing entry {path}: {what}")
 
 
 def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict:
@@ -181,12 +213,14 @@ def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict
         "dagster/row_count": staged.rows["data"],
         "dagster/column_schema": column_schema(spec, staged.policy or "strict"),
         "dagster/table_name": spec.qualified_name,
-        "preview": preview(lake, staged.files["data"]),
+        "preview": preview(lake, spec, staged.files["data"]),
         "policy": staged.policy or "(any)",
     }
     if "rejected" in staged.rows:
         metadata["rejected_lines"] = staged.rows["rejected"]
         metadata["ignored_files"] = len(staged.extra["ignored_files"])
+        metadata["skipped_files"] = len(staged.extra["skipped_files"])
+        metadata["unreadable_files"] = len(staged.extra["unreadable_files"])
     return metadata
 
 
@@ -227,9 +261,10 @@ def table_asset(spec: TableSpec) -> dg.AssetsDefinition:
         lake: LakeResource,
         engine: DuckDBEngine,
         policy: PolicyResource,
+        volume: VolumeResource,
         **upstream: Snapshot,
     ):
-        yield from materialize_table(context, spec, landing, lake, engine, policy, upstream)
+        yield from materialize_table(context, spec, landing, lake, engine, policy, volume, upstream)
 
     _table.__doc__ = describe(spec)
     return _table

@@ -44,8 +44,11 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
     staged.extra = {
         "engine": reader,  # the validating reader: duckdb (zones/landing/duckdb_reader.py) or python (reader.py)
         "landing_root": landing_store.uri(),
-        "landing_files": {p: landing_store.size(p) for p in stats.files},
+        "landing_files": stats.files,  # path -> bytes, of the files it opened
         "ignored_files": stats.ignored_files,
+        "skipped_files": stats.skipped_files,
+        "unreadable_files": stats.unreadable_files,
+        "nonblank_lines": stats.lines,  # reconciliation's figure: files are read once, by the reader
         "blank_lines": stats.blank_lines,
         "fast_lines": stats.fast_lines,  # typed set-wise by the DuckDB reader: a drop means a new line layout
         "erased_lines": stats.erased,

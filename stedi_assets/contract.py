@@ -64,6 +64,11 @@ class TableSpec:
     def qualified_name(self) -> str:
         return f"{self.zone}.{self.name}"
 
+    @property
+    def pii_columns(self) -> frozenset[str]:
+        """Every column of any part and policy tagged as personal data."""
+        return frozenset(c.name for cols in (self.columns, *self.part_columns.values()) for c in cols if c.pii)
+
     def columns_for(self, policy: str, part: str = "data") -> tuple[Column, ...]:
         cols = self.columns if part == "data" else self.part_columns[part]
         return tuple(c for c in cols if policy in c.policies)

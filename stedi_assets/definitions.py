@@ -14,4 +14,8 @@ defs = dg.Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=resources(),
+    # Every step runs in the run's own process, as `stedi run` does: Dagster's default starts a Python process
+    # per step (~4 s of imports each), which made "Materialize all" in the UI eight times slower than the CLI.
+    # Steps gain nothing from running side by side: each DuckDB (or Spark) step already uses every core.
+    executor=dg.in_process_executor,
 )

@@ -8,7 +8,7 @@ import dagster as dg
 from .assets import TABLE_ASSETS
 from .resources import LandingResource
 from .storage.stores import StoreError, open_store
-from .zones.landing.reader import SUFFIXES
+from .zones.landing.reader import landing_files
 from .zones.landing.schema import SOURCE_OF
 
 zone_jobs = [
@@ -42,13 +42,18 @@ SCHEDULES = [
 
 
 def landing_fingerprint(root: str) -> str:
-    """A digest of every landing file's path and size: it changes when files arrive or change."""
+    """A digest of every landing file's path and size: it changes when files arrive or change. Entries
+    that are no regular file or cannot be examined count by name (stat only: nothing is opened)."""
     store = open_store(root)
     digest = hashlib.sha256()
     for source in SOURCE_OF.values():
-        for path in store.list_files(source):
-            if path.endswith(SUFFIXES):
-                digest.update(f"{path}\0{store.size(path)}\n".encode())
+        listing = landing_files(store, source)
+        for path in sorted([*listing.files, *listing.skipped, *listing.unreadable]):
+            try:
+                size = store.size(path) if path in listing.files else -1
+            except OSError:  # removed since it was listed
+                size = -1
+            digest.update(f"{path}\0{size}\n".encode())
     return digest.hexdigest()
 
 

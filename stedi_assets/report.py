@@ -9,8 +9,16 @@ from .storage.runs import pinned, produced_by
 from .zones import TABLES
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+def print_table(columns: Sequence[str], rows: Sequence[Sequence], max_cell: int | None = None) -> bool:
+    """Print aligned columns under their headers; cells longer than `max_cell` characters are cut
+    with "…" (a quarantined line would make every row hundreds of characters wide). Returns whether
+    any cell was cut."""
+    if not all(str(c).strip() for c in columns):
+        raise ValueError(f"every column needs a header: {list(columns)}")
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    limit = max_cell or max((len(v) for row in cells for v in row), default=0)
+    cut = any(len(v) > limit for row in cells for v in row)
+    cells = [[v if len(v) <= limit else v[: limit - 1] + "…" for v in row] for row in cells]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)).rstrip())
     print("  ".join("-" * w for w in widths))
@@ -21,6 +29,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence]) -> None:
                 for v, w in zip(row, widths, strict=False)
             ).rstrip()
         )
+    return cut
 
 
 def print_zones(lake: Lake, result) -> None:

@@ -59,6 +59,24 @@ class PolicyResource(dg.ConfigurableResource):
             raise dg.Failure(str(err)) from None
 
 
+class VolumeResource(dg.ConfigurableResource):
+    """How far a write may shrink a table before the blocking `volume` check stops it, and the override.
+
+    In the launchpad: `resources: {volume: {config: {allow_shrink: true}}}` publishes a shrink the check
+    would block (it then warns); `stedi run --allow-shrink` does the same."""
+
+    max_shrink: float = Field(
+        default=settings.DEFAULT_MAX_SHRINK,
+        ge=0.0,
+        le=1.0,
+        description="Share of its published rows a table may lose in one write (default $STEDI_MAX_SHRINK or 0.5).",
+    )
+    allow_shrink: bool = Field(
+        default=False,
+        description="Publish even when a table shrinks beyond max_shrink or a landing source has no file left.",
+    )
+
+
 def engine_resource(name: str | None = None):
     """The engine that computes the derived tables: STEDI_ENGINE=duckdb (default) or spark; the one place
     it is chosen. Spark's master comes from STEDI_SPARK_MASTER (local[*] by default, or spark://host:7077)."""
@@ -69,7 +87,13 @@ def engine_resource(name: str | None = None):
     return DuckDBEngine(landing_reader=cast(Literal["duckdb", "python"], settings.landing_reader()))
 
 
-def _resources(landing: str | None, lake: str | None, policy: str | None, engine: str | None = None) -> dict:
+def _resources(
+    landing: str | None,
+    lake: str | None,
+    policy: str | None,
+    engine: str | None = None,
+    allow_shrink: bool = False,
+) -> dict:
     lake_resource = LakeResource(root=lake or settings.lake_uri(), catalog=settings.catalog())
     return {
         "landing": LandingResource(root=landing or settings.landing_uri()),
@@ -80,24 +104,33 @@ def _resources(landing: str | None, lake: str | None, policy: str | None, engine
         "policy": PolicyResource(
             name=cast(Literal["strict", "rubric"], settings.checked_policy(policy or settings.policy()))
         ),
+        "volume": VolumeResource(max_shrink=settings.max_shrink(), allow_shrink=allow_shrink),
     }
 
 
 def local_resources(
-    landing: str | None = None, lake: str | None = None, policy: str | None = None, engine: str | None = None
+    landing: str | None = None,
+    lake: str | None = None,
+    policy: str | None = None,
+    engine: str | None = None,
+    allow_shrink: bool = False,
 ) -> dict:
     """A laptop: lake and landing are folders (or any store URI); the catalog is embedded in the lake."""
-    return _resources(landing, lake, policy, engine)
+    return _resources(landing, lake, policy, engine, allow_shrink)
 
 
 def aws_resources(
-    landing: str | None = None, lake: str | None = None, policy: str | None = None, engine: str | None = None
+    landing: str | None = None,
+    lake: str | None = None,
+    policy: str | None = None,
+    engine: str | None = None,
+    allow_shrink: bool = False,
 ) -> dict:
     """AWS: the lake on S3, its tables in the Glue Data Catalog (STEDI_CATALOG defaults to glue)."""
     root = lake or settings.lake_uri()
     if not is_s3(root):
         raise settings.SettingError(f"STEDI_DEPLOYMENT=aws needs an s3:// lake, not {root!r} (set STEDI_LAKE)")
-    return _resources(landing, root, policy, engine)
+    return _resources(landing, root, policy, engine, allow_shrink)
 
 
 RESOURCES_BY_DEPLOYMENT = {"local": local_resources, "aws": aws_resources}

@@ -1,10 +1,12 @@
-"""Settings from the environment (STEDI_LANDING, STEDI_LAKE, STEDI_CATALOG, STEDI_POLICY, STEDI_ENGINE, …).
+"""Settings from the environment (STEDI_LANDING, STEDI_LAKE, STEDI_CATALOG, STEDI_POLICY, STEDI_ENGINE,
+STEDI_MAX_SHRINK, …).
 
 Every setting also has a Dagster config field or a CLI flag; the environment supplies the defaults.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from .contract import DEFAULT_POLICY, POLICIES
@@ -56,6 +58,25 @@ def landing_reader() -> str:
     return name
 
 
+DISTRIBUTION = "stedi_assets"  # setup.py's name: its extras install what the optional engines and catalogs need
+ENGINE_PACKAGES = {"spark": "pyspark"}  # engine -> the package its extra (of the same name) installs
+
+
+def install_hint(extra: str) -> str:
+    return f'pip install "{DISTRIBUTION}[{extra}]"'
+
+
+def require_engine(name: str) -> None:
+    """Refuse, in one line naming the extra to install, an engine whose optional package cannot be imported."""
+    package = ENGINE_PACKAGES.get(name)
+    if package is None:
+        return
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        raise SettingError(f"STEDI_ENGINE={name} needs {package}: {install_hint(name)}") from None
+
+
 def catalog() -> str | None:
     """STEDI_CATALOG: sqlite (embedded, default for a local lake), glue (default on AWS), or a SQLAlchemy URI."""
     return os.environ.get("STEDI_CATALOG") or None
@@ -73,6 +94,26 @@ def deployment() -> str:
     if name not in DEPLOYMENTS:
         raise SettingError(f"unknown STEDI_DEPLOYMENT {name!r}: choose {' or '.join(DEPLOYMENTS)}")
     return name
+
+
+DEFAULT_MAX_SHRINK = 0.5
+
+
+def checked_share(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise SettingError(f"{name} must be a share between 0 and 1 (e.g. 0.5), not {text!r}")
+    return value
+
+
+def max_shrink() -> float:
+    """STEDI_MAX_SHRINK: the share of its published rows a table may lose in one write before the blocking
+    volume check stops it (0.5: a table may halve, not more)."""
+    text = os.environ.get("STEDI_MAX_SHRINK")
+    return DEFAULT_MAX_SHRINK if text is None or not text.strip() else checked_share("STEDI_MAX_SHRINK", text)
 
 
 def flag(name: str, default: bool) -> bool:

@@ -1,7 +1,8 @@
-"""Looking for a person in every byte of a lake or a landing tree, as an auditor would (erasure tests).
+"""Looking for a person in every byte of a lake, a landing tree or a DAGSTER_HOME, as an auditor would.
 
-Compressed files are opened first: gzip landing files, Iceberg's Avro manifests (deflate blocks) and
-Parquet data files (cell by cell, besides their raw bytes, which hold the footer statistics).
+Compressed files are opened first: gzip landing files, Iceberg's Avro manifests (deflate blocks),
+Parquet data files (cell by cell, besides their raw bytes, which hold the footer statistics) and SQLite
+databases (Dagster's run and event storage: every cell, zlib-compressed snapshot bodies decompressed).
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sqlite3
 import zlib
 from pathlib import Path
 
 import duckdb
 
 AVRO_MAGIC = b"Obj\x01"
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _avro_long(data: bytes, pos: int) -> tuple[int, int]:
@@ -57,8 +60,27 @@ def avro_contents(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def _cell_bytes(value) -> bytes:
+    if isinstance(value, bytes):
+        try:
+            return zlib.decompress(value)  # Dagster stores job and plan snapshots zlib-compressed
+        except zlib.error:
+            return value
+    return str(value).encode()
+
+
+def sqlite_contents(path: Path) -> bytes:
+    """Every cell of every table of a SQLite database, read through SQLite (pages, WAL and all)."""
+    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as con:
+        tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        cells = [_cell_bytes(v) for t in tables for row in con.execute(f'SELECT * FROM "{t}"') for v in row]
+    return b"\n".join(cells)
+
+
 def readable_bytes(path: Path) -> bytes:
     data = path.read_bytes()
+    if data.startswith(SQLITE_MAGIC):
+        return data + sqlite_contents(path)
     if path.suffix == ".gz":
         return gzip.decompress(data)
     if data.startswith(AVRO_MAGIC):

@@ -55,7 +55,7 @@ def test_run_exits_zero_and_every_check_passes(built_lake, capsys):
     assert main(["check", "--lake", str(lake)]) == 0
     out = capsys.readouterr().out
     assert " FAIL " not in out
-    assert "41 checks: 41 passed, 0 failed" in out
+    assert "49 checks: 49 passed, 0 failed" in out
 
 
 def test_counts_match_zone_rules(built_lake, capsys):

@@ -291,15 +291,27 @@ def test_reconciliation_catches_a_lost_valid_row(lake_copy):
     assert_fails(result, "customer_landing", "reconciliation", nonblank_lines=3, valid_rows=1, rejected_rows=1)
 
 
-def test_reconciliation_catches_a_landing_file_changed_after_the_snapshot(tmp_path):
-    # checks-only audits re-read the landing folder each landing snapshot recorded: build one here
+def test_reconciliation_audits_the_readers_counts_without_reading_landing_again(tmp_path):
+    # the reader counted the lines it read; a checks-only audit never goes back to the landing files, which
+    # may have changed, vanished or turned unreadable since (the next run's volume check reports that)
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     write_base_landing(landing)
     assert run_pipeline(landing, lake, selection=dg.AssetSelection.groups("landing")).success
     with open(landing / "step_trainer" / "landing" / "part-1.json", "ab") as f:
         f.write(b'{"sensorReadingTime": 1200, "serialNumber": "SA", "distanceFromObject": 1}\n')
-    result = run_checks(landing, lake, "step_trainer_landing")
-    assert_fails(result, "step_trainer_landing", "reconciliation", changed_files=["step_trainer/landing/part-1.json"])
+    (landing / "customer" / "landing" / "part-1.json").unlink()
+    result = run_checks(landing, lake, "step_trainer_landing", "customer_landing")
+    for table, lines in (("step_trainer_landing", 3), ("customer_landing", 3)):
+        check = checks_of(result)[(table, "reconciliation")]
+        assert check.passed, dict(check.metadata)
+        assert check.metadata["nonblank_lines"].value == lines
+
+
+def test_reconciliation_catches_a_lost_rejected_row(lake_copy):
+    landing, lake = lake_copy
+    tamper(lake, "customer_landing", lambda t: t.slice(0, 0), part="rejected")
+    result = run_checks(landing, lake, "customer_landing")
+    assert_fails(result, "customer_landing", "reconciliation", nonblank_lines=3, valid_rows=2, rejected_rows=0)
 
 
 # --------------------------------------------------------------------------------- write-audit-publish

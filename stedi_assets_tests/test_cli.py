@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import dagster as dg
 import pyarrow as pa
@@ -13,7 +14,11 @@ import pytest
 
 from stedi_assets.cli import main
 from stedi_assets.generator import DEFECTS
+from stedi_assets.report import print_table
 from stedi_assets.storage.lake import open_lake
+from stedi_assets.storage.runs import complete_runs
+from stedi_assets.zones import TABLES
+from stedi_assets_tests.conftest import restored_afterwards
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +56,16 @@ def test_generate_rejects_unknown_defect(tmp_path, capsys):
 def test_run_prints_zone_counts_and_checks(generated, capsys):
     lake = generated / "lake2"
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--policy", "rubric"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     for table in ("customer_landing", "machine_learning_curated", "rejected"):
         assert table in out
     assert "rubric" in out and "checks:" in out and " FAIL " not in out
+    # Progress on stderr, as plain lines (not a terminal): each table's step starts, then ends with its rows.
+    for spec in TABLES:
+        started = err.index(f"  {spec.qualified_name}: started\n")
+        (rows,) = run_json(lake, f"SELECT count(*) AS n FROM {spec.qualified_name}", capsys)
+        done = rf"  {re.escape(spec.qualified_name)}: done \({rows['n']:,} rows, \d+\.\d s\)\n"
+        assert re.search(done, err[started:]), err
 
 
 def test_every_defective_line_is_quarantined_with_a_reason(lake, capsys):
@@ -184,3 +195,96 @@ def test_a_failed_step_prints_its_root_cause(generated, tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert "step customer_trusted failed: OSError: [Errno 28] No space left on device" in out
     assert "DagsterExecutionStepExecutionError" not in out
+
+
+def test_a_missing_optional_engine_names_the_extra_to_install(generated, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    without_pyspark = (
+        "import sys; sys.modules['pyspark'] = None; from stedi_assets.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", without_pyspark, "run", "--landing", str(generated / "landing")],
+        cwd=repo,  # this checkout's stedi_assets first on the path
+        env={**os.environ, "STEDI_ENGINE": "spark", "STEDI_LAKE": str(tmp_path / "lake")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 2 and child.stdout == ""
+    assert child.stderr == 'stedi: error: STEDI_ENGINE=spark needs pyspark: pip install "stedi_assets[spark]"\n'
+    assert not (tmp_path / "lake").exists()  # refused before anything ran
+
+
+def test_the_spark_resource_fails_a_step_with_the_same_line(monkeypatch):
+    import sys
+
+    from stedi_assets.engines.spark_engine import SparkEngine
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    with pytest.raises(dg.Failure, match=r'STEDI_ENGINE=spark needs pyspark: pip install "stedi_assets\[spark\]"'):
+        SparkEngine().session()
+
+
+def _column_spans(dashes: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r"-+", dashes)]
+
+
+def test_every_column_of_snapshots_has_a_header(lake, capsys):
+    capsys.readouterr()
+    assert main(["snapshots", "--lake", str(lake), "trusted.customer_trusted"]) == 0
+    header, dashes, *rows = capsys.readouterr().out.splitlines()
+    spans = _column_spans(dashes)
+    headers = [header[a:b].strip() for a, b in spans]
+    assert headers == ["snapshot", "created", "rows", "policy", "run", "tags", "current"]
+    assert rows[-1].rstrip().endswith("current")  # the newest snapshot is the current one, under that header
+    for row in rows:  # nothing printed outside a headed column
+        outside = "".join(c for i, c in enumerate(row) if not any(a <= i < b for a, b in spans))
+        assert not outside.strip(), row
+
+
+def test_a_column_without_a_header_is_refused():
+    with pytest.raises(ValueError, match="every column needs a header"):
+        print_table(("snapshot", ""), [("1", "current")])
+
+
+def test_unknown_table_error_is_one_plain_line(lake, capsys):
+    capsys.readouterr()
+    assert main(["snapshots", "--lake", str(lake), "trusted.nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("stedi: error: unknown table 'nope'; known: customer_landing, ")
+    assert '"' not in err and len(err.splitlines()) == 1
+
+
+def test_table_format_cuts_long_cells_and_csv_json_keep_them_whole(lake, capsys):
+    sql = "SELECT repeat('x', 300) AS long, 'short' AS short"
+    capsys.readouterr()
+    assert main(["query", "--lake", str(lake), sql]) == 0
+    out, err = capsys.readouterr()
+    row = out.splitlines()[2]
+    assert row.split() == ["x" * 59 + "…", "short"]
+    assert "cut" in err and "--format csv or json" in err
+    assert run_json(lake, sql, capsys) == [{"long": "x" * 300, "short": "short"}]
+    assert main(["query", "--lake", str(lake), "--format", "csv", sql]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "x" * 300 + ",short"
+    assert main(["query", "--lake", str(lake), "SELECT 'short' AS short"]) == 0
+    assert capsys.readouterr().err == ""  # nothing cut, nothing said
+
+
+def test_rollback_of_one_table_to_another_policy_warns_in_one_line(two_policy_lake, capsys):
+    lake = two_policy_lake / "lake"
+    with restored_afterwards(two_policy_lake):
+        rubric = [s for s in open_lake(str(lake)).snapshots("trusted", "customer_trusted") if s.policy == "rubric"]
+        capsys.readouterr()
+        assert main(["rollback", "--lake", str(lake), "trusted.customer_trusted", rubric[-1].snapshot]) == 0
+        out, err = capsys.readouterr()
+        assert "now at snapshot" in out
+        assert len(err.splitlines()) == 1 and err.startswith("stedi: warning: the current tables mix policies")
+        assert "rubric: customer_trusted; strict: accelerometer_trusted, step_trainer_trusted, " in err
+        # the whole lake back to one run: one policy again, no warning
+        assert main(["rollback", "--lake", str(lake), "--run", complete_runs(open_lake(str(lake)))[0][1]]) == 0
+        assert capsys.readouterr().err == ""

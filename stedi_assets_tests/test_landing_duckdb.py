@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
 import random
 from pathlib import Path
 
@@ -268,6 +269,38 @@ def test_a_file_that_cannot_be_opened_is_the_python_readers(tmp_path):
         (folder / name).write_bytes(_render(RECORDS["customer"].items()) + b"\n")
     stats = assert_same(Vanishing(tmp_path), "customer")
     assert stats.rows == 2 and stats.rejected == 1
+
+
+def test_unreadable_and_non_regular_entries_are_the_python_readers(tmp_path):
+    """Not gzip, gzip cut short, dangling and looping links, a FIFO, a link to a folder: the same rows, one
+    unreadable_file row each, the same skipped entries and figures (sizes, non-blank lines); nothing that
+    is no regular file is opened."""
+    folder = tmp_path / "customer"
+    folder.mkdir()
+    good = b"\n".join([_render(RECORDS["customer"].items())] * 3) + b"\n\n"  # and a blank line
+    for name in ("a.json", "notgzip.json.gz", "z.jsonl"):
+        (folder / name).write_bytes(good)
+    (folder / "cut.json.gz").write_bytes(gzip.compress(good * 50)[:-40])
+    (folder / "dangling.json").symlink_to(tmp_path / "nowhere.json")
+    (folder / "loop-a.json").symlink_to(folder / "loop-b.json")
+    (folder / "loop-b.json").symlink_to(folder / "loop-a.json")
+    os.mkfifo(folder / "pipe.json")
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "linked.json").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    opened: list[str] = []
+
+    class Watched(LocalStore):
+        def open(self, rel: str):
+            opened.append(rel)
+            return super().open(rel)
+
+    stats = assert_same(Watched(tmp_path), "customer")
+    assert stats.skipped_files == ["customer/linked.json", "customer/pipe.json"]
+    assert "customer/pipe.json" not in opened and "customer/linked.json" not in opened
+    unreadable = ["cut.json.gz", "dangling.json", "loop-a.json", "loop-b.json", "notgzip.json.gz"]
+    assert stats.unreadable_files == [f"customer/{name}" for name in unreadable]
+    assert stats.files["customer/a.json"] == stats.files["customer/z.jsonl"] == len(good)
+    assert stats.lines > 6 and stats.blank_lines >= 2 and stats.fast_lines >= 6
 
 
 # --------------------------------------------------------------------------------------- which reader

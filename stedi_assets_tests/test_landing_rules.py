@@ -227,6 +227,14 @@ def test_optional_customer_strings_reject_non_strings(parse, key, raw):
     assert_invalid(parse, "customer", line("customer", **{key: raw}), mentions=key)
 
 
+@pytest.mark.parametrize(
+    "key,raw", [("phone", "8015550147"), ("customerName", "7.5e1"), ("email", "8015550147"), ("birthDay", "19710203")]
+)
+def test_a_reason_names_the_kind_of_a_personal_value_never_the_value(parse, key, raw):
+    reason = assert_invalid(parse, "customer", line("customer", **{key: raw}), mentions=key)
+    assert reason == f"{key} is a number, not a string"  # the reason is shown in previews and reports
+
+
 # --------------------------------------------------------------------------------------- record shapes
 
 
@@ -454,7 +462,7 @@ def test_read_source_keeps_duplicates(read, tmp_path):
 
 def test_read_source_of_an_empty_or_missing_source(read):
     rows, rejected, stats = read("step_trainer")
-    assert (rows, rejected, stats.files, stats.rows, stats.rejected) == ([], [], [], 0, 0)
+    assert (rows, rejected, stats.files, stats.rows, stats.rejected) == ([], [], {}, 0, 0)
 
 
 # ------------------------------------------------------------------------------------ end to end (landing)

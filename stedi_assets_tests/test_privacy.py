@@ -9,11 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import read_table, run_pipeline
+from conftest import read_table, restored_afterwards, run_pipeline, write_landing
 from erasure_helpers import belongs_to, files_naming
 
 from stedi_assets.cli import main
-from stedi_assets.generator import DEFECTS, generate_landing
+from stedi_assets.generator import BASE_TIME_MS, DEFECTS, generate_landing
 from stedi_assets.identity import identity_key, pseudonym
 from stedi_assets.privacy.keys import pseudonym_key
 from stedi_assets.storage.lake import open_lake
@@ -178,3 +178,214 @@ def test_audit_reports_coverage_and_exclusions(tmp_path, udacity_landing, capsys
     assert main(["audit", "--lake", str(lake)]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
     assert "1 people erased" in rows["(erasure"] and "463 customers" in rows["curated.customer_curated"]
+
+
+# -- Dagster's own records: the run history outlives every erasure, so personal data never enters it ----
+
+HISTORY_PEOPLE = (
+    {
+        "customerName": "Ottoline Vantongeren",
+        "email": "Ottoline.V@example.net",
+        "phone": "(801) 555-0147",
+        "birthDay": "1971-02-03",
+        "serialNumber": "0771e0a1-7e57-4d00-9000-00000000a11e",
+    },
+    {
+        "customerName": "Perpetua Okonkwo",
+        "email": "p.okonkwo@example.org",
+        "phone": "(801) 555-0193",
+        "birthDay": "1984-11-30",
+        "serialNumber": "0771e0a1-7e57-4d00-9000-00000000b0b0",
+    },
+)
+
+
+def history_landing(root: Path) -> Path:
+    """Generated landing with every defect, plus HISTORY_PEOPLE: consenting customers with readings that reach
+    the ML table, and quarantined lines that hold their e-mail, name and phone (the phone also as a number)."""
+    generate_landing(root, customers=30, seed=11, defects=DEFECTS)
+    start = BASE_TIME_MS + 10 * 86_400_000
+    times = [start + 1000 * i for i in range(1, 6)]
+    lines: dict[str, list] = {"customer": [], "accelerometer": [], "step_trainer": []}
+    for person in HISTORY_PEOPLE:
+        record = {**person, "registrationDate": start, "lastUpdateDate": start, "shareWithResearchAsOfDate": start}
+        digits = int("".join(c for c in person["phone"] if c.isdigit()))
+        lines["customer"] += [record, {**record, "registrationDate": "soon"}, {**record, "phone": digits}]
+        lines["accelerometer"] += [
+            {"user": person["email"], "timestamp": t, "x": 1.0, "y": 0.0, "z": -1.0} for t in times
+        ]
+        lines["accelerometer"].append({"user": person["email"], "timestamp": "late", "x": 1.0, "y": 0.0, "z": -1.0})
+        lines["step_trainer"] += [
+            {"sensorReadingTime": t, "serialNumber": person["serialNumber"], "distanceFromObject": 200.0} for t in times
+        ]
+    for source, source_lines in lines.items():
+        write_landing(root, source, source_lines, name="history.json")
+    return root
+
+
+def personal_needles(person: dict) -> list[str]:
+    first, last = person["customerName"].split()
+    digits = "".join(c for c in person["phone"] if c.isdigit())
+    return [person["email"], first, last, person["phone"], digits, person["birthDay"], person["serialNumber"]]
+
+
+def test_dagster_home_holds_no_personal_data_after_run_check_and_forget(tmp_path, monkeypatch, capfd):
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    landing, lake = history_landing(tmp_path / "landing"), tmp_path / "lake"
+    where = ["--landing", str(landing), "--lake", str(lake)]
+    assert main(["run", *where]) == 0
+    assert main(["check", "--lake", str(lake)]) == 0
+    emails = {identity_key(r["email"]) for r in read_table(lake, "landing", "customer_landing")}
+    emails |= {identity_key(r["user"]) for r in read_table(lake, "landing", "accelerometer_landing")}
+    quarantined = [r["raw"] for r in read_table(lake, "landing", "rejected")]
+    forgotten, kept = HISTORY_PEOPLE
+    assert len([raw for raw in quarantined if forgotten["email"] in raw]) == 3  # the data has what we look for
+    assert {forgotten["email"].lower(), kept["email"]} <= emails and len(emails) > 30
+    assert main(["forget", forgotten["email"], *where]) == 0
+
+    # the history is there and readable: materializations, check results, zlib-compressed job snapshots
+    assert files_naming(home, ["dagster/row_count"]) and files_naming(home, ["rows_violating_consent"])
+    assert files_naming(home, ["machine_learning_curated"])
+    assert files_naming(home, personal_needles(forgotten)) == []  # not the erased person
+    assert files_naming(home, [*personal_needles(kept), *emails]) == []  # nor anybody else
+    out, err = capfd.readouterr()
+    printed = (out + err).lower()
+    assert not [n for n in [*personal_needles(forgotten), *personal_needles(kept), *emails] if n.lower() in printed]
+
+
+def test_a_preview_masks_personal_and_unknown_columns_and_keeps_the_shape(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stedi_assets.assets import MASK, preview
+    from stedi_assets.zones import table
+
+    lake = open_lake(str(tmp_path / "lake"))
+    (tmp_path / "lake").mkdir(exist_ok=True)
+    rows = {"email": ["ann@x.com", None], "phone": ["8015550147", "1"], "lastUpdateDate": [5, 6], "note": ["Ann", "B"]}
+    pq.write_table(pa.table(rows), tmp_path / "lake" / "f.parquet")
+    shown = preview(lake, table("customer_trusted"), ["f.parquet"]).value
+    assert shown.splitlines() == [
+        "| email | phone | lastUpdateDate | note |",
+        "| --- | --- | --- | --- |",
+        f"| {MASK} | {MASK} | 5 | {MASK} |",  # pii columns and a column the contract does not know
+        f"|  | {MASK} | 6 | {MASK} |",  # a null stays visible: the shape, not the value
+    ]
+
+
+def test_the_private_area_is_0700_its_files_0600_and_key_messages_read_well(tmp_path, monkeypatch, caplog):
+    import logging
+    import os
+    import stat
+
+    from stedi_assets.privacy.keys import erasure_key
+    from stedi_assets.privacy.register import ErasureRegister
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    monkeypatch.delenv("STEDI_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("STEDI_ERASURE_KEY", raising=False)
+    previous = os.umask(0o022)  # the usual umask, which makes 0755 folders and 0644 files
+    try:
+        root = tmp_path / "lake"
+        lake = open_lake(str(root))
+        with caplog.at_level(logging.WARNING, logger="stedi_assets.privacy.keys"):
+            pseudonym_key(lake)
+            erasure_key(lake)
+        ErasureRegister.load(lake, for_update=True).save(lake)
+        private = root / "_private"
+        assert mode(private) == 0o700 and mode(root) == 0o755  # only the private area is closed
+        files = sorted(p.name for p in private.iterdir())
+        assert files == ["erasure_key", "erasure_register.json", "pseudonym_key"]
+        assert {p.name: mode(p) for p in private.iterdir()} == dict.fromkeys(files, 0o600)
+        assert "generated a pseudonym key" in caplog.text and "generated an erasure-register key" in caplog.text
+        assert "a erasure" not in caplog.text
+
+        private.chmod(0o755)  # a lake an older version made: tightened the next time a key is read
+        (private / "pseudonym_key").chmod(0o644)
+        pseudonym_key(lake)
+        assert mode(private) == 0o700 and mode(private / "pseudonym_key") == 0o600
+    finally:
+        os.umask(previous)
+
+
+# -- a full disk during `stedi forget`: one line, and the erasure resumes on the next command ------------
+
+
+@pytest.fixture(scope="module")
+def people_lake(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("disk_full")
+    assert run_pipeline(history_landing(root / "landing"), root / "lake").success
+    return root
+
+
+def disk_full(*args, **kwargs):
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def duckdb_disk_full(*args, **kwargs):
+    import duckdb
+
+    raise duckdb.IOException('IO Error: Could not write file "part.parquet": No space left on device')
+
+
+@pytest.mark.parametrize(
+    "where, resume",
+    [("register", "forget again"), ("landing", "forget"), ("lake", "run")],
+)
+def test_a_full_disk_during_forget_prints_one_line_and_the_next_command_finishes_the_erasure(
+    people_lake, monkeypatch, capsys, where, resume
+):
+    from stedi_assets.privacy.forget import _Eraser
+    from stedi_assets.storage.stores import LocalStore
+
+    person = HISTORY_PEOPLE[0]
+    monkeypatch.setenv("STEDI_ERASURE_KEY", "register-key")  # no "generated a key" warning beside the line
+    with restored_afterwards(people_lake) as root:
+        landing, lake = root / "landing", root / "lake"
+        where_args = ["--landing", str(landing), "--lake", str(lake)]
+        needles = [person["email"], person["serialNumber"]]
+        assert files_naming(landing, needles) and files_naming(lake, needles)
+        register = lake / "_private" / "erasure_register.json"
+        with monkeypatch.context() as patch:
+            if where == "register":  # recording the erasure fails
+                patch.setattr(LocalStore, "write_private", disk_full)
+            elif where == "landing":  # rewriting a landing file fails
+                real = LocalStore.write_atomic
+                patch.setattr(
+                    LocalStore,
+                    "write_atomic",
+                    lambda store, rel, data: disk_full() if store.root == landing else real(store, rel, data),
+                )
+            else:  # DuckDB cannot write a table's rewritten data file
+                patch.setattr(_Eraser, "_rewrite", duckdb_disk_full)
+            capsys.readouterr()
+            assert main(["forget", person["email"], *where_args]) == 2
+            out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and err.startswith("stedi: error: the erasure ")
+        assert "No space left on device" in err and person["email"].lower() not in err.lower()
+        if where == "register":
+            assert "nothing was erased" in err and not register.exists()
+            assert files_naming(landing, needles)  # untouched
+        else:
+            assert "it stays pending" in err
+            assert [e["state"] for e in json.loads(register.read_text())["erasures"]] == ["pending"]
+
+        if resume == "forget again":
+            assert main(["forget", person["email"], *where_args]) == 0
+            assert "erased 1 people" in capsys.readouterr().out
+        elif resume == "forget":
+            assert main(["forget", *where_args]) == 0
+            assert "finished a pending erasure: 1 people" in capsys.readouterr().out
+        else:
+            assert main(["run", *where_args]) == 0
+            assert "finished 1 pending erasure(s) first" in capsys.readouterr().out
+        assert [e["state"] for e in json.loads(register.read_text())["erasures"]] == ["done"]
+        assert files_naming(landing, needles) == [] and files_naming(lake, needles) == []
+        assert files_naming(landing, [HISTORY_PEOPLE[1]["email"]])  # only them
+        assert main(["check", "--lake", str(lake)]) == 0

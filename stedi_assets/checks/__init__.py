@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import consent, counts, integrity
+from . import consent, counts, integrity, volume
 from .audit import Audit, Outcome
 
 
@@ -35,6 +35,7 @@ CHECKS: dict[str, CheckDef] = {
         CheckDef("reconciliation", counts.reconciliation, blocking=True),
         CheckDef("row_count", counts.row_count, blocking=True),
         CheckDef("quarantine_complete", counts.quarantine_complete, blocking=True),
+        CheckDef("volume", volume.volume, blocking=True),
         CheckDef("unique_customers", integrity.unique_customers, blocking=True),
         CheckDef("distinct_rows", integrity.distinct_rows, blocking=True),
         CheckDef(
@@ -48,4 +49,7 @@ CHECKS: dict[str, CheckDef] = {
 
 
 def run_checks(audit: Audit, names) -> dict[str, Outcome]:
-    return {name: CHECKS[name].run(audit) for name in names}
+    try:
+        return {name: CHECKS[name].run(audit) for name in names}
+    finally:
+        audit.close()

@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from ..contract import TableSpec
-from ..engines.duckdb_engine import attach_parquet, connect, define_pseudonym
+from ..engines.duckdb_engine import attach_parquet, define_pseudonym, detach_all, open_database
+from ..settings import DEFAULT_MAX_SHRINK
 from ..storage.lake import Lake, Snapshot
 from ..zones import table as table_spec
 from ..zones.sql import PART_SUFFIX
@@ -36,6 +38,11 @@ def failed(severity: str = "ERROR", /, **metadata: Any) -> Outcome:
     return Outcome(False, severity, metadata)
 
 
+def needs_pseudonym_key(spec: TableSpec, policy: str) -> bool:
+    # Only the strict ML table's consent check needs the key (to recompute pseudonyms independently).
+    return policy == "strict" and spec.name == "machine_learning_curated"
+
+
 @dataclass
 class Audit:
     spec: TableSpec
@@ -44,10 +51,24 @@ class Audit:
     extra: Mapping[str, Any]
     lake: Lake
     inputs: Mapping[str, Snapshot] = field(default_factory=dict)
-    landing: Any = None  # the landing store (landing audits only)
     pseudonym_key: bytes | None = None
     # The snapshot of any other table this audit reads: the run's pinned one (default: the current one).
     lookup: Callable[[str], Snapshot] | None = None
+    _database: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
+    max_shrink: float = DEFAULT_MAX_SHRINK
+    allow_shrink: bool = False
+
+    @functools.cached_property
+    def baseline(self) -> Snapshot | None:
+        """The volume check's yardstick: the published snapshot the audited one replaces (recorded in its
+        summary, so a checks-only run judges the same), while retention or an erasure keeps it."""
+        snapshot_id = self.extra.get("volume_baseline")
+        if snapshot_id is None:
+            return None
+        try:
+            return self.lake.snapshot(self.spec.zone, self.spec.name, snapshot_id)
+        except LookupError:  # expired: nothing left to compare with
+            return None
 
     def snapshot_of(self, name: str) -> Snapshot:
         if name in self.inputs:
@@ -78,35 +99,65 @@ class Audit:
     def _relation(name: str, part: str) -> str:
         return name if part == "data" else f"{name}{PART_SUFFIX}"
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """A fresh connection to this audit's private in-memory DuckDB. The database is set up once per audit:
+        on S3, loading httpfs takes a quarter of a second, and an audit asks dozens of questions."""
+        if self._database is None:
+            self._database = open_database(self.lake.store.duckdb_setup())
+        return self._database.cursor()
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.close()
+            self._database = None
+
     def _query_uris(self, sql: str) -> list[tuple]:
-        with connect(self.lake.store.duckdb_setup()) as con:
+        with self._connection() as con:
             return con.execute(sql).fetchall()
 
     def query(
-        self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table
+        self,
+        sql: str,
+        tables: tuple[str, ...] = (),
+        keyed_hash: bytes | None = None,
+        files: Mapping[str, list[str]] | None = None,
+        **arrow: pa.Table,
     ) -> list[tuple]:
-        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part) and Arrow tables;
-        with `keyed_hash`, SQL can call pseudonym(x) = hex HMAC-SHA256 of x under that key."""
-        relations = {}
+        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part), relations over other
+        lake-relative data `files` (name -> files) and Arrow tables; with `keyed_hash`, SQL can call
+        pseudonym(x) = hex HMAC-SHA256 of x under that key."""
+        relations = {name: [self.lake.uri(f) for f in paths] for name, paths in (files or {}).items()}
         for name in tables:
             base = name.removesuffix(PART_SUFFIX)
             relations[name] = self.uris(base, "rejected" if base != name else "data")
-        with connect(self.lake.store.duckdb_setup()) as con:
+        with self._connection() as con:
             attach_parquet(con, relations)
-            if keyed_hash is not None:
-                define_pseudonym(con, keyed_hash)
-            for name, value in arrow.items():
-                con.register(name, value)
-            return con.execute(sql).fetchall()
+            try:
+                if keyed_hash is not None:
+                    define_pseudonym(con, keyed_hash)
+                for name, value in arrow.items():
+                    con.register(name, value)
+                return con.execute(sql).fetchall()
+            finally:  # the audit's database outlives this question: leave no view or key behind for the next
+                detach_all(con, relations)
 
-    def scalar(self, sql: str, tables: tuple[str, ...] = (), keyed_hash: bytes | None = None, **arrow: pa.Table) -> Any:
-        return self.query(sql, tables, keyed_hash, **arrow)[0][0]
+    def scalar(
+        self,
+        sql: str,
+        tables: tuple[str, ...] = (),
+        keyed_hash: bytes | None = None,
+        files: Mapping[str, list[str]] | None = None,
+        **arrow: pa.Table,
+    ) -> Any:
+        return self.query(sql, tables, keyed_hash, files, **arrow)[0][0]
 
     @functools.cached_property
     def register(self):
         from .register import ConsentRegister
 
-        with connect(self.lake.store.duckdb_setup()) as con:
-            attach_parquet(con, {"customer_landing": self.uris("customer_landing")})
+        with self._connection() as con:
+            relations = {"customer_landing": self.uris("customer_landing")}
+            attach_parquet(con, relations)
             records = con.execute("SELECT * FROM customer_landing").to_arrow_table().to_pylist()
+            detach_all(con, relations)
         return ConsentRegister.from_table(records)

@@ -70,7 +70,7 @@ def personal_columns(policy: str) -> set[str]:
     """Every column the contract tags as personal data (pii); the rubric policy keeps the serial."""
     from ..zones import TABLES
 
-    tagged = {c.name for t in TABLES for cols in (t.columns, *t.part_columns.values()) for c in cols if c.pii}
+    tagged = {c for t in TABLES for c in t.pii_columns}
     return tagged - ({"serialNumber"} if policy == "rubric" else set())
 
 

@@ -18,6 +18,7 @@ from ..storage.lake import CommitConflict
 from ..storage.stores import StoreError
 from . import lake_admin, pipeline
 from .common import EXIT_USAGE, CliError
+from .query import query as run_query
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,11 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--select", help="Dagster asset selection, e.g. 'group:trusted' or 'key:\"trusted/customer_trusted\"+'"
     )
+    run.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="publish even if a table loses more than STEDI_MAX_SHRINK (default 0.5) of its rows, or a landing "
+        "source has no file left (the volume check then warns instead of blocking)",
+    )
 
     chk = command("check", pipeline.check, "run the checks on the published tables; writes nothing")
     chk.add_argument("--select", help="only the checks of these assets (Dagster selection)")
 
-    query = command("query", lake_admin.query, "run SQL over the lake's tables (<zone>.<table>)")
+    query = command("query", run_query, "run SQL over the lake's tables (<zone>.<table>)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.add_argument(
         "--as-of",
@@ -94,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
         help="only count what would be erased, per table and landing file; change nothing",
     )
     command("audit", lake_admin.audit, "who each table covers, and who the rules kept out")
+    rep = command(
+        "report",
+        lake_admin.report,
+        "write one HTML page of the lake: rows per zone, exclusions, checks, masked samples",
+    )
+    rep.add_argument("--out", default="stedi-report", help="folder for report.html (default ./stedi-report)")
+    rep.add_argument("--as-of", help="a complete run (id or prefix), or 'current' (default: the latest complete run)")
     return parser
 
 
@@ -105,5 +119,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (CliError, settings.SettingError, StoreError, CommitConflict, LookupError, MissingKey) as err:
-        print(f"stedi: error: {str(err).strip(chr(39))}", file=sys.stderr)
+        print(f"stedi: error: {err}", file=sys.stderr)
         return EXIT_USAGE

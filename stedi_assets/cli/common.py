@@ -34,17 +34,25 @@ def open_lake(args, must_have_tables: bool = True, convertible: bool = False) ->
     """The lake named by --lake / STEDI_LAKE; a lake in the pre-Iceberg format is refused in one line."""
     root = lake_root(args)
     lake = open_iceberg_lake(root)
-    tables = lake.tables()
-    if not tables and not convertible:
+    require_tables(root, lake, bool(lake.tables()), must_have_tables, convertible)
+    return lake
+
+
+def require_tables(
+    root: str, lake: Lake, has_tables: bool, must_have_tables: bool = True, convertible: bool = False
+) -> None:
+    """Refuse, in one line, a lake with no committed table (and say so if it is in the previous format)."""
+    if has_tables:
+        return
+    if not convertible:
         from ..storage.legacy import legacy_tables
 
         if legacy_tables(lake.store):
             raise CliError(
                 f"lake {root} is in the previous snapshot format: convert it with `stedi migrate --lake {root}`"
             )
-    if must_have_tables and not tables:
+    if must_have_tables:
         raise CliError(f"lake {root} has no committed tables: run `stedi run` first")
-    return lake
 
 
 def table_name(text: str) -> tuple[str, str]:

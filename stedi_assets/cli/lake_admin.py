@@ -1,14 +1,14 @@
-"""`stedi query`, `init`, `land`, `ddl`, `snapshots`, `rollback`: the lake itself, without Dagster."""
+"""`stedi init`, `land`, `ddl`, `snapshots`, `rollback`, `migrate`, `forget`, `audit`, `report`: the lake itself,
+without Dagster (`stedi query` is in query.py)."""
 
 from __future__ import annotations
 
-import csv
-import json
+import os
 import sys
 
 from ..contract import ZONES
 from ..storage.stores import file_sha256, open_store
-from ..zones.landing.reader import SUFFIXES
+from ..zones.landing.reader import landing_files
 from ..zones.landing.schema import SOURCE_OF
 from .common import CliError, lake_root, landing_root, open_lake, table_name
 
@@ -23,35 +23,6 @@ def lake_view(lake, as_of: str | None):
         run = resolve_run(lake, as_of)
         return run, view_of_run(lake, run)
     return default_view(lake)
-
-
-def query(args) -> int:
-    import duckdb
-
-    from ..engines.duckdb_engine import attach_parquet, connect
-    from ..report import print_table
-
-    lake = open_lake(args)
-    _, view = lake_view(lake, args.as_of)
-    relations = {snap.qualified_name: [lake.uri(f) for f in snap.files["data"]] for snap in view.values()}
-    with connect(lake.store.duckdb_setup()) as con:
-        attach_parquet(con, relations)
-        try:
-            cursor = con.execute(args.sql)
-        except duckdb.Error as err:
-            raise CliError(str(err).splitlines()[0]) from None
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
-    if args.format == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    elif args.format == "json":
-        json.dump([dict(zip(columns, r, strict=False)) for r in rows], sys.stdout, default=str, indent=1)
-        print()
-    else:
-        print_table(columns, rows)
-    return 0
 
 
 def init(args) -> int:
@@ -73,7 +44,7 @@ def land(args) -> int:
     source, target = open_store(args.local_dir), open_store(landing_root(args, must_exist=False))
     if not source.is_dir():
         raise CliError(f"folder {args.local_dir} does not exist")
-    files = [p for s in SOURCE_OF.values() for p in source.list_files(s) if p.endswith(SUFFIXES)]
+    files = [p for s in SOURCE_OF.values() for p in landing_files(source, s).files]  # regular files only
     if not files:
         raise CliError(f"{args.local_dir} has no landing files under {', '.join(SOURCE_OF.values())}")
     uploaded = 0
@@ -135,13 +106,32 @@ def rollback(args) -> int:
         for name, snap in view_of_run(lake, run).items():
             lake.rollback(snap.zone, name, snap.snapshot)
         print(f"every table now at the snapshot of run {run}")
-        return 0
-    if not args.table:
-        raise CliError("name a table (and optionally a snapshot id), or --run RUN for the whole lake")
-    zone, table = table_name(args.table)
-    target = lake.rollback(zone, table, args.snapshot)
-    print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)")
+    else:
+        if not args.table:
+            raise CliError("name a table (and optionally a snapshot id), or --run RUN for the whole lake")
+        zone, table = table_name(args.table)
+        target = lake.rollback(zone, table, args.snapshot)
+        print(f"{zone}.{table} now at snapshot {target.snapshot} ({target.rows.get('data', 0):,} rows)")
+    mixed = _policies_if_mixed(lake)
+    if mixed:
+        print(
+            f"stedi: warning: the current tables mix policies ({mixed}); a run refuses inputs built with "
+            "another policy: roll the others back too, or run again with one --policy",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _policies_if_mixed(lake) -> str:
+    """'rubric: t1; strict: t2, t3' when the current snapshots were built with different policies, else ''."""
+    tables: dict[str, list[str]] = {}
+    for zone, name in lake.tables():
+        policy = lake.current(zone, name).policy  # landing tables have none: they serve both
+        if policy:
+            tables.setdefault(policy, []).append(name)
+    if len(tables) < 2:
+        return ""
+    return "; ".join(f"{policy}: {', '.join(names)}" for policy, names in sorted(tables.items()))
 
 
 def migrate(args) -> int:
@@ -240,6 +230,25 @@ def _print_survey(survey) -> None:
             f"  {table:42} {survey.rows[table]:>8,} rows in the current snapshot, "
             f"{survey.older_snapshots[table]:>3} older snapshots to expire"
         )
+
+
+def report(args) -> int:
+    """Write the HTML report of the lake readers see (or --as-of); print where, and the checks' tally."""
+    from ..html_report import gather, write_page
+    from ..html_report.facts import STATUSES, tally
+
+    lake = open_lake(args)
+    run_id, view = lake_view(lake, args.as_of)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CliError(f"--out {args.out} is a file, not a folder")
+    facts = gather(lake, run_id, view)
+    try:
+        path = write_page(facts, args.out)
+    except OSError as err:
+        raise CliError(f"--out {args.out}: cannot write the report ({err.strerror or type(err).__name__})") from None
+    counted = ", ".join(f"{n} {STATUSES[status]}" for status, n in tally(facts.checks).items())
+    print(f"report of {facts.views[0].label} written to {path} ({len(facts.checks)} checks: {counted})")
+    return 0
 
 
 def audit(args) -> int:

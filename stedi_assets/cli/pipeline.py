@@ -6,6 +6,7 @@ import os
 
 from .. import settings
 from .common import EXIT_CHECKS_FAILED, CliError, lake_root, landing_root, open_lake
+from .progress import LOGGER, progress_logger
 
 
 def generate(args) -> int:
@@ -57,7 +58,14 @@ def _job_for(keys, groups) -> str:
     return "lakehouse_job"
 
 
-def _execute(args, selection, policy: str | None = None, needs_landing: bool = True, checks_only: bool = False):
+def _execute(
+    args,
+    selection,
+    policy: str | None = None,
+    needs_landing: bool = True,
+    checks_only: bool = False,
+    allow_shrink: bool = False,
+):
     """Run `selection` as the project's named job (lakehouse_job, <zone>_job or checks_job), recorded in
     $DAGSTER_HOME's instance if that is set."""
     import dagster as dg
@@ -67,8 +75,12 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
 
     lake = lake_root(args)
     landing = landing_root(args, must_exist=needs_landing)
-    open_lake(args, must_have_tables=False).tables()  # fail fast, in one line, if the lake is unreachable
-    chosen = resources(landing=landing, lake=lake, policy=policy)
+    # Fail fast, in one line, if the lake is unreachable: its catalog, and its store (a missing bucket would
+    # otherwise surface as a failed step, since a new lake's catalog has nothing that points into the bucket).
+    target = open_lake(args, must_have_tables=False)
+    target.tables()
+    target.store.is_dir()
+    chosen = resources(landing=landing, lake=lake, policy=policy, allow_shrink=allow_shrink)
     if needs_landing:
         try:
             chosen["landing"].store()
@@ -92,21 +104,28 @@ def _execute(args, selection, policy: str | None = None, needs_landing: bool = T
     else:
         groups = {z: {k for k in all_keys if k.path[0] == z} for z in ("landing", "trusted", "curated")}
         name, job_selection = _job_for(keys, groups), dg.AssetSelection.assets(*keys)
+    logger, progress = progress_logger()
     job = dg.Definitions(
-        assets=TABLE_ASSETS, jobs=[dg.define_asset_job(name, selection=job_selection)], resources=chosen
+        assets=TABLE_ASSETS,
+        jobs=[dg.define_asset_job(name, selection=job_selection)],
+        resources=chosen,
+        loggers={"console": dg.default_loggers()["console"], LOGGER: logger},
     ).resolve_job_def(name)
     tags = (
         {}
         if checks_only
         else {"stedi/policy": chosen["policy"].name, "stedi/landing": landing, "stedi/engine": chosen["engine"].name}
     )
-    result = job.execute_in_process(
-        instance=_instance(),
-        raise_on_error=False,
-        tags=tags,
-        # failures are reported by this command itself, in its own words
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-    )
+    try:
+        result = job.execute_in_process(
+            instance=_instance(),
+            raise_on_error=False,
+            tags=tags,
+            # failures are reported by this command itself, in its own words; progress goes to stderr
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}, LOGGER: {}}},
+        )
+    finally:
+        progress.close()
     return result, lake
 
 
@@ -114,8 +133,9 @@ def run(args) -> int:
     from ..privacy.forget import finish_pending_erasures
     from ..report import print_checks, print_failures, print_zones
 
+    settings.require_engine(settings.engine())  # a missing optional engine: one line, before anything runs
     finish_pending_erasures(open_lake(args, must_have_tables=False), landing_root(args))  # before anything else
-    result, lake = _execute(args, args.select, args.policy or settings.policy())
+    result, lake = _execute(args, args.select, args.policy or settings.policy(), allow_shrink=args.allow_shrink)
     print_zones(open_lake(args, must_have_tables=False), result)
     failed = print_checks(result)
     print_failures(result)

@@ -27,21 +27,31 @@ class EngineOutput:
     files: list[str]  # data files written, relative to the output folder
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-@contextmanager
-def connect(setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A private in-memory DuckDB that can read the lake (`setup` comes from the lake's store)."""
+def open_database(setup: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
+    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store)."""
     con = duckdb.connect()
     try:
         for statement in setup:
             con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def connect(setup: Sequence[str] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private in-memory DuckDB for the duration of a block."""
+    con = open_database(setup)
+    try:
         yield con
     finally:
         con.close()
@@ -52,12 +62,18 @@ def attach_parquet(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Seque
     for name, uris in relations.items():
         if "." in name:
             schema, _ = name.split(".", 1)
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
-            target = ".".join(_quote(p) for p in name.split(".", 1))
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+            target = ".".join(quote_identifier(p) for p in name.split(".", 1))
         else:
-            target = _quote(name)
-        files = ", ".join(_literal(u) for u in uris)
+            target = quote_identifier(name)
+        files = ", ".join(sql_literal(u) for u in uris)
         con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM read_parquet([{files}])")
+
+
+def detach_all(con: duckdb.DuckDBPyConnection, relations: Mapping[str, Sequence[str]]) -> None:
+    """Drop the views attach_parquet made for `relations`."""
+    for name in relations:
+        con.execute(f"DROP VIEW IF EXISTS {'.'.join(quote_identifier(p) for p in name.split('.', 1))}")
 
 
 def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
@@ -97,7 +113,7 @@ class DuckDBEngine(DuckDBResource):
             for statement in setup:  # lake access (may hold credentials: never logged)
                 con.execute(statement)
             if self.memory_limit:
-                con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
+                con.execute(f"SET memory_limit = {sql_literal(self.memory_limit)}")
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
             yield con
@@ -123,9 +139,9 @@ class DuckDBEngine(DuckDBResource):
             if pseudonym_key is not None:
                 define_pseudonym(con, pseudonym_key)
             for name, body in ephemerals:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(name)} AS {body}")
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(name)} AS {body}")
             target = f"{output_dir.rstrip('/')}/{OUTPUT_FILE}"
-            row = con.execute(f"COPY ({sql}) TO {_literal(target)} (FORMAT parquet)").fetchone()
+            row = con.execute(f"COPY ({sql}) TO {sql_literal(target)} (FORMAT parquet)").fetchone()
             if row is None:
                 raise RuntimeError(f"COPY to {target} returned no row count")
             return EngineOutput(rows=int(row[0]), files=[OUTPUT_FILE])

@@ -244,6 +244,12 @@ if _HAS_DAGSTER:
             return "spark"
 
         def session(self) -> SparkSession:
+            from .. import settings
+
+            try:
+                settings.require_engine("spark")  # a run launched from the UI: say which extra is missing
+            except settings.SettingError as err:
+                raise dg.Failure(str(err)) from None
             return spark_session(self.master or None, self.app_name, self.spark_conf, self.log_level)
 
         def select_into(

@@ -52,6 +52,7 @@ from ..storage.lake import (
     replace_files,
 )
 from ..storage.maintenance import expire
+from ..storage.stores import StoreError
 from ..zones import TABLES
 from ..zones import table as table_spec
 from ..zones.landing.reader import BOM, landing_files, open_landing_file, parse_line, physical_lines
@@ -69,6 +70,22 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 class ErasureBlocked(RuntimeError):
     """The erasure cannot finish now (the message says what to do first); it stays pending."""
+
+
+class ErasureInterrupted(RuntimeError):
+    """Storage failed part-way (a full disk, a store that refuses writes); the message says, in one line,
+    whether the erasure was recorded (then it stays pending and the next `forget` or `run` finishes it)."""
+
+
+# What a full disk or a failing store raises: OS and pyarrow I/O, DuckDB's own I/O errors (not OSErrors),
+# and the lake's one-line store and catalog failures.
+STORAGE_ERRORS = (OSError, duckdb.IOException, StoreError)
+
+
+def _why(err: Exception) -> str:
+    # the first line only: I/O errors name a file and the OS's reason, never a row
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def is_email(text: str) -> bool:
@@ -110,16 +127,22 @@ def forget(lake: Lake, landing_store, emails: list[str], dry_run: bool = False) 
     keys = {identity_key(e) for e in emails}
     if not dry_run:
         finish_pending(lake, landing_store)
-    pseudonyms = _pseudonyms(lake, keys)
-    serials = _serials_of(lake, landing_store, keys)
-    register = ErasureRegister.load(lake, for_update=not dry_run)
-    if dry_run:
-        # a throwaway key when none exists yet: the dry run must not create one
-        probe = ErasureRegister(key=register.key or secrets.token_bytes(32))
-        erasure = probe.record(keys, serials, pseudonyms)
-        return _Eraser(lake, landing_store, probe, erasure).survey(len(register.pending()))
-    erasure = register.record(keys, serials, pseudonyms)
-    register.save(lake)  # first: from now on their data is dropped at landing, whatever follows
+    try:
+        pseudonyms = _pseudonyms(lake, keys)
+        serials = _serials_of(lake, landing_store, keys)
+        register = ErasureRegister.load(lake, for_update=not dry_run)
+        if dry_run:
+            # a throwaway key when none exists yet: the dry run must not create one
+            probe = ErasureRegister(key=register.key or secrets.token_bytes(32))
+            erasure = probe.record(keys, serials, pseudonyms)
+            return _Eraser(lake, landing_store, probe, erasure).survey(len(register.pending()))
+        erasure = register.record(keys, serials, pseudonyms)
+        register.save(lake)  # first: from now on their data is dropped at landing, whatever follows
+    except STORAGE_ERRORS as err:
+        raise ErasureInterrupted(
+            f"the erasure could not start ({_why(err)}): nothing was erased; free space (or repair the "
+            "store), then run the same `stedi forget` again"
+        ) from None
     return _Eraser(lake, landing_store, register, erasure).run()
 
 
@@ -141,7 +164,7 @@ def finish_pending_erasures(lake: Lake, landing_uri: str) -> None:
         return
     try:
         reports = finish_pending(lake, open_store(landing_uri))
-    except ErasureBlocked as err:
+    except (ErasureBlocked, ErasureInterrupted) as err:
         print(f"stedi: warning: a pending erasure cannot finish yet: {err}", file=sys.stderr)
         return
     print(f"finished {len(reports)} pending erasure(s) first")
@@ -184,7 +207,7 @@ def _serials_of(lake: Lake, landing_store, keys: set[str]) -> set[str]:
     import pyarrow as pa
 
     found = set()
-    for path in landing_files(landing_store, "customer")[0]:
+    for path in landing_files(landing_store, "customer").files:
         for _, _, content in _file_lines(landing_store, path):
             values, _ = parse_line("customer", content) if content.strip() else (None, None)
             if values is not None and identity_key(values[1]) in keys:
@@ -347,13 +370,19 @@ class _Eraser:
 
     # -- the steps
     def run(self) -> ForgetReport:
-        with self._matching():
-            self._clean_landing()
-            self._stop_point(0)
-            for spec in self._graph_order():
-                self._erase_table(spec)
-        self.register.finish(self.erasure.id)
-        self.register.save(self.lake)
+        try:
+            with self._matching():
+                self._clean_landing()
+                self._stop_point(0)
+                for spec in self._graph_order():
+                    self._erase_table(spec)
+            self.register.finish(self.erasure.id)
+            self.register.save(self.lake)
+        except STORAGE_ERRORS as err:  # every step is idempotent: the next command starts it again
+            raise ErasureInterrupted(
+                f"the erasure stopped ({_why(err)}); it stays pending: free space (or repair the store), "
+                "then `stedi forget` or `stedi run` finishes it"
+            ) from None
         return self.report
 
     def _stop_point(self, committed: int) -> None:
@@ -364,7 +393,7 @@ class _Eraser:
     def _clean_landing(self) -> None:
         sizes = self.erasure.landing_sizes.setdefault(self.landing.uri(), {})
         for source in SOURCE_OF.values():
-            for path in landing_files(self.landing, source)[0]:
+            for path in landing_files(self.landing, source).files:
                 data, removed = _without_their_lines(self.landing, path, source, self.subjects)
                 if not removed:
                     continue
@@ -404,9 +433,13 @@ class _Eraser:
                 f"{spec.qualified_name} was built with another pseudonym key: re-run the pipeline, then forget again"
             )
         parts, _ = self._parts_and_inputs(spec)
+        theirs = self._rows_of_theirs(zone, name, key, parts)  # before any part is cleaned
         side_ids = {part: self._clean_part(zone, name, part, part_id) for part, part_id in parts.items()}
         changed = any(side_ids[p] != parts[p] for p in parts)
-        changed = self._clean_current(zone, name, key, lambda summary: self._main_fields(summary, side_ids)) or changed
+        changed = (
+            self._clean_current(zone, name, key, lambda summary: self._main_fields(summary, side_ids, theirs))
+            or changed
+        )
         if changed:
             self._committed += 1
             self._stop_point(self._committed)
@@ -440,13 +473,24 @@ class _Eraser:
         self._clean_current(zone, side_name, None)
         return str(self.lake.iceberg(zone, side_name).current_snapshot().snapshot_id)
 
-    def _main_fields(self, summary: dict[str, str], side_ids: dict[str, str]) -> dict[str, str]:
-        """The main snapshot's inputs, extra and parts, pointing at the erased snapshots."""
+    def _rows_of_theirs(self, zone: str, name: str, key: str | None, parts: dict[str, str]) -> int:
+        """Rows of theirs in the table's current snapshot and in the side-part snapshots it names."""
+        main = self.lake.iceberg(zone, name)
+        files = [(f, key) for f in live_data_files(main, main.current_snapshot().snapshot_id)]
+        for part, part_id in parts.items():  # side parts are cleaned with key None (see _clean_part)
+            files += [(f, None) for f in live_data_files(self.lake.iceberg(zone, part_table(name, part)), int(part_id))]
+        return sum(self.count(self.lake.relative(f.file_path), k) for f, k in files)
+
+    def _main_fields(self, summary: dict[str, str], side_ids: dict[str, str], theirs: int) -> dict[str, str]:
+        """The main snapshot's inputs, extra and parts, pointing at the erased snapshots; a landing
+        snapshot's reader counts lose the `theirs` lines its rows no longer hold (reconciliation)."""
         inputs = {n: self._erased_id(n, s) for n, s in json.loads(summary.get(INPUTS, "{}")).items()}
         extra = json.loads(summary.get(EXTRA, "{}"))
         rewritten = self.erasure.landing_sizes.get(extra.get("landing_root", ""), {})
         if "landing_files" in extra:
             extra["landing_files"] = {p: rewritten.get(p, size) for p, size in extra["landing_files"].items()}
+        if "nonblank_lines" in extra:
+            extra["nonblank_lines"] -= theirs
         return {
             INPUTS: json.dumps(inputs, sort_keys=True),
             EXTRA: json.dumps(extra, sort_keys=True),
@@ -590,7 +634,7 @@ class _Eraser:
         """Count, without changing anything, what `run` would erase."""
         landing = {}
         for source in SOURCE_OF.values():
-            for path in landing_files(self.landing, source)[0]:
+            for path in landing_files(self.landing, source).files:
                 _, removed = _without_their_lines(self.landing, path, source, self.subjects)
                 if removed:
                     landing[path] = removed

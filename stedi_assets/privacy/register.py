@@ -26,9 +26,9 @@ import pyarrow as pa
 from ..identity import identity_key
 from ..storage.lake import Lake
 from ..zones.landing.validation import FIELDS
-from .keys import erasure_key
+from .keys import PRIVATE, erasure_key
 
-REGISTER = "_private/erasure_register.json"
+REGISTER = f"{PRIVATE}/erasure_register.json"
 PENDING, DONE = "pending", "done"
 
 # Which landing field names the data subject of a record: an identity (e-mail) or a device serial.
@@ -247,7 +247,7 @@ class ErasureRegister:
         )
 
     def save(self, lake: Lake) -> None:
-        lake.store.write_atomic(
+        lake.store.write_private(
             REGISTER,
             json.dumps(
                 {

@@ -1,11 +1,13 @@
-"""`stedi audit`: for each table of the lake readers see (the latest complete run), whom it covers and whom
-the rules kept out."""
+"""`stedi audit` (and `stedi report`): for each table of a view of the lake, whom it covers and whom the rules
+kept out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..checks.audit import Audit
 from ..checks.integrity import ambiguous_readings
-from ..storage.lake import Lake
+from ..storage.lake import Lake, Snapshot
 from ..storage.runs import default_view
 from ..zones import TABLES
 from .register import ErasureRegister
@@ -27,11 +29,23 @@ _COVERAGE_BY_POLICY = {
 }
 
 
-def audit_rows(lake: Lake) -> list[tuple]:
-    register = ErasureRegister.load(lake)
-    erased_at_landing = 0
-    rows = []
-    _, view = default_view(lake)
+@dataclass(frozen=True)
+class Coverage:
+    """Whom one table's snapshot covers, and how many the rules kept out (None: does not apply)."""
+
+    table: str  # <zone>.<table>
+    policy: str | None
+    covered: int
+    unit: str  # what `covered` counts: customers or devices
+    no_consent: int | None = None  # customers without research consent
+    before_consent: int | None = None  # accelerometer readings taken before the consent date (strict)
+    ambiguous: int | None = None  # step readings no single customer can be given
+    erased_at_landing: int | None = None  # landing lines dropped because their person was erased
+
+
+def coverage(lake: Lake, view: dict[str, Snapshot]) -> list[Coverage]:
+    """The coverage of every table of `view` (table name -> snapshot), quarantine left out, in zone order."""
+    found = []
     for spec in TABLES:
         if spec.name == "rejected" or spec.name not in view:
             continue
@@ -40,43 +54,49 @@ def audit_rows(lake: Lake) -> list[tuple]:
         audit = Audit(spec=spec, policy=policy, files=snap.files, extra=snap.extra, lake=lake, lookup=view.__getitem__)
         column = _COVERAGE.get(spec.name) or _COVERAGE_BY_POLICY[(spec.name, policy)]
         covered = audit.scalar(f"SELECT count(DISTINCT {column}) FROM {spec.name}", (spec.name,))
-        # table cells: a count, or blank where it does not apply
-        no_consent: int | str = ""
-        before: int | str = ""
-        ambiguous: int | str = ""
-        if spec.zone != "landing":
-            consenting = (
-                audit.register.consenting()
-                if policy == "strict"
-                else {e.strip(" ").lower() for e in audit.register.rubric_emails}
-            )
-            no_consent = len(audit.register.winners) - len(consenting)
-            if policy == "strict" and spec.name in ("accelerometer_trusted", "machine_learning_curated"):
-                before = audit.scalar(
-                    """
-                    SELECT count(*) FROM accelerometer_landing a JOIN consent c
-                      ON lower(trim(BOTH ' ' FROM a.user)) = c.customer_key WHERE a.timestamp < c.since""",
-                    ("accelerometer_landing",),
-                    consent=audit.register.strict_table(),
-                )
-            if spec.name == "step_trainer_trusted":
-                ambiguous = ambiguous_readings(audit).metadata["ambiguous_readings"]
-        else:
-            erased_at_landing += snap.extra.get("erased_lines", 0)
         unit = "devices" if column == "serialNumber" else "customers"
-        rows.append(
-            (
+        if spec.zone == "landing":
+            audit.close()
+            found.append(
+                Coverage(
+                    snap.qualified_name, snap.policy, covered, unit, erased_at_landing=snap.extra.get("erased_lines")
+                )
+            )
+            continue
+        consenting = (
+            audit.register.consenting()
+            if policy == "strict"
+            else {e.strip(" ").lower() for e in audit.register.rubric_emails}
+        )
+        before = None
+        if policy == "strict" and spec.name in ("accelerometer_trusted", "machine_learning_curated"):
+            before = audit.scalar(
+                """
+                SELECT count(*) FROM accelerometer_landing a JOIN consent c
+                  ON lower(trim(BOTH ' ' FROM a.user)) = c.customer_key WHERE a.timestamp < c.since""",
+                ("accelerometer_landing",),
+                consent=audit.register.strict_table(),
+            )
+        ambiguous = None
+        if spec.name == "step_trainer_trusted":
+            ambiguous = ambiguous_readings(audit).metadata["ambiguous_readings"]
+        audit.close()
+        found.append(
+            Coverage(
                 snap.qualified_name,
-                snap.policy or "",
-                f"{covered:,} {unit}",
-                no_consent,
-                before,
-                ambiguous,
-                snap.extra.get("erased_lines", "") if spec.zone == "landing" else "",
+                snap.policy,
+                covered,
+                unit,
+                no_consent=len(audit.register.winners) - len(consenting),
+                before_consent=before,
+                ambiguous=ambiguous,
             )
         )
-    rows.append(("(erasure register)", "", f"{len(register.identities)} people erased", "", "", "", erased_at_landing))
-    return rows
+    return found
+
+
+def erased_people(lake: Lake) -> int:
+    return len(ErasureRegister.load(lake).identities)
 
 
 COLUMNS = (
@@ -88,3 +108,27 @@ COLUMNS = (
     "ambiguous readings",
     "dropped at landing: erased",
 )
+
+
+def audit_rows(lake: Lake) -> list[tuple]:
+    """`stedi audit`'s table (COLUMNS) over the lake readers see by default; blank where a figure does not apply."""
+    found = coverage(lake, default_view(lake)[1])
+
+    def cell(value: int | None) -> int | str:
+        return "" if value is None else value
+
+    rows: list[tuple] = [
+        (
+            c.table,
+            c.policy or "",
+            f"{c.covered:,} {c.unit}",
+            cell(c.no_consent),
+            cell(c.before_consent),
+            cell(c.ambiguous),
+            cell(c.erased_at_landing),
+        )
+        for c in found
+    ]
+    erased_lines = sum(c.erased_at_landing or 0 for c in found)
+    rows.append(("(erasure register)", "", f"{erased_people(lake)} people erased", "", "", "", erased_lines))
+    return rows

@@ -18,6 +18,7 @@ import functools
 import os
 from dataclasses import dataclass
 
+from ..settings import install_hint
 from .stores import StoreError, is_s3, open_store
 
 EMBEDDED = "sqlite"
@@ -199,8 +200,7 @@ def load_catalog(choice: CatalogChoice):
         return _load(choice, environment)
     except ModuleNotFoundError as err:
         raise StoreError(
-            f"{choice.describe()} needs the Python package {err.name!r}: "
-            "pip install 'stedi_assets[postgres]' for PostgreSQL"
+            f"{choice.describe()} needs the Python package {err.name!r}: {install_hint('postgres')} for PostgreSQL"
         ) from None
     except Exception as err:  # a SQL catalog connects (and creates its tables) when it is made
         message = _failure(err, choice.describe())

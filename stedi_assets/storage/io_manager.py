@@ -86,9 +86,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
         lake = self.lake_resource.lake()
         spec = table(obj.table)
-        pii = {c.name for cols in (spec.columns, *spec.part_columns.values()) for c in cols if c.pii}
         try:
-            committed = lake.commit(obj, context.run_id, obj.extra.get("engine"), pii)
+            committed = lake.commit(obj, context.run_id, obj.extra.get("engine"), set(spec.pii_columns))
         except CommitConflict as err:
             lake.discard(obj)
             raise dg.Failure(str(err)) from None

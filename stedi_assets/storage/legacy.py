@@ -52,8 +52,7 @@ def migrate(lake) -> dict[str, int]:
                 extra=old.get("extra", {}),
                 inputs={n: new_ids[(n, s)] for n, s in old.get("inputs", {}).items() if (n, s) in new_ids},
             )
-            pii = {c.name for cols in (spec.columns, *spec.part_columns.values()) for c in cols if c.pii}
-            snap = lake.commit(staged, run_id, old.get("extra", {}).get("engine"), pii)
+            snap = lake.commit(staged, run_id, old.get("extra", {}).get("engine"), set(spec.pii_columns))
             new_ids[(spec.name, old["snapshot"])] = snap.snapshot
             converted[spec.qualified_name] = snap.rows.get("data", 0)
         for snapshot in store.list_dirs(f"{folder}/snapshots"):

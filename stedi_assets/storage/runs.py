@@ -129,33 +129,45 @@ def close_run(lake: Lake, run_id: str, selected: set[str]) -> dict[str, Snapshot
     return view
 
 
-def complete_runs(lake: Lake) -> list[tuple[int, str]]:
-    """(time of its last commit in ms, run id) of every run whose tag every table has, newest first."""
-    from ..zones import TABLES
+def complete_runs(lake: Lake, tables: list | None = None) -> list[tuple[int, str]]:
+    """(time of its last commit in ms, run id) of every run whose tag every table has, newest first.
 
-    runs: dict[str, int] | None = None
-    for spec in TABLES:
+    `tables` (Iceberg tables already loaded) limits the test to those: a reader that cannot read one table's
+    metadata still finds the runs complete in all the others. By default every table of the contract is read,
+    and none is complete while one is unpublished.
+    """
+    if tables is None:
+        from ..zones import TABLES
+
         try:
-            tbl = lake.iceberg(spec.zone, spec.name)
+            tables = [lake.iceberg(spec.zone, spec.name) for spec in TABLES]
         except TableNotPublished:
             return []
-        found: dict[str, int] = {}
-        for name, ref in tbl.refs().items():
-            if not name.startswith(RUN_TAG_PREFIX):
-                continue
-            snap = tbl.snapshot_by_id(ref.snapshot_id)
-            run_id = name[len(RUN_TAG_PREFIX) :]
-            props = snap.summary.additional_properties if snap is not None and snap.summary else {}
-            # a snapshot the run built, or the erasure of one it built (the tag moved there): the run's time
-            built_here = run_id in (props.get(TABLE_RUN_ID), props.get(ERASED_RUN))
-            found[run_id] = snap.timestamp_ms if built_here and snap is not None else 0
+    runs: dict[str, int] | None = None
+    for tbl in tables:
+        found = _tagged_runs(tbl)
         runs = found if runs is None else {r: max(t, found[r]) for r, t in runs.items() if r in found}
     return sorted(((t, r) for r, t in (runs or {}).items()), reverse=True)
 
 
-def resolve_run(lake: Lake, text: str) -> str:
-    """A complete run named by its id or an unambiguous prefix of it."""
-    runs = [r for _, r in complete_runs(lake)]
+def _tagged_runs(tbl) -> dict[str, int]:
+    """Run id -> time of the run's commit of this table (0 if the tag is on a snapshot the run did not build)."""
+    found: dict[str, int] = {}
+    for name, ref in tbl.refs().items():
+        if not name.startswith(RUN_TAG_PREFIX):
+            continue
+        snap = tbl.snapshot_by_id(ref.snapshot_id)
+        run_id = name[len(RUN_TAG_PREFIX) :]
+        props = snap.summary.additional_properties if snap is not None and snap.summary else {}
+        # a snapshot the run built, or the erasure of one it built (the tag moved there): the run's time
+        built_here = run_id in (props.get(TABLE_RUN_ID), props.get(ERASED_RUN))
+        found[run_id] = snap.timestamp_ms if built_here and snap is not None else 0
+    return found
+
+
+def resolve_run(lake: Lake, text: str, complete: list[tuple[int, str]] | None = None) -> str:
+    """A complete run named by its id or an unambiguous prefix of it (among `complete`, default complete_runs)."""
+    runs = [r for _, r in (complete_runs(lake) if complete is None else complete)]
     matches = [r for r in runs if r.startswith(text.removeprefix(RUN_TAG_PREFIX))]
     if len(matches) == 1:
         return matches[0]
@@ -170,15 +182,16 @@ def view_of_run(lake: Lake, run_id: str) -> dict[str, Snapshot]:
     """The consistent lake a complete run tagged: table name -> its snapshot."""
     from ..zones import TABLES
 
-    tag = run_tag(run_id)
-    view = {}
-    for spec in TABLES:
-        tbl = lake.iceberg(spec.zone, spec.name)
-        ref = tbl.refs().get(tag)
-        if ref is None:
-            raise LookupError(f"run {run_id} has no snapshot of {spec.qualified_name} (expired or erased)")
-        view[spec.name] = lake.snapshot(spec.zone, spec.name, ref.snapshot_id, tbl)
-    return view
+    return {spec.name: snapshot_of_run(lake, spec.zone, spec.name, run_id) for spec in TABLES}
+
+
+def snapshot_of_run(lake: Lake, zone: str, name: str, run_id: str, tbl=None) -> Snapshot:
+    """The snapshot of one table that a complete run tagged; LookupError if that tag is gone."""
+    tbl = tbl or lake.iceberg(zone, name)
+    ref = tbl.refs().get(run_tag(run_id))
+    if ref is None:
+        raise LookupError(f"run {run_id} has no snapshot of {zone}.{name} (expired or erased)")
+    return lake.snapshot(zone, name, ref.snapshot_id, tbl)
 
 
 def default_view(lake: Lake) -> tuple[str | None, dict[str, Snapshot]]:

@@ -9,6 +9,7 @@ anything else becomes one StoreError line naming the bucket and endpoint, never 
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
@@ -224,10 +225,24 @@ class S3Store:
         body = self._call("read", rel, self.client.get_object, Bucket=self.bucket, Key=self.key(rel))["Body"]
         return body.read()
 
+    def kind(self, rel: str) -> str:
+        """An object is always a regular file (see LocalStore.kind)."""
+        return "file"
+
     def open(self, rel: str) -> BinaryIO:
-        """A local, seekable copy of the object (landing files are read line by line)."""
+        """A local, seekable copy of the object (landing files are read line by line); FileNotFoundError
+        if it was deleted after it was listed."""
         spool = tempfile.TemporaryFile()
-        self._call("read", rel, self.client.download_fileobj, Bucket=self.bucket, Key=self.key(rel), Fileobj=spool)
+        try:
+            self.client.download_fileobj(Bucket=self.bucket, Key=self.key(rel), Fileobj=spool)
+        except ClientError as err:
+            spool.close()
+            if _client_error_code(err) in NOT_FOUND:
+                raise FileNotFoundError(errno.ENOENT, "removed after it was listed") from None
+            raise self._fail("read", rel, err) from None
+        except (BotoCoreError, Boto3Error) as err:
+            spool.close()
+            raise self._fail("read", rel, err) from None
         spool.seek(0)
         return spool
 
@@ -256,6 +271,14 @@ class S3Store:
 
     def make_dirs(self, rel: str) -> None:
         """Object stores have no folders."""
+
+    # An object store has no file modes: what keeps a lake's _private/ (keys, erasure register) private on
+    # S3 is the bucket policy and IAM, which must grant that prefix to the pipeline's role only.
+    def make_private(self, rel: str) -> None:
+        """Nothing to do here: see the bucket policy above."""
+
+    def write_private(self, rel: str, data: bytes) -> None:
+        self.write_atomic(rel, data)
 
     def delete_tree(self, rel: str) -> None:
         keys = [self.key(rel)] + [self.key(p) for p in self.list_files(rel)]  # the object itself, or a "folder"

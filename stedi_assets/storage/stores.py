@@ -6,9 +6,11 @@ landing reader and the engines work on relative paths and `uri()`s alike.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -45,19 +47,65 @@ class LocalStore:
         return (self.root / rel).stat().st_mtime
 
     def list_files(self, prefix: str = "") -> list[str]:
-        """Relative paths of all files below `prefix`, at any depth, sorted."""
+        """Relative paths of every entry below `prefix`, at any depth, except the folders walked into, sorted.
+
+        Besides regular files that is whatever else lies there: links (dangling, looping, or to a folder,
+        which is listed rather than followed: links can loop), FIFOs, sockets and devices, so that a caller
+        can report them. `kind` tells them apart without opening anything.
+        """
         base = self.root / prefix
         if not base.is_dir():
             return []
-        found = [(Path(d) / f).relative_to(self.root).as_posix() for d, _, files in os.walk(base) for f in files]
-        return sorted(found)
+        found = [
+            Path(d) / name
+            for d, dirs, files in os.walk(base)
+            for name in [*files, *(x for x in dirs if os.path.islink(os.path.join(d, x)))]
+        ]
+        return sorted(p.relative_to(self.root).as_posix() for p in found)
+
+    def kind(self, rel: str) -> str:
+        """What `rel` is, by stat alone (never opened: opening a FIFO blocks until someone writes to it).
+
+        "file" for a regular file or a link to one, else "fifo", "socket", "device" or "folder". Raises
+        OSError, its strerror saying why, when that cannot be told: a dangling or looping link, no access.
+        """
+        path = self.root / rel
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            why = "dangling symbolic link" if os.path.islink(path) else "removed after it was listed"
+            raise FileNotFoundError(errno.ENOENT, why) from None
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise OSError(errno.ELOOP, "symbolic link loop") from None
+            raise
+        if stat.S_ISREG(mode):
+            return "file"
+        if stat.S_ISDIR(mode):
+            return "folder"
+        if stat.S_ISFIFO(mode):
+            return "fifo"
+        return "socket" if stat.S_ISSOCK(mode) else "device"
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         base = self.root / prefix
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
     def open(self, rel: str) -> BinaryIO:
-        return open(self.root / rel, "rb")
+        """A regular file, for reading. Opened without blocking and refused unless regular: a FIFO put in
+        its place after `kind` looked at it must not hang the reader."""
+        try:
+            fd = os.open(self.root / rel, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "removed after it was listed") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def read_bytes(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()
@@ -76,6 +124,21 @@ class LocalStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def make_private(self, rel: str) -> None:
+        """Create `rel` as a folder only this user can enter (0700, whatever the umask), or tighten it and
+        the files in it (0600) if an older version left them readable."""
+        target = self.root / rel
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.chmod(0o700)
+        for child in target.iterdir():
+            if child.is_file():
+                child.chmod(0o600)
+
+    def write_private(self, rel: str, data: bytes) -> None:
+        """`write_atomic` into a private folder (see make_private); the file is mkstemp's, which is 0600."""
+        self.make_private(Path(rel).parent.as_posix())
+        self.write_atomic(rel, data)
 
     def put_file(self, local: str, rel: str, checksum: str | None = None) -> None:
         """Copy `local` to `rel`, replacing it in one step."""

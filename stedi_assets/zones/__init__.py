@@ -12,11 +12,18 @@ TABLES: tuple[TableSpec, ...] = (*LANDING_TABLES, QUARANTINE, *TRUSTED_TABLES, *
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
 
 
+class UnknownTable(KeyError):
+    """No table of the contract has this name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # KeyError's own str() is the repr of its message, quotes and all
+
+
 def table(name: str) -> TableSpec:
     try:
         return TABLES_BY_NAME[name]
     except KeyError:
-        raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES_BY_NAME)}") from None
+        raise UnknownTable(f"unknown table {name!r}; known: {', '.join(TABLES_BY_NAME)}") from None
 
 
 def graph_order() -> list[TableSpec]:

@@ -10,7 +10,7 @@ CUSTOMER_CURATED = TableSpec(
     name="customer_curated",
     description="Consenting customers who have accelerometer data.",
     columns=CUSTOMER_COLUMNS,
-    checks=("schema", "consent", "erasure", "row_count", "unique_customers"),
+    checks=("schema", "consent", "erasure", "row_count", "volume", "unique_customers"),
     at_most="customer_trusted",
 )
 
@@ -33,7 +33,7 @@ MACHINE_LEARNING_CURATED = TableSpec(
         Column("y", "double", "Acceleration along y."),
         Column("z", "double", "Acceleration along z."),
     ),
-    checks=("schema", "consent", "erasure", "row_count", "no_pii"),
+    checks=("schema", "consent", "erasure", "row_count", "volume", "no_pii"),
 )
 
 CURATED_TABLES = (CUSTOMER_CURATED, MACHINE_LEARNING_CURATED)

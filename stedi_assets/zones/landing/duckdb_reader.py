@@ -23,14 +23,21 @@ nearest double. DuckDB's JSON reader gives the same values: the same text, the s
 single correctly rounded division of two exact doubles (no reader can round it otherwise). Lines that DuckDB
 could read differently (NaN, trailing commas, duplicate keys, big or long numbers) are not plain.
 
-Files that cannot be read to the end are the Python reader's: it reads the file again and its result counts
-from the first line not yet written (so whatever it does with an unreadable file, this reader does too).
+Files. The reader goes through reader.landing_files' Listing in the Python reader's order: entries with a
+landing name that are no regular file are skipped unopened, as there. An entry that cannot be examined or
+opened is handed to the Python reader as unreadable, with the cause seen. A file that fails while being read
+is the Python reader's: it reads that one file again and its result counts from the first line not yet
+written (so whatever it does with a damaged file, its one "unreadable_file" quarantine row included, this
+reader does too: blocks end at whole lines, the Python reader gets every line before the damage). For the
+files it reads itself this reader records what the Python reader records: the size in `files`, the non-blank
+lines in `lines`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -43,7 +50,18 @@ import pyarrow.compute as pc
 
 from ...contract import ARROW_TYPES
 from ...engines.duckdb_engine import connect
-from .reader import ERASED, Sink, SourceStats, judge_line, landing_files, line_content, open_landing_file, read_source
+from .reader import (
+    ERASED,
+    Listing,
+    Sink,
+    SourceStats,
+    judge_line,
+    landing_files,
+    line_content,
+    open_landing_file,
+    read_source,
+    unreadable_cause,
+)
 from .schema import REJECTED_COLUMNS
 from .validation import FIELDS, _integer, _key_string, _number, _string
 
@@ -187,9 +205,11 @@ class _SourceReader:
         figures = SourceStats()  # this file's
         written = 0  # lines written so far
         try:
+            size = self.store.size(path)  # before opening, as the Python reader does
             stream = open_landing_file(self.store, path)
-        except Exception:
-            return self._python_from(path, written, figures)
+        except (OSError, EOFError, zlib.error) as err:  # what the Python reader catches; not retried: a file
+            return self.python(path, unreadable_cause(err))  # gone by now would give another cause
+        figures.files[path] = size
         with stream:
             chunks = _chunks(stream)
             while True:
@@ -214,7 +234,9 @@ class _SourceReader:
             self.con.unregister("lines")
         figures.fast_lines += plain.num_rows
         numbers = plain.column("source_line")
-        rows, rejects, figures.blank_lines = self._others(path, block, numbers.to_numpy(), figures.blank_lines)
+        blank = figures.blank_lines
+        rows, rejects, figures.blank_lines = self._others(path, block, numbers.to_numpy(), blank)
+        figures.lines += block.count - (figures.blank_lines - blank)
         schema = self.schemas["rows"]
         columns = [plain.column(f.name).cast(f.type) for f in schema if f.name not in ("source_file", "source_line")]
         plain = pa.Table.from_arrays(
@@ -261,7 +283,11 @@ class _SourceReader:
             self.sinks[part](batch)
         return merged.num_rows
 
-    def _python_from(self, path: str, written: int, figures: SourceStats) -> None:
+    def python(self, path: str, cause: str) -> None:
+        """The Python reader's result for `path`, an entry that could not be examined or opened (`cause`)."""
+        self._python_from(path, 0, SourceStats(), Listing(unreadable={path: cause}))
+
+    def _python_from(self, path: str, written: int, figures: SourceStats, listing: Listing | None = None) -> None:
         """The Python reader's result for `path` after line `written` (and its rows about the whole file); its
         figures for the file replace `figures`, but for the rows written before it took over."""
         kept = {"rows": figures.rows, "rejected": figures.rejected}
@@ -282,7 +308,13 @@ class _SourceReader:
             return keep
 
         python = read_source(
-            _OneFile(self.store, path), self.source, self.schemas["rows"], after("rows"), after("rejected"), self.erased
+            self.store,
+            self.source,
+            self.schemas["rows"],
+            after("rows"),
+            after("rejected"),
+            self.erased,
+            listing or Listing(files=[path]),
         )
         python.rows, python.rejected, python.fast_lines = kept["rows"], kept["rejected"], figures.fast_lines
         _add(self.stats, python)
@@ -315,19 +347,6 @@ def _ascending(numbers: pa.ChunkedArray) -> bool:
     return bool(np.all(values[1:] > values[:-1]))
 
 
-class _OneFile:
-    """The landing store as seen by a read of one of its files only."""
-
-    def __init__(self, store, path: str) -> None:
-        self._store, self._path = store, path
-
-    def list_files(self, prefix: str = "") -> list[str]:
-        return [self._path]
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-
 def read_source_duckdb(
     store,
     source: str,
@@ -342,11 +361,14 @@ def read_source_duckdb(
     `erased` is the erasure register's LandingFilter (or None); `connection` gives the DuckDB connection
     (an engine's session, so that its threads and memory limit apply).
     """
-    files, ignored = landing_files(store, source)
+    listing = landing_files(store, source)
     with connection() as con:
         con.execute("SET preserve_insertion_order = true")  # plain rows come back in line order
         reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
-        for path in files:
-            reader.read(path)
-    reader.stats.files, reader.stats.ignored_files = files, ignored
+        reader.stats.ignored_files, reader.stats.skipped_files = listing.ignored, listing.skipped
+        for path in sorted([*listing.files, *listing.unreadable]):  # the Python reader's order
+            if path in listing.unreadable:
+                reader.python(path, listing.unreadable[path])
+            else:
+                reader.read(path)
     return reader.stats

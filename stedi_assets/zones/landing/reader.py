@@ -27,12 +27,18 @@ BATCH_ROWS = 50_000
 Sink = Callable[[pa.RecordBatch], None]
 
 
+UNREADABLE = "unreadable_file"  # reason prefix of the one quarantine row of a file that cannot be read to its end
+
+
 @dataclass
 class SourceStats:
     """What one read of a landing source saw; reconciliation audits these figures."""
 
-    files: list[str] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)  # landing files opened -> their size in bytes
     ignored_files: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    unreadable_files: list[str] = field(default_factory=list)  # each has one UNREADABLE quarantine row
+    lines: int = 0  # non-blank lines read
     rows: int = 0
     rejected: int = 0
     blank_lines: int = 0
@@ -40,11 +46,47 @@ class SourceStats:
     fast_lines: int = 0  # lines the DuckDB reader typed set-wise (duckdb_reader.py); the rest went line by line
 
 
-def landing_files(store, source: str) -> tuple[list[str], list[str]]:
-    """(landing files of `source`, other files found there) as paths relative to the landing root."""
-    everything = store.list_files(source)
-    files = [p for p in everything if p.endswith(SUFFIXES)]
-    return files, [p for p in everything if not p.endswith(SUFFIXES)]
+@dataclass
+class Listing:
+    """The entries under a landing source, told apart without opening any of them."""
+
+    files: list[str] = field(default_factory=list)  # regular files (or links to one) with a landing name
+    ignored: list[str] = field(default_factory=list)  # entries with other names
+    skipped: list[str] = field(default_factory=list)  # landing names that are no regular file: FIFO, socket, ...
+    unreadable: dict[str, str] = field(default_factory=dict)  # landing names that cannot be examined -> why
+
+
+def landing_files(store, source: str) -> Listing:
+    """The entries under `source` (paths relative to the landing root), by name and by kind (stat only)."""
+    listing = Listing()
+    for path in store.list_files(source):
+        if not path.endswith(SUFFIXES):
+            listing.ignored.append(path)
+            continue
+        try:
+            kind = store.kind(path)
+        except OSError as err:  # a dangling or looping link, no access
+            listing.unreadable[path] = unreadable_cause(err)
+            continue
+        (listing.files if kind == "file" else listing.skipped).append(path)
+    return listing
+
+
+def unreadable_cause(err: BaseException) -> str:
+    """Why a landing file cannot be read, in a few fixed words: never its bytes, never its path."""
+    if isinstance(err, gzip.BadGzipFile):  # its message quotes the file's first bytes
+        return "not gzip data" if str(err).startswith("Not a gzipped file") else "corrupt gzip data"
+    if isinstance(err, EOFError):
+        return "gzip data cut short"
+    if isinstance(err, zlib.error):
+        return "corrupt gzip data"
+    if isinstance(err, OSError) and isinstance(err.strerror, str) and err.strerror:
+        return err.strerror[0].lower() + err.strerror[1:]
+    if isinstance(err, FileNotFoundError):
+        return "not found"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    return type(err).__name__
 
 
 def physical_lines(stream) -> Iterator[tuple[int, bytes]]:
@@ -67,6 +109,27 @@ def line_content(number: int, raw: bytes) -> bytes:
 def open_landing_file(store, path: str):
     stream = store.open(path)
     return gzip.GzipFile(fileobj=stream) if path.endswith(".gz") else stream
+
+
+class _FileRead:
+    """One read of a landing file. A failure to read it (gone, no access, not gzip, cut short, an I/O error)
+    ends its lines and is kept in `failure`; failures of whoever consumes the lines are not caught here."""
+
+    def __init__(self, store, path: str) -> None:
+        self.store, self.path = store, path
+        self.size: int | None = None  # bytes, once the file is open
+        self.last = 0  # the last line read
+        self.failure: str | None = None
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        try:
+            size = self.store.size(self.path)
+            with open_landing_file(self.store, self.path) as stream:
+                self.size = size
+                for self.last, raw in physical_lines(stream):
+                    yield self.last, raw
+        except (OSError, EOFError, zlib.error) as err:
+            self.failure = unreadable_cause(err)
 
 
 def _reject_constant(name: str):
@@ -148,33 +211,53 @@ def read_source(
     write_rows: Sink,
     write_rejected: Sink,
     erased: Callable[[tuple | None, bytes], bool] | None = None,
+    listing: Listing | None = None,
 ) -> SourceStats:
     """Validate every line of `source` under the landing store; typed rows and rejects go to the sinks.
+
+    A file that cannot be read to its end (gone, no access, a dangling or looping link, not gzip, cut short)
+    keeps the lines read before the damage and gets ONE quarantine row, reason "unreadable_file: <cause>".
+    Entries with a landing name that are not regular files (FIFO, socket, device, link to a folder) are
+    skipped without being opened, and listed in the stats.
 
     A line of an erased person (`erased`: a valid record of theirs, or an invalid line naming them) is counted
     as rejected with reason "erased" and its text is not kept: data re-delivered after an erasure never
     re-enters the lake, and cannot block it either.
+
+    `listing` is the entries to read, landing_files(store, source) by default (the DuckDB reader hands over
+    single entries it has listed already).
     """
     stats = SourceStats()
-    stats.files, stats.ignored_files = landing_files(store, source)
+    listing = landing_files(store, source) if listing is None else listing
+    stats.ignored_files, stats.skipped_files = listing.ignored, listing.skipped
     rows = _Batcher(data_schema, write_rows)
     rejected = _Batcher(pa.schema([(c.name, ARROW_TYPES[c.type]) for c in REJECTED_COLUMNS]), write_rejected)
-    for path in stats.files:
-        last = 0
-        try:
-            with open_landing_file(store, path) as stream:
-                for last, raw in physical_lines(stream):
-                    verdict = judge_line(source, raw, erased)
-                    if verdict is None:
-                        stats.blank_lines += 1
-                    elif verdict[0] is not None:
-                        rows.add((*verdict[0], path, last))
-                    else:
-                        stats.erased += verdict[2] == ERASED
-                        rejected.add((source, path, last, verdict[1], verdict[2]))
-        except (OSError, EOFError, zlib.error) as err:
-            # A truncated or corrupt file: keep what was read and quarantine the unreadable rest.
-            rejected.add((source, path, last + 1, "", f"file unreadable after line {last}: {err}"))
+
+    def unreadable(path: str, last: int, cause: str) -> None:
+        # One row for the file, or for its rest past the last line read: the lines read so far are kept.
+        stats.unreadable_files.append(path)
+        rejected.add((source, path, last + 1, "", f"{UNREADABLE}: {cause}" + (f" after line {last}" if last else "")))
+
+    for path in sorted([*listing.files, *listing.unreadable]):
+        if path in listing.unreadable:
+            unreadable(path, 0, listing.unreadable[path])
+            continue
+        read = _FileRead(store, path)
+        for number, raw in read.lines():
+            verdict = judge_line(source, raw, erased)
+            if verdict is None:
+                stats.blank_lines += 1
+                continue
+            stats.lines += 1
+            if verdict[0] is not None:
+                rows.add((*verdict[0], path, number))
+            else:
+                stats.erased += verdict[2] == ERASED
+                rejected.add((source, path, number, verdict[1], verdict[2]))
+        if read.size is not None:
+            stats.files[path] = read.size
+        if read.failure is not None:
+            unreadable(path, read.last, read.failure)
     rows.flush()
     rejected.flush()
     stats.rows, stats.rejected = rows.count, rejected.count

@@ -28,7 +28,7 @@ def landing_table(name: str, description: str, columns: tuple[Column, ...]) -> T
         name=name,
         description=description,
         columns=(*columns, *LINEAGE),
-        checks=("reconciliation", "schema", "row_count", "erasure"),
+        checks=("reconciliation", "schema", "row_count", "erasure", "volume"),
         parts=("data", "rejected"),
         part_columns={"rejected": REJECTED_COLUMNS},
     )
@@ -91,5 +91,6 @@ QUARANTINE = TableSpec(
     name="rejected",
     description="The quarantine: every landing line that failed validation, with file, line, raw text and reason.",
     columns=REJECTED_COLUMNS,
+    # no volume check: a quarantine that shrinks is good news (its source tables' volume checks see a lost file)
     checks=("quarantine_complete", "schema", "erasure"),
 )

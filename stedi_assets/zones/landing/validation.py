@@ -67,9 +67,12 @@ def _key_string(value: Any) -> str:
 
 
 def _json_type(value: Any) -> str:
+    """The kind of a JSON value, never the value: a quarantine reason must not repeat a name or phone."""
     if value is None:
         return "null"
-    return {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}.get(type(value), f"{value!r}")
+    if _is_number(value):
+        return "a number"
+    return {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}.get(type(value), "a value")
 
 
 Kind = Callable[[Any], Any]

@@ -25,7 +25,7 @@ CUSTOMER_TRUSTED = TableSpec(
     name="customer_trusted",
     description="Customers who agreed to share their data for research.",
     columns=CUSTOMER_COLUMNS,
-    checks=("schema", "consent", "erasure", "row_count", "unique_customers"),
+    checks=("schema", "consent", "erasure", "row_count", "volume", "unique_customers"),
     at_most="customer_landing",
 )
 
@@ -34,7 +34,7 @@ ACCELEROMETER_TRUSTED = TableSpec(
     name="accelerometer_trusted",
     description="Accelerometer readings of customers who agreed to research use.",
     columns=_without_lineage(ACCELEROMETER_LANDING),
-    checks=("schema", "consent", "erasure", "row_count", "distinct_rows"),
+    checks=("schema", "consent", "erasure", "row_count", "volume", "distinct_rows"),
     at_most="accelerometer_landing",
 )
 
@@ -43,7 +43,7 @@ STEP_TRAINER_TRUSTED = TableSpec(
     name="step_trainer_trusted",
     description="Step Trainer readings of curated customers' devices.",
     columns=(*_without_lineage(STEP_TRAINER_LANDING), CUSTOMER_KEY),
-    checks=("schema", "consent", "erasure", "row_count", "distinct_rows", "ambiguous_readings"),
+    checks=("schema", "consent", "erasure", "row_count", "volume", "distinct_rows", "ambiguous_readings"),
     at_most="step_trainer_landing",
 )
 
