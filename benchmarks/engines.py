@@ -5,9 +5,9 @@
 Each (size, engine) runs in a fresh Python process that materializes every table in-process, as
 `stedi run` would, so each figure includes Python, Dagster and, for Spark, the JVM's start-up. Printed
 per run: the process's wall time; the Spark session start-up inside it; the time of the landing steps
-(the Python validating reader, the same code for both engines) and of the six SQL tables (the part the
-engines differ on); and the peak memory of the whole process tree (the Python process plus, for Spark,
-its JVM), sampled from /proc every 50 ms. Row counts of every table are compared between the engines.
+(the landing readers: DuckDB's under DuckDB, the Python reference under Spark) and of the six SQL tables;
+and the peak memory of the whole process tree (the Python process plus, for Spark, its JVM), sampled from
+/proc every 50 ms. Row counts of every table are compared between the engines.
 """
 
 from __future__ import annotations

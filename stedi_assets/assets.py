@@ -172,7 +172,7 @@ def _write_audit_publish(
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
     try:
         if landing_store is not None:
-            build_landing(spec, staged, lake, landing_store)
+            build_landing(spec, staged, lake, landing_store, engine)
             _log_landing_files(context, spec, staged)
         else:
             build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))

@@ -6,31 +6,44 @@ import pyarrow.parquet as pq
 
 from .contract import TableSpec
 from .engines.base import Engine
+from .engines.duckdb_engine import DuckDBEngine
 from .privacy.keys import key_id
 from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
+from .zones.landing.duckdb_reader import read_source_duckdb
 from .zones.landing.reader import read_source
 from .zones.landing.schema import SOURCE_OF
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 
-def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store) -> None:
+def landing_reader(engine: Engine | None) -> str:
+    """The landing reader for a run on `engine`: the DuckDB engine's choice (duckdb_reader.py by default,
+    or the reference reader.py), the reference reader on other engines."""
+    return engine.landing_reader if isinstance(engine, DuckDBEngine) else "python"
+
+
+def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store, engine=None) -> None:
     """Validate every line of the table's landing source into typed rows and rejected lines; records
     of erased people are dropped (counted as rejected, reason "erased")."""
     source = SOURCE_OF[spec.name]
     erased = ErasureRegister.load(lake).landing_filter(source)
     # policy is irrelevant at landing: both policies share the same typed rows
     schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
+    reader = landing_reader(engine)
     with (
         lake.local_output(staged.file("data")) as data,
         lake.local_output(staged.file("rejected")) as rejects,
         pq.ParquetWriter(data, schemas["data"]) as rows,
         pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
     ):
-        stats = read_source(landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
+        args = (landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
+        if reader == "duckdb":
+            stats = read_source_duckdb(*args, connection=engine.session)
+        else:
+            stats = read_source(*args)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
-        "engine": "python",  # the validating reader (zones/landing/reader.py), whatever the SQL engine
+        "engine": reader,  # the validating reader: duckdb (zones/landing/duckdb_reader.py) or python (reader.py)
         "landing_root": landing_store.uri(),
         "landing_files": stats.files,  # path -> bytes, of the files it opened
         "ignored_files": stats.ignored_files,
@@ -38,6 +51,7 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
         "unreadable_files": stats.unreadable_files,
         "nonblank_lines": stats.lines,  # reconciliation's figure: files are read once, by the reader
         "blank_lines": stats.blank_lines,
+        "fast_lines": stats.fast_lines,  # typed set-wise by the DuckDB reader: a drop means a new line layout
         "erased_lines": stats.erased,
     }
 

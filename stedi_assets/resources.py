@@ -85,7 +85,7 @@ def engine_resource(name: str | None = None) -> Engine:
         from .engines.spark_engine import SparkEngine  # pyspark is the optional [spark] extra
 
         return SparkEngine(master=settings.spark_master())
-    return DuckDBEngine()
+    return DuckDBEngine(landing_reader=cast(Literal["duckdb", "python"], settings.landing_reader()))
 
 
 def _resources(

@@ -47,6 +47,17 @@ def engine() -> str:
     return checked_engine(os.environ.get("STEDI_ENGINE", "duckdb"))
 
 
+LANDING_READERS = ("duckdb", "python")
+
+
+def landing_reader() -> str:
+    """STEDI_LANDING_READER: duckdb (default; used when the engine is DuckDB) or python (the reference reader)."""
+    name = os.environ.get("STEDI_LANDING_READER", "duckdb")
+    if name not in LANDING_READERS:
+        raise SettingError(f"unknown STEDI_LANDING_READER {name!r}: choose {' or '.join(LANDING_READERS)}")
+    return name
+
+
 DISTRIBUTION = "stedi_assets"  # setup.py's name: its extras install what the optional engines and catalogs need
 ENGINE_PACKAGES = {"spark": "pyspark"}  # engine -> the package its extra (of the same name) installs
 

@@ -272,7 +272,7 @@ def test_every_commit_records_its_run_policy_engine_and_input_snapshots(tmp_path
         snap = current[spec.name]
         summary = lake.iceberg(spec.zone, spec.name).current_snapshot().summary.additional_properties
         assert summary["stedi.run-id"] == result.run_id
-        assert summary["stedi.engine"] == ("python" if spec.name.endswith("_landing") else "duckdb")
+        assert summary["stedi.engine"] == "duckdb"  # SQL tables: the engine; landing tables: its landing reader
         assert summary["stedi.policy"] == ("" if spec.zone == "landing" else "rubric")
         assert snap.inputs == {name: current[name].snapshot for name in dependencies(spec)}
         assert f"run-{result.run_id}" in lake.tags(spec.zone, spec.name)

@@ -1,22 +1,23 @@
-"""Landing rules of ZONE_RULES.md, one by one, on hand-written lines.
+"""Landing rules of ZONE_RULES.md, one by one, on hand-written lines, each on both landing readers: the
+Python reference (reader.py) and the DuckDB one (duckdb_reader.py).
 
-Unit level: `parse_line` (bytes of one line -> typed values or a reason), `validate` (one JSON value) and
-`read_source` (a landing folder -> rows, rejected lines, stats). End to end: the landing group
-materialized over a small landing folder, read back from the published tables.
+Unit level: one line through a reader (bytes -> typed values or a reason, as `parse_line` gives them),
+`validate` (one JSON value) and the reader over a landing folder (-> rows, rejected lines, stats). End to
+end: the landing group materialized over a small landing folder, read back from the published tables.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.stores import LocalStore
-from stedi_assets.zones.landing.reader import parse_line, read_source
+from stedi_assets.zones.landing.duckdb_reader import read_source_duckdb
+from stedi_assets.zones.landing.reader import read_source
 from stedi_assets.zones.landing.schema import (
     ACCELEROMETER_LANDING,
     CUSTOMER_LANDING,
@@ -58,14 +59,14 @@ def column(source: str, values: tuple, key: str):
     return values[[k for k, _, _ in FIELDS[source]].index(key)]
 
 
-def assert_valid(source: str, raw: bytes) -> tuple:
-    values, reason = parse_line(source, raw)
+def assert_valid(parse, source: str, raw: bytes) -> tuple:
+    values, reason = parse(source, raw)
     assert reason is None, f"{raw!r} rejected: {reason}"
     return values
 
 
-def assert_invalid(source: str, raw: bytes, mentions: str | None = None) -> str:
-    values, reason = parse_line(source, raw)
+def assert_invalid(parse, source: str, raw: bytes, mentions: str | None = None) -> str:
+    values, reason = parse(source, raw)
     assert values is None, f"{raw!r} accepted as {values}"
     assert reason, "a rejected line needs a reason"
     if mentions:
@@ -143,22 +144,22 @@ NON_NUMBER_CONSTANTS = ["NaN", "Infinity", "-Infinity"]  # not JSON at all; Pyth
 
 @pytest.mark.parametrize("source,key", INTEGER_FIELDS)
 @pytest.mark.parametrize("raw,expected", VALID_INTEGERS)
-def test_integer_fields_accept_whole_numbers_in_64_bits(source, key, raw, expected):
-    values = assert_valid(source, line(source, **{key: raw}))
+def test_integer_fields_accept_whole_numbers_in_64_bits(parse, source, key, raw, expected):
+    values = assert_valid(parse, source, line(source, **{key: raw}))
     got = column(source, values, key)
     assert got == expected and type(got) is int
 
 
 @pytest.mark.parametrize("source,key", INTEGER_FIELDS)
 @pytest.mark.parametrize("raw", INVALID_INTEGERS)
-def test_integer_fields_reject_fractions_strings_booleans_and_overflow(source, key, raw):
-    assert_invalid(source, line(source, **{key: raw}), mentions=key)
+def test_integer_fields_reject_fractions_strings_booleans_and_overflow(parse, source, key, raw):
+    assert_invalid(parse, source, line(source, **{key: raw}), mentions=key)
 
 
 @pytest.mark.parametrize("source,key", INTEGER_FIELDS)
 @pytest.mark.parametrize("raw", NON_NUMBER_CONSTANTS)
-def test_integer_fields_reject_nan_and_infinity(source, key, raw):
-    assert_invalid(source, line(source, **{key: raw}))
+def test_integer_fields_reject_nan_and_infinity(parse, source, key, raw):
+    assert_invalid(parse, source, line(source, **{key: raw}))
 
 
 @pytest.mark.parametrize(
@@ -171,14 +172,14 @@ def test_integer_fields_reject_nan_and_infinity(source, key, raw):
     ],
 )
 @pytest.mark.parametrize("raw", ["null", ABSENT])
-def test_required_integers_cannot_be_null_or_absent(source, key, raw):
-    assert_invalid(source, line(source, **{key: raw}), mentions=key)
+def test_required_integers_cannot_be_null_or_absent(parse, source, key, raw):
+    assert_invalid(parse, source, line(source, **{key: raw}), mentions=key)
 
 
 @pytest.mark.parametrize("key", ["shareWithResearchAsOfDate", "shareWithPublicAsOfDate", "shareWithFriendsAsOfDate"])
 @pytest.mark.parametrize("raw", ["null", ABSENT])
-def test_consent_dates_may_be_null_or_absent(key, raw):
-    values = assert_valid("customer", line("customer", **{key: raw}))
+def test_consent_dates_may_be_null_or_absent(parse, key, raw):
+    values = assert_valid(parse, "customer", line("customer", **{key: raw}))
     assert column("customer", values, key) is None
 
 
@@ -197,21 +198,21 @@ NUMBER_FIELDS = [
     "raw,expected",
     [("1", 1.0), ("-0.25", -0.25), ("1e-3", 0.001), ("0", 0.0), ("212", 212.0), ("1655564444058", 1655564444058.0)],
 )
-def test_number_fields_accept_numbers_stored_as_double(source, key, raw, expected):
-    got = column(source, assert_valid(source, line(source, **{key: raw})), key)
+def test_number_fields_accept_numbers_stored_as_double(parse, source, key, raw, expected):
+    got = column(source, assert_valid(parse, source, line(source, **{key: raw})), key)
     assert got == expected and type(got) is float
 
 
 @pytest.mark.parametrize("source,key", NUMBER_FIELDS)
 @pytest.mark.parametrize("raw", ['"1"', '"1.0"', "true", "false", "null", ABSENT, "[1]", "{}"])
-def test_number_fields_reject_strings_booleans_null_and_absent(source, key, raw):
-    assert_invalid(source, line(source, **{key: raw}), mentions=key)
+def test_number_fields_reject_strings_booleans_null_and_absent(parse, source, key, raw):
+    assert_invalid(parse, source, line(source, **{key: raw}), mentions=key)
 
 
 @pytest.mark.parametrize("source,key", NUMBER_FIELDS)
 @pytest.mark.parametrize("raw", NON_NUMBER_CONSTANTS + ["1e400", "-1e400"])
-def test_number_fields_reject_nan_and_infinity(source, key, raw):
-    assert_invalid(source, line(source, **{key: raw}))
+def test_number_fields_reject_nan_and_infinity(parse, source, key, raw):
+    assert_invalid(parse, source, line(source, **{key: raw}))
 
 
 # -------------------------------------------------------------------------------- identity/serial strings
@@ -235,33 +236,33 @@ KEY_STRING_FIELDS = [
         ('"\\u00a0"', "\u00a0"),  # a no-break space is not U+0020 either
     ],
 )
-def test_key_strings_accept_anything_non_empty_after_trimming_spaces(source, key, raw, expected):
-    assert column(source, assert_valid(source, line(source, **{key: raw})), key) == expected
+def test_key_strings_accept_anything_non_empty_after_trimming_spaces(parse, source, key, raw, expected):
+    assert column(source, assert_valid(parse, source, line(source, **{key: raw})), key) == expected
 
 
 @pytest.mark.parametrize("source,key", KEY_STRING_FIELDS)
 @pytest.mark.parametrize("raw", ['""', '" "', '"     "', "null", ABSENT, "5", "true", '["ann@x.com"]', "{}"])
-def test_key_strings_reject_empty_spaces_only_non_strings_null_and_absent(source, key, raw):
-    assert_invalid(source, line(source, **{key: raw}), mentions=key)
+def test_key_strings_reject_empty_spaces_only_non_strings_null_and_absent(parse, source, key, raw):
+    assert_invalid(parse, source, line(source, **{key: raw}), mentions=key)
 
 
 @pytest.mark.parametrize("key", ["customerName", "phone", "birthDay"])
 @pytest.mark.parametrize("raw,expected", [('"x"', "x"), ('""', ""), ('"  "', "  "), ("null", None), (ABSENT, None)])
-def test_optional_customer_strings_may_be_any_string_null_or_absent(key, raw, expected):
-    assert column("customer", assert_valid("customer", line("customer", **{key: raw})), key) == expected
+def test_optional_customer_strings_may_be_any_string_null_or_absent(parse, key, raw, expected):
+    assert column("customer", assert_valid(parse, "customer", line("customer", **{key: raw})), key) == expected
 
 
 @pytest.mark.parametrize("key", ["customerName", "phone", "birthDay"])
 @pytest.mark.parametrize("raw", ["5", "19900101", "true", '["x"]', "{}"])
-def test_optional_customer_strings_reject_non_strings(key, raw):
-    assert_invalid("customer", line("customer", **{key: raw}), mentions=key)
+def test_optional_customer_strings_reject_non_strings(parse, key, raw):
+    assert_invalid(parse, "customer", line("customer", **{key: raw}), mentions=key)
 
 
 @pytest.mark.parametrize(
     "key,raw", [("phone", "8015550147"), ("customerName", "7.5e1"), ("email", "8015550147"), ("birthDay", "19710203")]
 )
-def test_a_reason_names_the_kind_of_a_personal_value_never_the_value(key, raw):
-    reason = assert_invalid("customer", line("customer", **{key: raw}), mentions=key)
+def test_a_reason_names_the_kind_of_a_personal_value_never_the_value(parse, key, raw):
+    reason = assert_invalid(parse, "customer", line("customer", **{key: raw}), mentions=key)
     assert reason == f"{key} is a number, not a string"  # the reason is shown in previews and reports
 
 
@@ -269,8 +270,8 @@ def test_a_reason_names_the_kind_of_a_personal_value_never_the_value(key, raw):
 
 
 @pytest.mark.parametrize("raw", [b"[1, 2]", b'[{"email": "ann@x.com"}]', b'"ann@x.com"', b"42", b"null", b"true"])
-def test_a_line_that_is_json_but_not_an_object_is_rejected(raw):
-    assert "not a JSON object" in assert_invalid("customer", raw)
+def test_a_line_that_is_json_but_not_an_object_is_rejected(parse, raw):
+    assert "not a JSON object" in assert_invalid(parse, "customer", raw)
 
 
 @pytest.mark.parametrize(
@@ -284,8 +285,8 @@ def test_a_line_that_is_json_but_not_an_object_is_rejected(raw):
         line("accelerometer") + b",",
     ],
 )
-def test_a_line_that_is_not_json_is_rejected(raw):
-    assert "not valid JSON" in assert_invalid("accelerometer", raw)
+def test_a_line_that_is_not_json_is_rejected(parse, raw):
+    assert "not valid JSON" in assert_invalid(parse, "accelerometer", raw)
 
 
 @pytest.mark.parametrize(
@@ -297,21 +298,21 @@ def test_a_line_that_is_not_json_is_rejected(raw):
         b"\xff\xfe{}",
     ],
 )
-def test_a_line_that_is_not_valid_utf8_is_rejected(raw):
-    assert "UTF-8" in assert_invalid("accelerometer", raw)
+def test_a_line_that_is_not_valid_utf8_is_rejected(parse, raw):
+    assert "UTF-8" in assert_invalid(parse, "accelerometer", raw)
 
 
-def test_valid_utf8_beyond_ascii_is_fine():
-    values = assert_valid("customer", line("customer", customerName='"Zoë Ångström 山田"', email='"zoë@x.com"'))
+def test_valid_utf8_beyond_ascii_is_fine(parse):
+    values = assert_valid(parse, "customer", line("customer", customerName='"Zoë Ångström 山田"', email='"zoë@x.com"'))
     assert column("customer", values, "customerName") == "Zoë Ångström 山田"
     assert column("customer", values, "email") == "zoë@x.com"
 
 
 @pytest.mark.parametrize("source", list(BASE))
-def test_unknown_keys_are_ignored(source):
-    plain = assert_valid(source, line(source))
+def test_unknown_keys_are_ignored(parse, source):
+    plain = assert_valid(parse, source, line(source))
     extra = assert_valid(
-        source, line(source, Email='"other@x.com"', extra='{"deep": [1, "two", null]}', note="null", flag="true")
+        parse, source, line(source, Email='"other@x.com"', extra='{"deep": [1, "two", null]}', note="null", flag="true")
     )
     assert extra == plain
 
@@ -342,8 +343,8 @@ def test_validate_rejects_non_objects(record):
         (line("accelerometer", timeStamp="null", timestamp="5"), 5),
     ],
 )
-def test_legacy_timeStamp_is_accepted_and_timestamp_wins(raw, expected):
-    assert column("accelerometer", assert_valid("accelerometer", raw), "timestamp") == expected
+def test_legacy_timeStamp_is_accepted_and_timestamp_wins(parse, raw, expected):
+    assert column("accelerometer", assert_valid(parse, "accelerometer", raw), "timestamp") == expected
 
 
 @pytest.mark.parametrize(
@@ -358,13 +359,16 @@ def test_legacy_timeStamp_is_accepted_and_timestamp_wins(raw, expected):
         (line("accelerometer", timestamp=ABSENT, TimeStamp="7"), "timestamp"),  # only the exact legacy key counts
     ],
 )
-def test_legacy_timeStamp_rejections(raw, mentions):
-    assert_invalid("accelerometer", raw, mentions=mentions)
+def test_legacy_timeStamp_rejections(parse, raw, mentions):
+    assert_invalid(parse, "accelerometer", raw, mentions=mentions)
 
 
-def test_timeStamp_is_not_accepted_for_other_sources():
+def test_timeStamp_is_not_accepted_for_other_sources(parse):
     assert_invalid(
-        "step_trainer", line("step_trainer", sensorReadingTime=ABSENT, timeStamp="5"), mentions="sensorReadingTime"
+        parse,
+        "step_trainer",
+        line("step_trainer", sensorReadingTime=ABSENT, timeStamp="5"),
+        mentions="sensorReadingTime",
     )
 
 
@@ -373,20 +377,47 @@ def test_timeStamp_is_not_accepted_for_other_sources():
 SCHEMAS = {"customer": CUSTOMER_LANDING, "accelerometer": ACCELEROMETER_LANDING, "step_trainer": STEP_TRAINER_LANDING}
 
 
-def read(root: Path, source: str):
-    """read_source over `root`: (rows as dicts, rejected as dicts, stats)."""
-    rows, rejected = [], []
-    stats = read_source(
-        LocalStore(root),
-        source,
-        SCHEMAS[source].arrow_schema("strict"),
-        lambda b: rows.extend(b.to_pylist()),
-        lambda b: rejected.extend(b.to_pylist()),
-    )
-    return rows, rejected, stats
+READERS = {"python": read_source, "duckdb": read_source_duckdb}
 
 
-def test_read_source_bom_crlf_and_blank_lines(tmp_path):
+@pytest.fixture(params=list(READERS))
+def read(request, tmp_path):
+    """A reader (each rule is tested on both) over the landing folder `tmp_path`: source -> (rows as dicts,
+    rejected as dicts, stats)."""
+
+    def read_tmp(source: str):
+        rows, rejected = [], []
+        stats = READERS[request.param](
+            LocalStore(tmp_path),
+            source,
+            SCHEMAS[source].arrow_schema("strict"),
+            lambda b: rows.extend(b.to_pylist()),
+            lambda b: rejected.extend(b.to_pylist()),
+        )
+        return rows, rejected, stats
+
+    return read_tmp
+
+
+@pytest.fixture
+def parse(read, tmp_path):
+    """parse_line through a whole reader: one line -> (typed values, None) or (None, reason)."""
+
+    def parse_through_reader(source: str, raw: bytes):
+        assert b"\n" not in raw
+        folder = tmp_path / source
+        folder.mkdir(exist_ok=True)
+        (folder / "line.json").write_bytes(b"\n" + raw)  # line 2: a leading BOM stays part of the line
+        rows, rejected, _ = read(source)
+        assert len(rows) + len(rejected) == 1, f"{raw!r} was read as a blank line"
+        if rows:
+            return tuple(rows[0][key] for key, _, _ in FIELDS[source]), None
+        return None, rejected[0]["reason"]
+
+    return parse_through_reader
+
+
+def test_read_source_bom_crlf_and_blank_lines(read, tmp_path):
     ok = line("step_trainer")
     data = (
         b"\xef\xbb\xbf"
@@ -401,7 +432,7 @@ def test_read_source_bom_crlf_and_blank_lines(tmp_path):
     )  # 6: valid, no final newline
     (tmp_path / "step_trainer").mkdir()
     (tmp_path / "step_trainer" / "s.json").write_bytes(data)
-    rows, rejected, stats = read(tmp_path, "step_trainer")
+    rows, rejected, stats = read("step_trainer")
     assert [(r["source_file"], r["source_line"]) for r in rows] == [
         ("step_trainer/s.json", 1),
         ("step_trainer/s.json", 6),
@@ -416,17 +447,17 @@ def test_read_source_bom_crlf_and_blank_lines(tmp_path):
     assert stats.rows + stats.rejected == 6 - stats.blank_lines
 
 
-def test_read_source_bom_only_counts_at_file_start(tmp_path):
+def test_read_source_bom_only_counts_at_file_start(read, tmp_path):
     (tmp_path / "accelerometer").mkdir()
     (tmp_path / "accelerometer" / "a.json").write_bytes(
         line("accelerometer") + b"\n" + b"\xef\xbb\xbf" + line("accelerometer") + b"\n"
     )
-    rows, rejected, _ = read(tmp_path, "accelerometer")
+    rows, rejected, _ = read("accelerometer")
     assert [r["source_line"] for r in rows] == [1]
     assert [r["source_line"] for r in rejected] == [2]
 
 
-def test_read_source_file_kinds_depth_and_ignored_files(tmp_path):
+def test_read_source_file_kinds_depth_and_ignored_files(read, tmp_path):
     src = tmp_path / "customer"
     (src / "2022" / "06" / "18").mkdir(parents=True)
     (src / "a.json").write_bytes(line("customer", email='"a@x.com"') + b"\n")
@@ -439,7 +470,7 @@ def test_read_source_file_kinds_depth_and_ignored_files(tmp_path):
     (src / "2022" / "06" / "18" / "d.jsonl.gz").write_bytes(gzip.compress(line("customer", email='"d@x.com"')))
     for other in ("README.md", "e.json.bak", "f.csv", "g.gz", "2022/i.txt"):
         (src / other).write_bytes(line("customer", email='"ignored@x.com"') + b"\n")
-    rows, rejected, stats = read(tmp_path, "customer")
+    rows, rejected, stats = read("customer")
     assert sorted((r["email"], r["source_file"], r["source_line"]) for r in rows) == [
         ("a@x.com", "customer/a.json", 1),
         ("b@x.com", "customer/2022/b.jsonl", 1),
@@ -453,15 +484,15 @@ def test_read_source_file_kinds_depth_and_ignored_files(tmp_path):
     assert stats.blank_lines == 1
 
 
-def test_read_source_keeps_duplicates(tmp_path):
+def test_read_source_keeps_duplicates(read, tmp_path):
     write_landing(tmp_path, "accelerometer", [line("accelerometer")] * 3)
-    rows, rejected, stats = read(tmp_path, "accelerometer")
+    rows, rejected, stats = read("accelerometer")
     assert len(rows) == 3 and not rejected
     assert [r["source_line"] for r in rows] == [1, 2, 3]
 
 
-def test_read_source_of_an_empty_or_missing_source(tmp_path):
-    rows, rejected, stats = read(tmp_path, "step_trainer")
+def test_read_source_of_an_empty_or_missing_source(read):
+    rows, rejected, stats = read("step_trainer")
     assert (rows, rejected, stats.files, stats.rows, stats.rejected) == ([], [], {}, 0, 0)
 
 
@@ -524,8 +555,9 @@ IGNORED = {
 }
 
 
-@pytest.fixture(scope="module")
-def landed(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(READERS))
+def landed(request, tmp_path_factory):
+    """The landing group materialized by each reader (STEDI_LANDING_READER)."""
     root = tmp_path_factory.mktemp("landing_e2e")
     landing, lake = root / "landing", root / "lake"
     write_landing(landing, "customer", [line + b"\r" for line in CUSTOMER_1])
@@ -541,7 +573,9 @@ def landed(tmp_path_factory):
     deep = landing / "step_trainer" / "deep" / "er" / "x.json"
     deep.parent.mkdir(parents=True)
     deep.write_bytes(b"\n".join(STEP_DEEP) + b"\n")
-    result = run_pipeline(landing, lake, selection=dg.AssetSelection.groups("landing"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("STEDI_LANDING_READER", request.param)
+        result = run_pipeline(landing, lake, selection=dg.AssetSelection.groups("landing"))
     return result, lake
 
 
@@ -632,20 +666,29 @@ def test_files_with_other_names_are_ignored_but_reported(landed):
     assert metadata["customer_landing"]["rejected_lines"].value == 5
 
 
+def test_each_landing_snapshot_names_the_reader_that_made_it(landed, request):
+    _, lake = landed
+    current = open_lake(str(lake))
+    reader = request.node.callspec.params["landed"]
+    extras = [current.current("landing", table).extra for table in IGNORED]
+    assert {extra["engine"] for extra in extras} == {reader}
+    assert (sum(extra["fast_lines"] for extra in extras) > 0) == (reader == "duckdb")  # lines typed set-wise
+
+
 # ------------------------------------------------ regressions: bugs these tests found, now fixed
 
 
-def test_number_too_large_for_a_double_is_rejected_not_a_crash():
-    assert_invalid("accelerometer", line("accelerometer", x="1" + "0" * 400), mentions="x")
+def test_number_too_large_for_a_double_is_rejected_not_a_crash(parse):
+    assert_invalid(parse, "accelerometer", line("accelerometer", x="1" + "0" * 400), mentions="x")
 
 
-def test_deeply_nested_json_is_rejected_not_a_crash():
-    assert_invalid("customer", b"[" * 100_000 + b"]" * 100_000)
+def test_deeply_nested_json_is_rejected_not_a_crash(parse):
+    assert_invalid(parse, "customer", b"[" * 100_000 + b"]" * 100_000)
 
 
-def test_lone_surrogate_escape_does_not_crash_the_reader(tmp_path):
+def test_lone_surrogate_escape_does_not_crash_the_reader(read, tmp_path):
     write_landing(tmp_path, "accelerometer", [line("accelerometer", user='"\\ud800ann@x.com"'), line("accelerometer")])
-    rows, rejected, stats = read(tmp_path, "accelerometer")
+    rows, rejected, stats = read("accelerometer")
     assert stats.rows + stats.rejected == 2
     assert [r["source_line"] for r in rows] == [2]
 
@@ -658,8 +701,8 @@ def test_lone_surrogate_escape_does_not_crash_the_reader(tmp_path):
         ("9223372036854775807.0", 2**63 - 1),  # whole, fits 64 bits: must be accepted
     ],
 )
-def test_integer_written_as_decimal_is_judged_on_its_exact_value(raw, expected):
-    values, reason = parse_line("accelerometer", line("accelerometer", timestamp=raw))
+def test_integer_written_as_decimal_is_judged_on_its_exact_value(parse, raw, expected):
+    values, reason = parse("accelerometer", line("accelerometer", timestamp=raw))
     if expected is None:
         assert values is None and "timestamp" in reason
     else:

@@ -7,8 +7,9 @@ for the input snapshots and writes Parquet into a staged folder, and the lake's 
 (Spark's Iceberg runtime cannot be loaded here). Tables are read back through Iceberg (pyiceberg's scan)
 and compared as multisets of rows (every column, floats bit for bit), with their Iceberg and Parquet
 schemas, what each commit records (`stedi.engine`, run id, input snapshots) and the outcomes of every check
-(the checks run on DuckDB whichever engine built the table). Landing tables come from the Python
-validating reader under either engine, so their equality holds by construction; it is asserted all the same.
+(the checks run on DuckDB whichever engine built the table). Landing tables come from the DuckDB landing
+reader under DuckDB and from the Python reference reader under Spark, which test_landing_duckdb proves equal;
+it is asserted here all the same.
 
 Then each translation of translate.py runs on Spark against DuckDB on inputs chosen to break it
 (every Unicode code point for lower/trim, NULLs for ordering, HMAC keys of every length).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Literal
 
 import duckdb
 import pyarrow as pa
@@ -103,6 +104,11 @@ class DuckDBEngine(DuckDBResource, Engine):
     database: str = Field(default=":memory:", description="DuckDB database; in memory by default.")
     memory_limit: str | None = Field(default=None, description="e.g. '4GB'; DuckDB spills beyond it.")
     threads: int | None = Field(default=None, description="Worker threads; all cores by default.")
+    landing_reader: Literal["duckdb", "python"] = Field(
+        default="duckdb",
+        description="Landing reader: duckdb (set-based, default) or python (the reference, line by line); "
+        "default $STEDI_LANDING_READER.",
+    )
 
     @property
     def name(self) -> str:

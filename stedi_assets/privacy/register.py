@@ -130,8 +130,11 @@ class Subjects:
 
     def owns_record(self, source: str, values: tuple) -> bool:
         """Whether a valid landing record (typed values) is theirs: by its e-mail, or a device reading by serial."""
-        kind, index = _SUBJECT_INDEX[source]
-        return self.is_identity(values[index]) if kind == "identity" else self.is_serial(values[index])
+        return self.owns_value(source, values[_SUBJECT_INDEX[source][1]])
+
+    def owns_value(self, source: str, value: str) -> bool:
+        """Whether a valid `source` record whose subject field (SUBJECT) holds `value` is theirs."""
+        return self.is_identity(value) if SUBJECT[source][0] == "identity" else self.is_serial(value)
 
     def named_in_raw(self, raw: str | None) -> bool:
         """Whether a raw (quarantined) line names them: a whole JSON string equal to an identity key once
@@ -301,19 +304,33 @@ class ErasureRegister:
             if e.id == erasure_id:
                 e.state, e.finished_at = DONE, _now()
 
-    def landing_filter(self, source: str):
-        """A predicate on a landing line, `(typed values or None, raw bytes=b"")`: True if it belongs to an
-        erased person (a valid record of theirs, or an invalid line that names them in a whole JSON string)."""
-        if not self:
-            return None
-        subjects = self.subjects()
+    def landing_filter(self, source: str) -> LandingFilter | None:
+        """Which landing lines of `source` belong to an erased person (None when nobody is erased)."""
+        return LandingFilter(source, self.subjects()) if self else None
 
-        def erased(values, raw: bytes = b"") -> bool:
-            if values is not None:
-                return subjects.owns_record(source, values)
-            return subjects.named_in_raw(raw.decode("utf-8", "backslashreplace"))
 
-        return erased
+@dataclass(frozen=True)
+class LandingFilter:
+    """A predicate on a landing line, `(typed values or None, raw bytes=b"")`: True if it belongs to an erased
+    person (a valid record of theirs, or an invalid line that names them in a whole JSON string).
+
+    A valid record is judged by one typed field alone, `subject_field`, so a reader can judge the distinct values of
+    that column once (`owns`) instead of every row."""
+
+    source: str
+    subjects: Subjects
+
+    @property
+    def subject_field(self) -> str:
+        return SUBJECT[self.source][1]
+
+    def owns(self, value: str) -> bool:
+        return self.subjects.owns_value(self.source, value)
+
+    def __call__(self, values: tuple | None, raw: bytes = b"") -> bool:
+        if values is not None:
+            return self.subjects.owns_record(self.source, values)
+        return self.subjects.named_in_raw(raw.decode("utf-8", "backslashreplace"))
 
 
 def _now() -> str:

@@ -43,6 +43,7 @@ class SourceStats:
     rejected: int = 0
     blank_lines: int = 0
     erased: int = 0
+    fast_lines: int = 0  # lines the DuckDB reader typed set-wise (duckdb_reader.py); the rest went line by line
 
 
 @dataclass
@@ -91,13 +92,18 @@ def unreadable_cause(err: BaseException) -> str:
 def physical_lines(stream) -> Iterator[tuple[int, bytes]]:
     """(line number, line without its newline, CR or leading BOM) for each physical line."""
     for number, raw in enumerate(stream, 1):
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        if number == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM) :]
-        yield number, raw
+        yield number, line_content(number, raw)
+
+
+def line_content(number: int, raw: bytes) -> bytes:
+    """Physical line `number` of a file (split on \n only) without its newline, one CR, or a file's BOM."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if number == 1 and raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    return raw
 
 
 def open_landing_file(store, path: str):
@@ -153,6 +159,25 @@ def parse_line(source: str, raw: bytes) -> tuple[tuple | None, str | None]:
         return None, str(err)
 
 
+ERASED = "erased"  # the reason of an erased person's line (no Invalid message is one word)
+
+# None for a blank line; (typed values, "", "") for a valid one; (None, raw text kept, reason) for a rejected one.
+Verdict = tuple[tuple | None, str, str] | None
+
+
+def judge_line(source: str, raw: bytes, erased: Callable[[tuple | None, bytes], bool] | None = None) -> Verdict:
+    """What becomes of one line's content: blank, a typed row, or a quarantine row (an erased person's line
+    is quarantined with reason ERASED and without its text)."""
+    if not raw.strip():
+        return None
+    values, reason = parse_line(source, raw)
+    if erased is not None and erased(values, raw):
+        return None, "", ERASED
+    if values is not None:
+        return values, "", ""
+    return None, raw.decode("utf-8", "backslashreplace"), str(reason)
+
+
 class _Batcher:
     """Collects rows column-wise and hands full Arrow batches to a sink."""
 
@@ -186,6 +211,7 @@ def read_source(
     write_rows: Sink,
     write_rejected: Sink,
     erased: Callable[[tuple | None, bytes], bool] | None = None,
+    listing: Listing | None = None,
 ) -> SourceStats:
     """Validate every line of `source` under the landing store; typed rows and rejects go to the sinks.
 
@@ -197,9 +223,12 @@ def read_source(
     A line of an erased person (`erased`: a valid record of theirs, or an invalid line naming them) is counted
     as rejected with reason "erased" and its text is not kept: data re-delivered after an erasure never
     re-enters the lake, and cannot block it either.
+
+    `listing` is the entries to read, landing_files(store, source) by default (the DuckDB reader hands over
+    single entries it has listed already).
     """
     stats = SourceStats()
-    listing = landing_files(store, source)
+    listing = landing_files(store, source) if listing is None else listing
     stats.ignored_files, stats.skipped_files = listing.ignored, listing.skipped
     rows = _Batcher(data_schema, write_rows)
     rejected = _Batcher(pa.schema([(c.name, ARROW_TYPES[c.type]) for c in REJECTED_COLUMNS]), write_rejected)
@@ -215,18 +244,16 @@ def read_source(
             continue
         read = _FileRead(store, path)
         for number, raw in read.lines():
-            if not raw.strip():
+            verdict = judge_line(source, raw, erased)
+            if verdict is None:
                 stats.blank_lines += 1
                 continue
             stats.lines += 1
-            values, reason = parse_line(source, raw)
-            if erased is not None and erased(values, raw):
-                stats.erased += 1
-                rejected.add((source, path, number, "", "erased"))
-            elif values is not None:
-                rows.add((*values, path, number))
+            if verdict[0] is not None:
+                rows.add((*verdict[0], path, number))
             else:
-                rejected.add((source, path, number, raw.decode("utf-8", "backslashreplace"), reason))
+                stats.erased += verdict[2] == ERASED
+                rejected.add((source, path, number, verdict[1], verdict[2]))
         if read.size is not None:
             stats.files[path] = read.size
         if read.failure is not None:

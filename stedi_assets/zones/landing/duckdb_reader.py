@@ -1,0 +1,374 @@
+"""The landing reader on DuckDB: reader.read_source's result, row for row, with the lines typed set-wise.
+
+How. Each landing file is read as the Python reader reads it (same store, same gzip) in blocks of whole
+lines. numpy finds the newlines of a block and its lines go to DuckDB as one Arrow column over the block's
+bytes, without a copy. One query per block types, on every core, each line that has its source's *plain
+shape* (plain_shape below). Every other line (blank, invalid, or valid but unusual: non-ASCII, escapes,
+exponents, other key orders, duplicate or unknown keys, timeStamp, a BOM, a CR inside...) goes through the
+Python reader's own per-line code (reader.judge_line), so the two readers share every rule.
+
+Why the plain shape is exact. A plain line is, byte for byte, a flat JSON object whose keys are the source's
+fields in FIELDS order, each once (optional ones may be left out), with spaces only between tokens and an
+optional CR before its newline, and values of these forms:
+
+    key strings  "…" of printable ASCII without " or \\, not only spaces
+    strings      "…" of printable ASCII without " or \\; null too (they are optional)
+    integers     -?(0|[1-9][0-9]{0,17}): at most 18 digits, so inside 64 bits
+    numbers      an integer as above, or a decimal with at most 15 digits and no exponent
+
+Python's json reads such a line into a dict with exactly those keys, and validate accepts it: strings are
+their text (there is nothing to unescape), integers their value, a number float(int) or float(Decimal), the
+nearest double. DuckDB's JSON reader gives the same values: the same text, the same 64-bit integers
+(converted to the nearest double for numbers), and for a decimal of at most 15 digits d / 10^k, which is a
+single correctly rounded division of two exact doubles (no reader can round it otherwise). Lines that DuckDB
+could read differently (NaN, trailing commas, duplicate keys, big or long numbers) are not plain.
+
+Files. The reader goes through reader.landing_files' Listing in the Python reader's order: entries with a
+landing name that are no regular file are skipped unopened, as there. An entry that cannot be examined or
+opened is handed to the Python reader as unreadable, with the cause seen. A file that fails while being read
+is the Python reader's: it reads that one file again and its result counts from the first line not yet
+written (so whatever it does with a damaged file, its one "unreadable_file" quarantine row included, this
+reader does too: blocks end at whole lines, the Python reader gets every line before the damage). For the
+files it reads itself this reader records what the Python reader records: the size in `files`, the non-blank
+lines in `lines`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...contract import ARROW_TYPES
+from ...engines.duckdb_engine import connect
+from .reader import (
+    ERASED,
+    Listing,
+    Sink,
+    SourceStats,
+    judge_line,
+    landing_files,
+    line_content,
+    open_landing_file,
+    read_source,
+    unreadable_cause,
+)
+from .schema import REJECTED_COLUMNS
+from .validation import FIELDS, _integer, _key_string, _number, _string
+
+if TYPE_CHECKING:
+    from ...privacy.register import LandingFilter
+
+BLOCK_BYTES = 32 << 20  # lines are read in blocks of about this size (a longer line makes a longer block)
+BATCH_LINES = 65_536  # DuckDB scans a block's Arrow batches in parallel
+
+# ------------------------------------------------------------------------------------- the plain shape
+
+_TEXT = r"[ !#-\[\]-~]"  # a printable ASCII character but " and \
+_INTEGER = r"-?(?:0|[1-9][0-9]{0,17})"
+# A decimal of at most 15 digits in all: an integer part of i digits and a fraction of 1 .. 15 - i digits.
+_DECIMAL = (
+    r"-?(?:[0-9]\.[0-9]{1,14}|" + "|".join(rf"[1-9][0-9]{{{i - 1}}}\.[0-9]{{1,{15 - i}}}" for i in range(2, 15)) + ")"
+)
+# validation's parser of a field -> (its plain value, its DuckDB type)
+_PLAIN_VALUES: dict[Callable, tuple[str, str]] = {
+    _key_string: (rf'" *[!#-\[\]-~]{_TEXT}*"', "VARCHAR"),
+    _string: (rf'"{_TEXT}*"', "VARCHAR"),
+    _integer: (_INTEGER, "BIGINT"),
+    _number: (rf"{_INTEGER}|{_DECIMAL}", "DOUBLE"),
+}
+
+
+def plain_shape(source: str) -> str:
+    """The RE2 pattern that a whole plain line of `source` matches (see the module's docstring)."""
+    fields = FIELDS[source]
+    first = next(i for i, (_, _, required) in enumerate(fields) if required)
+    items = []
+    for i, (key, parse, required) in enumerate(fields):
+        if not key.isalnum():  # keys are pasted into the pattern as they are
+            raise ValueError(f"field {key!r} of {source} cannot be part of the plain shape")
+        value = _PLAIN_VALUES[parse][0]
+        item = f'"{key}" *: *(?:{value}{"" if required else "|null"})'
+        if i < first:  # optional fields before the first required one
+            items.append(f"(?:{item} *, *)?")
+        elif i == first:
+            items.append(item)
+        else:
+            items.append(f" *, *{item}" if required else f"(?: *, *{item})?")
+    return r" *\{ *" + "".join(items) + r" *\} *\r?\n?"
+
+
+def plain_rows_sql(source: str) -> str:
+    """The query that types the plain lines of the Arrow table `lines(n, b)` (line number, bytes with newline)."""
+    fields = FIELDS[source]
+    structure = json.dumps({key: _PLAIN_VALUES[parse][1] for key, parse, _ in fields})
+    columns = ", ".join(f'j."{key}" AS "{key}"' for key, _, _ in fields)
+    return (
+        f"SELECT {columns}, n AS source_line FROM ("
+        f"  SELECT n, json_transform(s, '{structure}') AS j FROM ("
+        f"    SELECT n, TRY(decode(b)) AS s FROM lines"  # NULL when not UTF-8: never plain
+        f"  ) WHERE regexp_full_match(s, '{plain_shape(source)}'))"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- blocks
+
+
+@dataclass
+class _Block:
+    """Whole lines of a file: line i is data[offsets[i]:offsets[i + 1]] with its newline; lines are numbered
+    from `first`."""
+
+    data: bytes
+    offsets: np.ndarray  # int64
+    first: int
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets) - 1
+
+    def line(self, i: int) -> bytes:
+        return self.data[self.offsets[i] : self.offsets[i + 1]]
+
+    def table(self) -> pa.Table:
+        lines = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), self.count, [None, pa.py_buffer(self.offsets), pa.py_buffer(self.data)]
+        )
+        numbers = pa.array(np.arange(self.first, self.first + self.count, dtype=np.int64))
+        return pa.Table.from_batches(
+            pa.record_batch([lines.slice(at, BATCH_LINES), numbers.slice(at, BATCH_LINES)], names=["b", "n"])
+            for at in range(0, self.count, BATCH_LINES)
+        )
+
+
+def _chunks(stream) -> Iterator[tuple[bytes, int]]:
+    """(bytes, length of their whole lines) read from `stream`; the last chunk of a file may end without
+    a newline. Only this reads the file: its errors are the file's."""
+    tail = b""
+    while chunk := stream.read(BLOCK_BYTES):
+        data = tail + chunk if tail else chunk
+        whole = data.rfind(b"\n") + 1
+        if whole:
+            yield data, whole
+        tail = data[whole:]
+    if tail:
+        yield tail, len(tail)
+
+
+def _split(data: bytes, whole: int, first: int) -> _Block:
+    """The block of the first `whole` bytes of `data`, its first line numbered `first`."""
+    newlines = np.flatnonzero(np.frombuffer(data, np.uint8, count=whole) == 10)
+    offsets = np.empty(len(newlines) + 1 + (data[whole - 1] != 10), np.int64)
+    offsets[0] = 0
+    offsets[1 : len(newlines) + 1] = newlines + 1
+    offsets[-1] = whole
+    return _Block(data, offsets, first)
+
+
+# ---------------------------------------------------------------------------------------------- reader
+
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+class _SourceReader:
+    """Reads the files of one source; per file, rows and quarantine rows go to the sinks in line order."""
+
+    def __init__(
+        self,
+        con,
+        store,
+        source: str,
+        data_schema: pa.Schema,
+        write_rows: Sink,
+        write_rejected: Sink,
+        erased: LandingFilter | None,
+    ) -> None:
+        self.con, self.store, self.source, self.erased = con, store, source, erased
+        self.schemas = {
+            "rows": data_schema,
+            "rejected": pa.schema([(c.name, ARROW_TYPES[c.type]) for c in REJECTED_COLUMNS]),
+        }
+        self.sinks = {"rows": write_rows, "rejected": write_rejected}
+        self.sql = plain_rows_sql(source)
+        self.stats = SourceStats()
+
+    def read(self, path: str) -> None:
+        figures = SourceStats()  # this file's
+        written = 0  # lines written so far
+        try:
+            size = self.store.size(path)  # before opening, as the Python reader does
+            stream = open_landing_file(self.store, path)
+        except (OSError, EOFError, zlib.error) as err:  # what the Python reader catches; not retried: a file
+            return self.python(path, unreadable_cause(err))  # gone by now would give another cause
+        figures.files[path] = size
+        with stream:
+            chunks = _chunks(stream)
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except Exception:  # unreadable from here on: the Python reader decides what that means
+                    return self._python_from(path, written, figures)
+                if chunk is None:
+                    break
+                block = _split(*chunk, first=written + 1)
+                self._block(path, block, figures)
+                written += block.count
+        _add(self.stats, figures)
+        return None
+
+    def _block(self, path: str, block: _Block, figures: SourceStats) -> None:
+        """Write the rows and quarantine rows of a block, and count them in `figures`."""
+        self.con.register("lines", block.table())
+        try:
+            plain = self.con.execute(self.sql).to_arrow_table()
+        finally:
+            self.con.unregister("lines")
+        figures.fast_lines += plain.num_rows
+        numbers = plain.column("source_line")
+        blank = figures.blank_lines
+        rows, rejects, figures.blank_lines = self._others(path, block, numbers.to_numpy(), blank)
+        figures.lines += block.count - (figures.blank_lines - blank)
+        schema = self.schemas["rows"]
+        columns = [plain.column(f.name).cast(f.type) for f in schema if f.name not in ("source_file", "source_line")]
+        plain = pa.Table.from_arrays(
+            [*columns, pa.repeat(pa.scalar(path, pa.string()), plain.num_rows), numbers], schema=schema
+        )
+        if self.erased is not None and plain.num_rows:
+            plain, theirs = _without_erased(plain, self.erased)
+            rejects += [(self.source, path, n, "", ERASED) for n in theirs]
+        figures.erased += sum(r[4] == ERASED for r in rejects)
+        figures.rows += self._write("rows", plain, rows)
+        figures.rejected += self._write("rejected", None, rejects)
+
+    def _others(self, path: str, block: _Block, plain_numbers: np.ndarray, blank: int) -> tuple[list, list, int]:
+        """(rows, quarantine rows, `blank` + blank lines) of the lines that are not plain, by the Python rules."""
+        decided = np.zeros(block.count, bool)
+        decided[plain_numbers - block.first] = True
+        rows: list[tuple] = []
+        rejects: list[tuple] = []
+        for i in np.flatnonzero(~decided).tolist():
+            number = block.first + i
+            verdict = judge_line(self.source, line_content(number, block.line(i)), self.erased)
+            if verdict is None:
+                blank += 1
+            elif verdict[0] is not None:
+                rows.append((*verdict[0], path, number))
+            else:
+                rejects.append((self.source, path, number, verdict[1], verdict[2]))
+        return rows, rejects, blank
+
+    def _write(self, part: str, table: pa.Table | None, rows: list[tuple]) -> int:
+        """Write `table` and `rows` to the part's sink, together in line order; how many were written."""
+        schema = self.schemas[part]
+        parts = [table] if table is not None and table.num_rows else []
+        if rows:
+            columns = zip(*rows, strict=True)
+            arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
+            parts.append(pa.Table.from_arrays(arrays, schema=schema))
+        if not parts:
+            return 0
+        merged = pa.concat_tables(parts)
+        if not _ascending(merged.column("source_line")):
+            merged = merged.take(pc.sort_indices(merged, [("source_line", "ascending")]))
+        for batch in merged.to_batches():
+            self.sinks[part](batch)
+        return merged.num_rows
+
+    def python(self, path: str, cause: str) -> None:
+        """The Python reader's result for `path`, an entry that could not be examined or opened (`cause`)."""
+        self._python_from(path, 0, SourceStats(), Listing(unreadable={path: cause}))
+
+    def _python_from(self, path: str, written: int, figures: SourceStats, listing: Listing | None = None) -> None:
+        """The Python reader's result for `path` after line `written` (and its rows about the whole file); its
+        figures for the file replace `figures`, but for the rows written before it took over."""
+        kept = {"rows": figures.rows, "rejected": figures.rejected}
+
+        def after(part: str) -> Sink:
+            def keep(batch: pa.RecordBatch) -> None:
+                later = pc.greater(batch.column("source_line"), written)
+                if part == "rejected":  # a row about the file, not a line: no text, and not an erased line
+                    about_file = pc.and_(
+                        pc.equal(batch.column("raw"), ""), pc.not_equal(batch.column("reason"), ERASED)
+                    )
+                    later = pc.or_(later, about_file)
+                batch = batch.filter(later)
+                if batch.num_rows:
+                    self.sinks[part](batch)
+                    kept[part] += batch.num_rows
+
+            return keep
+
+        python = read_source(
+            self.store,
+            self.source,
+            self.schemas["rows"],
+            after("rows"),
+            after("rejected"),
+            self.erased,
+            listing or Listing(files=[path]),
+        )
+        python.rows, python.rejected, python.fast_lines = kept["rows"], kept["rejected"], figures.fast_lines
+        _add(self.stats, python)
+
+
+def _without_erased(plain: pa.Table, erased: LandingFilter) -> tuple[pa.Table, list[int]]:
+    """The plain rows of people not erased, and the line numbers of the others (judged once per person)."""
+    column = plain.column(erased.subject_field)
+    theirs = [v for v in pc.unique(column).to_pylist() if erased.owns(v)]
+    if not theirs:
+        return plain, []
+    mask = pc.is_in(column, value_set=pa.array(theirs, pa.string()))
+    return plain.filter(pc.invert(mask)), plain.filter(mask).column("source_line").to_pylist()
+
+
+def _add(total: SourceStats, part: SourceStats) -> None:
+    """Add the figures of `part` (a file's) to `total`, field by field."""
+    for f in dataclasses.fields(SourceStats):
+        mine, more = getattr(total, f.name), getattr(part, f.name)
+        if isinstance(mine, list):
+            mine.extend(more)
+        elif isinstance(mine, dict):
+            mine.update(more)
+        else:
+            setattr(total, f.name, mine + more)
+
+
+def _ascending(numbers: pa.ChunkedArray) -> bool:
+    values = numbers.to_numpy()
+    return bool(np.all(values[1:] > values[:-1]))
+
+
+def read_source_duckdb(
+    store,
+    source: str,
+    data_schema: pa.Schema,
+    write_rows: Sink,
+    write_rejected: Sink,
+    erased: LandingFilter | None = None,
+    connection: Connect = connect,
+) -> SourceStats:
+    """reader.read_source on DuckDB: the same rows, quarantine rows and figures, in the same order.
+
+    `erased` is the erasure register's LandingFilter (or None); `connection` gives the DuckDB connection
+    (an engine's session, so that its threads and memory limit apply).
+    """
+    listing = landing_files(store, source)
+    with connection() as con:
+        con.execute("SET preserve_insertion_order = true")  # plain rows come back in line order
+        reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
+        reader.stats.ignored_files, reader.stats.skipped_files = listing.ignored, listing.skipped
+        for path in sorted([*listing.files, *listing.unreadable]):  # the Python reader's order
+            if path in listing.unreadable:
+                reader.python(path, listing.unreadable[path])
+            else:
+                reader.read(path)
+    return reader.stats
