@@ -194,11 +194,10 @@ def test_snapshots_and_rollback_on_s3(s3_env, s3_lake, generated_on_s3, capsys):
     assert count(capsys, lake, "landing.customer_landing", "--as-of", "current") == expected
 
 
-def only_on_moto(target: S3Target) -> None:
-    # The faults come from the proxy in front of the server, not from the server: which server sits behind it
-    # does not change what is tested, so these run once, on the faster one.
+def only_on_moto(target: S3Target, why: str = "the proxy makes the faults, whatever the server") -> None:
+    # What these test does not depend on the server behind them, so they run once, on the faster one.
     if target.name != "moto":
-        pytest.skip("fault injection runs on the moto tier (the proxy makes the faults, whatever the server)")
+        pytest.skip(f"runs on the moto tier only: {why}")
 
 
 def test_transient_faults_are_retried(s3_env, s3_lake, generated_on_s3, capsys, monkeypatch):
@@ -371,6 +370,7 @@ def test_a_lake_on_s3_needs_a_catalog_it_can_share(s3_env, generated_on_s3, caps
 
 
 def test_a_lake_on_s3_needs_configured_keys(s3_env, s3_lake, generated_on_s3, capsys, monkeypatch):
+    only_on_moto(s3_env, "the refusal is the client's, whatever the server")
     monkeypatch.delenv("STEDI_PSEUDONYM_KEY")
     bucket = generated_on_s3.bucket
     lake = s3_lake(bucket, "nokey")

@@ -64,12 +64,22 @@ def volume(audit: Audit) -> Outcome:
     }
     if problems:
         metadata = {"problems": problems, **findings, **figures}
+        if _erasure_since(audit, baseline):
+            # People erased since the published snapshot: their rows are meant to go, not lost.
+            return failed("WARN", **metadata, note="an erasure since the published snapshot removed rows")
         if not (audit.allow_shrink or audit.extra.get("shrink_allowed")):
             return failed(**metadata)
         return failed("WARN", **metadata, note="published anyway: allow_shrink")
     if findings:
         return failed("WARN", **findings, **figures, note="landing files got shorter or went since last read")
     return passed(**figures)
+
+
+def _erasure_since(audit: Audit, baseline: Snapshot) -> bool:
+    """Whether an erasure was requested (pending or done) since `baseline` was committed."""
+    from ..privacy.register import ErasureRegister
+
+    return any(e.requested_at >= baseline.created_at for e in ErasureRegister.load(audit.lake).erasures)
 
 
 def _rows(audit: Audit, snapshot: Snapshot) -> int:
