@@ -24,10 +24,15 @@ def lake_uri() -> str:
     return os.environ.get("STEDI_LAKE", "lake")
 
 
-def checked_policy(name: str) -> str:
-    if name not in POLICIES:
-        raise SettingError(f"unknown policy {name!r}: choose {' or '.join(POLICIES)}")
+def one_of(what: str, name: str, choices: tuple[str, ...]) -> str:
+    """`name` if it is one of `choices`, else a one-line SettingError naming `what` and the choices."""
+    if name not in choices:
+        raise SettingError(f"unknown {what} {name!r}: choose {' or '.join(choices)}")
     return name
+
+
+def checked_policy(name: str) -> str:
+    return one_of("policy", name, POLICIES)
 
 
 def policy() -> str:
@@ -38,9 +43,7 @@ ENGINES = ("duckdb", "spark")
 
 
 def checked_engine(name: str) -> str:
-    if name not in ENGINES:
-        raise SettingError(f"unknown engine {name!r}: choose {' or '.join(ENGINES)}")
-    return name
+    return one_of("engine", name, ENGINES)
 
 
 def engine() -> str:
@@ -52,10 +55,7 @@ LANDING_READERS = ("duckdb", "python")
 
 def landing_reader() -> str:
     """STEDI_LANDING_READER: duckdb (default; used when the engine is DuckDB) or python (the reference reader)."""
-    name = os.environ.get("STEDI_LANDING_READER", "duckdb")
-    if name not in LANDING_READERS:
-        raise SettingError(f"unknown STEDI_LANDING_READER {name!r}: choose {' or '.join(LANDING_READERS)}")
-    return name
+    return one_of("STEDI_LANDING_READER", os.environ.get("STEDI_LANDING_READER", "duckdb"), LANDING_READERS)
 
 
 DISTRIBUTION = "stedi_assets"  # setup.py's name: its extras install what the optional engines and catalogs need
@@ -90,10 +90,7 @@ DEPLOYMENTS = ("local", "aws")
 
 
 def deployment() -> str:
-    name = os.environ.get("STEDI_DEPLOYMENT", "local")
-    if name not in DEPLOYMENTS:
-        raise SettingError(f"unknown STEDI_DEPLOYMENT {name!r}: choose {' or '.join(DEPLOYMENTS)}")
-    return name
+    return one_of("STEDI_DEPLOYMENT", os.environ.get("STEDI_DEPLOYMENT", "local"), DEPLOYMENTS)
 
 
 DEFAULT_MAX_SHRINK = 0.5
