@@ -33,6 +33,7 @@ TIER_OF_MODULE = {
     "test_webserver": "ui",
     "test_ui_browser": "ui",
     "test_erasure": "slow",
+    "test_volume": "slow",  # each test is two or three whole runs
 }
 
 

@@ -214,6 +214,7 @@ def test_reconciliation_uses_the_readers_counts(bad_run):
     assert figures["valid_rows"] + figures["rejected_rows"] == figures["nonblank_lines"] + 2
 
 
+@pytest.mark.slow  # a `stedi run` subprocess per reader
 @pytest.mark.parametrize("reader", READERS)
 def test_a_fifo_named_like_a_landing_file_never_hangs_the_run(tmp_path, reader):
     landing, lake = tmp_path / "landing", tmp_path / "lake"

@@ -229,6 +229,7 @@ def personal_needles(person: dict) -> list[str]:
     return [person["email"], first, last, person["phone"], digits, person["birthDay"], person["serialNumber"]]
 
 
+@pytest.mark.slow  # a whole run, check and forget in a Dagster instance: end to end
 def test_dagster_home_holds_no_personal_data_after_run_check_and_forget(tmp_path, monkeypatch, capfd):
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -334,6 +335,7 @@ def duckdb_disk_full(*args, **kwargs):
     raise duckdb.IOException('IO Error: Could not write file "part.parquet": No space left on device')
 
 
+@pytest.mark.slow  # three whole runs, each with a failed and a resumed erasure
 @pytest.mark.parametrize(
     "where, resume",
     [("register", "forget again"), ("landing", "forget"), ("lake", "run")],
