@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass
 
 from ..settings import install_hint
@@ -172,9 +173,27 @@ def _load(choice: CatalogChoice, _environment: tuple):
         return catalog
     from pyiceberg.catalog.sql import SqlCatalog
 
-    catalog = _one_line_catalog(SqlCatalog)(CATALOG_NAME, uri=choice.uri, **props)
+    catalog = _one_line_catalog(SqlCatalog)(CATALOG_NAME, uri=choice.uri, init_catalog_tables="false", **props)
     catalog.where = choice.describe()
+    _create_catalog_tables(catalog)
     return catalog
+
+
+def _create_catalog_tables(catalog, attempts: int = 5) -> None:
+    """Create the SQL catalog's own tables if they are missing. Two writers that start together on a new
+    PostgreSQL catalog both see no tables and both CREATE them; the loser's CREATE fails (duplicate
+    `pg_type` row or "already exists") although the tables are now there, so a failure is retried: the
+    retry finds the winner's tables and creates nothing."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            catalog._ensure_tables_exist()
+            return
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _credentials(choice: CatalogChoice) -> str:
