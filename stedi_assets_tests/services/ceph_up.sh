@@ -40,7 +40,7 @@ mon_data = $C/mon
 [osd.0]
 osd_data = $C/osd0
 [client.rgw.a]
-rgw_frontends = beast endpoint=127.0.0.1:$PORT
+rgw_frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw_data = $C/rgw
 CONF
 ceph-authtool --create-keyring mon..keyring --gen-key -n mon. --cap mon 'allow *' >/dev/null
