@@ -207,6 +207,13 @@ def _log_landing_files(context: dg.AssetExecutionContext, spec: TableSpec, stage
     ):
         for path in staged.extra[key]:
             context.log.warning(f"{spec.qualified_name}: landing entry {path}: {what}")
+    read = staged.extra["landing_read"]
+    context.log.info(
+        f"{spec.qualified_name}: read {len(read['files'])} landing files ({len(read['new'])} new, "
+        f"{len(read['changed'])} changed), kept the rows of {read['kept_files']} files read before"
+    )
+    for path in read["vanished"]:
+        context.log.warning(f"{spec.qualified_name}: landing file {path} is gone: its rows are retracted")
 
 
 def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict:
@@ -222,6 +229,8 @@ def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict
         metadata["ignored_files"] = len(staged.extra["ignored_files"])
         metadata["skipped_files"] = len(staged.extra["skipped_files"])
         metadata["unreadable_files"] = len(staged.extra["unreadable_files"])
+        metadata["landing_files_read"] = len(staged.extra["landing_read"]["files"])
+        metadata["landing_files_kept"] = staged.extra["landing_read"]["kept_files"]
     return metadata
 
 

@@ -10,8 +10,9 @@ from .engines.duckdb_engine import DuckDBEngine
 from .privacy.keys import key_id
 from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
+from .zones.landing import increment
 from .zones.landing.duckdb_reader import read_source_duckdb
-from .zones.landing.reader import read_source
+from .zones.landing.reader import landing_files, read_source
 from .zones.landing.schema import SOURCE_OF
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
@@ -23,24 +24,39 @@ def landing_reader(engine: Engine | None) -> str:
 
 
 def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store, engine=None) -> None:
-    """Validate every line of the table's landing source into typed rows and rejected lines; records
-    of erased people are dropped (counted as rejected, reason "erased")."""
+    """Validate the lines of the table's landing source into typed rows and rejected lines; records of erased
+    people are dropped (counted as rejected, reason "erased"). Files an earlier run read, unchanged since,
+    are not read again: their lake files are kept (zones/landing/increment.py)."""
     source = SOURCE_OF[spec.name]
-    erased = ErasureRegister.load(lake).landing_filter(source)
+    register = ErasureRegister.load(lake)
     # policy is irrelevant at landing: both policies share the same typed rows
     schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
+    listing = landing_files(landing_store, source)
+    key = increment.index_key(landing_store.uri(), schemas, sorted(register.identities | register.serials))
+    replaced = lake.snapshot(spec.zone, spec.name, staged.base["data"]) if staged.base.get("data") else None
+    live = {f for files in replaced.files.values() for f in files} if replaced else set()
+    plan = increment.plan(landing_store, listing, replaced.extra if replaced else None, live, key)
+    groups = plan.kept
+    for group in groups:
+        for part, files in group.lake_files.items():
+            staged.files.setdefault(part, []).extend(files)
     reader = landing_reader(engine)
-    with (
-        lake.local_output(staged.file("data")) as data,
-        lake.local_output(staged.file("rejected")) as rejects,
-        pq.ParquetWriter(data, schemas["data"]) as rows,
-        pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
-    ):
-        args = (landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased)
-        if reader == "duckdb":
-            stats = read_source_duckdb(*args, connection=engine.session)
-        else:
-            stats = read_source(*args)
+    if plan.read.files or plan.read.unreadable or not groups:  # a table always has a data file, maybe empty
+        lake_files = {part: [staged.file(part, len(groups))] for part in schemas}
+        with (
+            lake.local_output(lake_files["data"][0]) as data,
+            lake.local_output(lake_files["rejected"][0]) as rejects,
+            pq.ParquetWriter(data, schemas["data"]) as rows,
+            pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
+        ):
+            erased = register.landing_filter(source)
+            args = (landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased, plan.read)
+            if reader == "duckdb":
+                stats = read_source_duckdb(*args, connection=engine.session)
+            else:
+                stats = read_source(*args)
+        groups = [*groups, increment.Group.of_read(plan.fingerprints, lake_files, stats)]
+    stats = increment.total(groups, listing)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
         "engine": reader,  # the validating reader: duckdb (zones/landing/duckdb_reader.py) or python (reader.py)
@@ -53,6 +69,15 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
         "blank_lines": stats.blank_lines,
         "fast_lines": stats.fast_lines,  # typed set-wise by the DuckDB reader: a drop means a new line layout
         "erased_lines": stats.erased,
+        # what this run read and why (paths only): the rest is kept from the replaced snapshot
+        "landing_read": {
+            "files": sorted([*plan.read.files, *plan.read.unreadable]),
+            "new": plan.new,
+            "changed": plan.changed,
+            "vanished": plan.vanished,
+            "kept_files": sum(len(g.files) for g in plan.kept),
+        },
+        **increment.record(groups, key),
     }
 
 

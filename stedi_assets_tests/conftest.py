@@ -34,6 +34,7 @@ TIER_OF_MODULE = {
     "test_ui_browser": "ui",
     "test_erasure": "slow",
     "test_volume": "slow",  # each test is two or three whole runs
+    "test_incremental": "slow",  # each test is three to five whole runs
 }
 
 

@@ -119,7 +119,10 @@ def test_rollback_and_retention_by_count(tmp_path):
     landing, lake = small_landing(tmp_path / "landing"), tmp_path / "lake"
     customer_landing = dg.AssetSelection.assets(["landing", "customer_landing"])
     ids = []
+    (customers,) = (landing / "customer").rglob("*.json")
     for _ in range(7):
+        with customers.open("ab") as out:  # a changed file: each run reads it again into a new data file
+            out.write(b"\n")
         assert run_pipeline(landing, lake, selection=customer_landing).success
         ids.append(open_lake(str(lake)).current("landing", "customer_landing").snapshot)
     store = open_lake(str(lake))

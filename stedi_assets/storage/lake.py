@@ -80,7 +80,8 @@ class Snapshot:
 
 @dataclass
 class StagedWrite:
-    """New data files of a table that no snapshot references yet, and what their commit will record."""
+    """The data files of a table's next snapshot, and what its commit will record: files written under this
+    write's folder, and for a landing table also files of the replaced snapshot that it keeps."""
 
     zone: str
     table: str
@@ -342,11 +343,14 @@ class Lake:
             with tbl.transaction() as tx:
                 _align_schema(tx, schema)
                 with replace_files(tx, properties) as overwrite:
-                    if current is not None:
-                        for data_file in live_data_files(tbl, current.snapshot_id):
+                    # the snapshot's files become exactly `files`: live ones it names stay (incremental landing)
+                    live = live_data_files(tbl, current.snapshot_id) if current is not None else []
+                    staying = {self.relative(f.file_path) for f in live} & set(files)
+                    for data_file in live:
+                        if self.relative(data_file.file_path) not in staying:
                             overwrite.delete_data_file(data_file)
                     for data_file in parquet_files_to_data_files(
-                        tbl.io, tx.table_metadata, iter(self.uri(f) for f in files)
+                        tbl.io, tx.table_metadata, iter(self.uri(f) for f in files if f not in staying)
                     ):
                         overwrite.append_data_file(data_file)
         except CommitFailedException:

@@ -189,6 +189,14 @@ class S3Store:
             raise FileNotFoundError(self.uri(rel))
         return head["LastModified"].timestamp()
 
+    def fingerprint(self, rel: str) -> str:
+        """What tells a version of object `rel` from another without reading it: its size and ETag (the
+        server's digest of its content; see LocalStore.fingerprint)."""
+        head = self._head(rel)
+        if head is None:
+            raise FileNotFoundError(self.uri(rel))
+        return f"{head['ContentLength']}:{head['ETag'].strip(chr(34))}"
+
     def size(self, rel: str) -> int:
         head = self._head(rel)
         if head is None:

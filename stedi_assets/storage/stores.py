@@ -46,6 +46,13 @@ class LocalStore:
         """When `rel` was last written (seconds since the epoch)."""
         return (self.root / rel).stat().st_mtime
 
+    def fingerprint(self, rel: str) -> str:
+        """What tells a version of file `rel` from another without reading it: size, modification time (ns)
+        and inode, the quick check of make, rsync and git's index. Rewriting a file in place, or replacing it
+        (a new inode), changes it."""
+        st = (self.root / rel).stat()
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
     def list_files(self, prefix: str = "") -> list[str]:
         """Relative paths of every entry below `prefix`, at any depth, except the folders walked into, sorted.
 

@@ -354,14 +354,16 @@ def read_source_duckdb(
     write_rows: Sink,
     write_rejected: Sink,
     erased: LandingFilter | None = None,
+    listing: Listing | None = None,
     connection: Connect = connect,
 ) -> SourceStats:
     """reader.read_source on DuckDB: the same rows, quarantine rows and figures, in the same order.
 
-    `erased` is the erasure register's LandingFilter (or None); `connection` gives the DuckDB connection
-    (an engine's session, so that its threads and memory limit apply).
+    `erased` is the erasure register's LandingFilter (or None); `listing` the entries to read (all of the
+    source's by default); `connection` gives the DuckDB connection (an engine's session, so that its threads
+    and memory limit apply).
     """
-    listing = landing_files(store, source)
+    listing = landing_files(store, source) if listing is None else listing
     with connection() as con:
         con.execute("SET preserve_insertion_order = true")  # plain rows come back in line order
         reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
