@@ -18,9 +18,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from measure import TreePeak  # benchmarks/ is on sys.path when a script of it runs
 
 SQL_TABLES = (
     "rejected",
@@ -69,51 +70,16 @@ def child(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------ the parent: measure children
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of `root` and all its descendants, from /proc (Linux)."""
-    parents, rss = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/status") as f:
-                rss[int(entry)] = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except (OSError, ValueError, IndexError):
-            continue
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        for child_pid, parent in parents.items():
-            if parent == pid and child_pid not in tree:
-                tree.add(child_pid)
-                frontier.append(child_pid)
-    return sum(rss.get(pid, 0) for pid in tree)
-
-
 def measure(argv: list[str], env: dict) -> tuple[float, float, dict]:
     """(wall seconds, peak tree RSS in MB, the child's JSON report)."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _tree_rss_kb(process.pid))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = process.communicate()
+    with TreePeak(process.pid) as peak:
+        out, err = process.communicate()
     wall = time.perf_counter() - start
-    done.set()
-    sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{err[-3000:]}")
-    return wall, peak / 1024, json.loads(out.strip().splitlines()[-1])
+    return wall, peak.kb / 1024, json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:

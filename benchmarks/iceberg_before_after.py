@@ -24,26 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import Measured, run_module  # benchmarks/ is on sys.path when a script of it runs
+from measure import Measured, run_module, stedi_environment  # benchmarks/ is on sys.path when a script of it runs
 
 PROJECT = Path(__file__).resolve().parents[1]
 SOURCES = ("customer", "accelerometer", "step_trainer")
-# Settings a caller's shell may hold that would point a run at another lake, catalog or Dagster instance.
-CLEARED = (
-    "DAGSTER_HOME",
-    "STEDI_LAKE",
-    "STEDI_LANDING",
-    "STEDI_CATALOG",
-    "STEDI_DEPLOYMENT",
-    "STEDI_ENGINE",
-    "STEDI_POLICY",
-    "PYTHONPATH",
-)
-
-
-def environment(checkout: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    return {**env, "PYTHONPATH": str(checkout), "STEDI_PSEUDONYM_KEY": "benchmark-key"}
 
 
 def landing_lines(root: Path) -> int:
@@ -62,7 +46,7 @@ def one_run(checkout: Path, landing: Path, workdir: Path, policy: str) -> Measur
         return run_module(
             "stedi_assets.cli",
             ["run", "--landing", str(landing), "--lake", lake, "--policy", policy],
-            environment(checkout),
+            stedi_environment(str(checkout)),
         )
 
 
@@ -124,7 +108,7 @@ def generate(checkout: Path, out: Path, customers: int, defects: str) -> Path:
             "--defects",
             defects,
         ],
-        env=environment(checkout),
+        env=stedi_environment(str(checkout)),
         check=True,
         capture_output=True,
     )

@@ -4,6 +4,10 @@ through the same `stedi` commands a user runs, with every ERROR check passing.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +92,18 @@ def test_strict_has_no_reading_before_consent(built_lake, capsys):
         capsys,
     )
     assert row["early"] == 0
+
+
+def test_benchmark_duckdb_peer_gives_the_rubric_counts(udacity_landing, tmp_path):
+    """benchmarks/vs_spark.py compares `stedi run` with hand-written peers; their SQL must build the same tables."""
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    done = subprocess.run(
+        [sys.executable, "-m", "peers.rubric_duckdb", str(udacity_landing), str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(benchmarks)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = json.loads(done.stdout)
+    expected = {name.split(".", 1)[1]: n for name, n in EXPECTED["rubric"].items() if name != "landing.rejected"}
+    assert counts == expected
