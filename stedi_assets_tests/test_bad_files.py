@@ -84,6 +84,7 @@ UNREADABLE = {
     "customer/landing/loop-a.json": "symbolic link loop",
     "customer/landing/loop-b.json": "symbolic link loop",
     "customer/landing/secret.json": "permission denied",
+    "customer/landing/locked": "permission denied",  # a folder that cannot be listed
     "accelerometer/landing/corrupt.json.gz": "corrupt gzip data",
     "accelerometer/landing/vanished.json": "removed after it was listed",
     "step_trainer/landing/cut.json.gz": "gzip data cut short",
@@ -101,6 +102,9 @@ def write_bad_entries(landing: Path) -> None:
     (folder / "loop-b.json").symlink_to(folder / "loop-a.json")
     (folder / "secret.json").write_bytes(jsonl([SECRET_TEXT]))
     (folder / "secret.json").chmod(0)
+    (folder / "locked").mkdir()
+    (folder / "locked" / "hidden.json").write_bytes(jsonl([SECRET_TEXT]))
+    (folder / "locked").chmod(0)
     (folder / "device.json").symlink_to("/dev/null")
     elsewhere = landing.parent / "elsewhere"
     elsewhere.mkdir()
@@ -128,8 +132,9 @@ def bad_run(request, tmp_path_factory):
     landing, lake = root / "landing", root / "lake"
     write_good_landing(landing)
     write_bad_entries(landing)
-    real_open, real_os_open = LocalStore.open, os.open
+    real_open, real_os_open, real_scandir = LocalStore.open, os.open, os.scandir
     secret = str(landing / "customer" / "landing" / "secret.json")
+    locked = str(landing / "customer" / "landing" / "locked")
 
     def store_open(self, rel):
         if rel.endswith("vanished.json"):  # removed between the listing and the read
@@ -143,11 +148,17 @@ def bad_run(request, tmp_path_factory):
             raise PermissionError(errno.EACCES, "Permission denied")
         return real_os_open(path, flags, *args, **kwargs)
 
+    def scandir(path="."):
+        if os.fspath(path) == locked and os.geteuid() == 0:  # as os_open: a folder root may not list
+            raise PermissionError(errno.EACCES, "Permission denied", locked)
+        return real_scandir(path)
+
     instance = dg.DagsterInstance.ephemeral()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STEDI_LANDING_READER", request.param)
         mp.setattr(LocalStore, "open", store_open)
         mp.setattr(os, "open", os_open)
+        mp.setattr(os, "scandir", scandir)
         result = run_pipeline(landing, lake, selection=LANDING_GROUP, instance=instance)
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert open_lake(str(lake)).current("landing", "customer_landing").extra["engine"] == request.param
@@ -201,7 +212,7 @@ def test_entries_that_are_no_regular_file_are_skipped_counted_and_logged(bad_run
     metadata = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert metadata["customer_landing"]["skipped_files"].value == 2
     assert metadata["step_trainer_landing"]["skipped_files"].value == 1
-    assert metadata["customer_landing"]["unreadable_files"].value == 5
+    assert metadata["customer_landing"]["unreadable_files"].value == 6
     for path in [*SKIPPED, *UNREADABLE]:
         assert any(path in message for message in logs), path
 
@@ -232,3 +243,25 @@ def test_a_fifo_named_like_a_landing_file_never_hangs_the_run(tmp_path, reader):
     assert snapshot.extra["skipped_files"] == ["step_trainer/landing/pipe.json"]
     assert len(read_table(lake, "landing", "step_trainer_landing")) == 3
     assert len(read_table(lake, "curated", "machine_learning_curated")) == 3
+
+
+def test_forget_over_an_unreadable_customer_file_stops_in_one_line(tmp_path, capsys):
+    """forget searches every customer file for the person's serials: one it cannot read blocks the erasure
+    with one line naming the file (it might hold their records), never a traceback."""
+    from stedi_assets.cli import main
+
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    write_good_landing(landing)
+    assert run_pipeline(landing, lake, selection=LANDING_GROUP).success
+    (landing / "customer" / "landing" / "broken.json.gz").write_bytes(jsonl([SECRET_TEXT]))
+    capsys.readouterr()
+    code = main(["forget", "a@x.com", "--landing", str(landing), "--lake", str(lake)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1, err
+    assert "landing file customer/landing/broken.json.gz cannot be read" in err and "repair or remove" in err
+    assert SECRET_TEXT["email"] not in err
+    assert sorted(r["email"] for r in read_table(lake, "landing", "customer_landing")) == [
+        "a@x.com",
+        "b@x.com",
+        "c@x.com",
+    ]

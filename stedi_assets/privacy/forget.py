@@ -246,9 +246,15 @@ def _file_lines(store, path: str):
             last[:] = [raw]
             yield raw
 
-    with open_landing_file(store, path) as stream:
-        for number, content in physical_lines(raw_lines(stream)):
-            yield last[0], number, content
+    try:
+        with open_landing_file(store, path) as stream:
+            for number, content in physical_lines(raw_lines(stream)):
+                yield last[0], number, content
+    except (OSError, EOFError, zlib.error) as err:  # a file that cannot be read cannot be searched for them
+        raise ErasureBlocked(
+            f"landing file {path} cannot be read ({type(err).__name__}): repair or remove "
+            "it, then run `stedi forget` again"
+        ) from None
 
 
 def _is_theirs(subjects: Subjects, source: str, content: bytes) -> bool:
@@ -266,18 +272,12 @@ def _without_their_lines(store, path: str, source: str, subjects: Subjects) -> t
     """(the file's bytes without their lines, lines removed); a removed first line hands its BOM on."""
     kept: list[bytes] = []
     removed, bom = 0, False
-    try:
-        for raw, number, content in _file_lines(store, path):
-            if _is_theirs(subjects, source, content):
-                removed += 1
-                bom = bom or (number == 1 and raw.startswith(BOM))
-            else:
-                kept.append(BOM + raw if bom and not kept and not raw.startswith(BOM) else raw)
-    except (OSError, EOFError, zlib.error) as err:
-        raise ErasureBlocked(
-            f"landing file {path} cannot be read ({type(err).__name__}): repair or remove "
-            "it, then run `stedi forget` again"
-        ) from None
+    for raw, number, content in _file_lines(store, path):
+        if _is_theirs(subjects, source, content):
+            removed += 1
+            bom = bom or (number == 1 and raw.startswith(BOM))
+        else:
+            kept.append(BOM + raw if bom and not kept and not raw.startswith(BOM) else raw)
     return b"".join(kept), removed
 
 

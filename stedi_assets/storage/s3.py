@@ -213,7 +213,9 @@ class S3Store:
         except (ClientError, BotoCoreError) as err:
             raise self._fail("list", rel, err) from None
 
-    def list_files(self, prefix: str = "") -> list[str]:
+    def list_files(self, prefix: str = "", unlisted: dict[str, OSError] | None = None) -> list[str]:
+        """Keys below `prefix` relative to the root (see LocalStore.list_files; a listing of S3 has no
+        unlistable folders: a failed LIST is an error of the whole call)."""
         base = len(self.key()) + 1 if self.prefix else 0
         return sorted(
             o["Key"][base:]

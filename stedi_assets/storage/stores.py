@@ -53,19 +53,26 @@ class LocalStore:
         st = (self.root / rel).stat()
         return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
-    def list_files(self, prefix: str = "") -> list[str]:
+    def list_files(self, prefix: str = "", unlisted: dict[str, OSError] | None = None) -> list[str]:
         """Relative paths of every entry below `prefix`, at any depth, except the folders walked into, sorted.
 
         Besides regular files that is whatever else lies there: links (dangling, looping, or to a folder,
         which is listed rather than followed: links can loop), FIFOs, sockets and devices, so that a caller
-        can report them. `kind` tells them apart without opening anything.
+        can report them. `kind` tells them apart without opening anything. Folders that cannot be listed
+        (no permission, an I/O error) go into `unlisted` (relative path -> the error) when it is given:
+        whatever they hold is unknown, which a caller must be able to say rather than skip it unseen.
         """
         base = self.root / prefix
         if not base.is_dir():
             return []
+
+        def unlistable(err: OSError) -> None:
+            if unlisted is not None and err.filename is not None:
+                unlisted[Path(err.filename).relative_to(self.root).as_posix()] = err
+
         found = [
             Path(d) / name
-            for d, dirs, files in os.walk(base)
+            for d, dirs, files in os.walk(base, onerror=unlistable)
             for name in [*files, *(x for x in dirs if os.path.islink(os.path.join(d, x)))]
         ]
         return sorted(p.relative_to(self.root).as_posix() for p in found)

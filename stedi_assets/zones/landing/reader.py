@@ -59,7 +59,11 @@ class Listing:
 def landing_files(store, source: str) -> Listing:
     """The entries under `source` (paths relative to the landing root), by name and by kind (stat only)."""
     listing = Listing()
-    for path in store.list_files(source):
+    unlisted: dict[str, OSError] = {}
+    paths = store.list_files(source, unlisted)
+    for folder, err in unlisted.items():  # its files are unknown: one quarantine row says so
+        listing.unreadable[folder] = unreadable_cause(err)
+    for path in paths:
         if not path.endswith(SUFFIXES):
             listing.ignored.append(path)
             continue
