@@ -1,11 +1,13 @@
 """The landing reader on DuckDB: reader.read_source's result, row for row, with the lines typed set-wise.
 
 How. Each landing file is read as the Python reader reads it (same store, same gzip) in blocks of whole
-lines. numpy finds the newlines of a block and its lines go to DuckDB as one Arrow column over the block's
-bytes, without a copy. One query per block types, on every core, each line that has its source's *plain
-shape* (plain_shape below). Every other line (blank, invalid, or valid but unusual: non-ASCII, escapes,
-exponents, other key orders, duplicate or unknown keys, timeStamp, a BOM, a CR inside...) goes through the
-Python reader's own per-line code (reader.judge_line), so the two readers share every rule.
+lines. numpy finds the newlines of a block, and Arrow's RE2 tests each line, as bytes, against its source's
+*plain shape* (plain_shape below) without a copy. The block goes to DuckDB as one Arrow column over its
+bytes whose validity bitmap is that test's result: a plain line is its text, every other line NULL, never
+read by DuckDB. One query per block types the plain lines with json_transform, on every core, while a worker
+thread reads and tests the next block. Every other line (blank, invalid, or valid but unusual: non-ASCII,
+escapes, exponents, other key orders, duplicate or unknown keys, timeStamp, a BOM, a CR inside...) goes
+through the Python reader's own per-line code (reader.judge_line), so the two readers share every rule.
 
 Why the plain shape is exact. A plain line is, byte for byte, a flat JSON object whose keys are the source's
 fields in FIELDS order, each once (optional ones may be left out), with spaces only between tokens and an
@@ -16,12 +18,15 @@ optional CR before its newline, and values of these forms:
     integers     -?(0|[1-9][0-9]{0,17}): at most 18 digits, so inside 64 bits
     numbers      an integer as above, or a decimal with at most 15 digits and no exponent
 
-Python's json reads such a line into a dict with exactly those keys, and validate accepts it: strings are
-their text (there is nothing to unescape), integers their value, a number float(int) or float(Decimal), the
-nearest double. DuckDB's JSON reader gives the same values: the same text, the same 64-bit integers
-(converted to the nearest double for numbers), and for a decimal of at most 15 digits d / 10^k, which is a
-single correctly rounded division of two exact doubles (no reader can round it otherwise). Lines that DuckDB
-could read differently (NaN, trailing commas, duplicate keys, big or long numbers) are not plain.
+The test runs on bytes, so RE2 reads each byte as one (Latin-1) character: the pattern's classes are of
+printable ASCII only, so a plain line is ASCII, hence UTF-8 that decodes to the same characters (a line with
+any other byte, valid UTF-8 or not, is never plain). Python's json reads such a line into a dict with
+exactly those keys, and validate accepts it: strings are their text (there is nothing to unescape), integers
+their value, a number float(int) or float(Decimal), the nearest double. DuckDB's JSON reader gives the same
+values: the same text, the same 64-bit integers (converted to the nearest double for numbers), and for a
+decimal of at most 15 digits d / 10^k, which is a single correctly rounded division of two exact doubles (no
+reader can round it otherwise). Lines that DuckDB could read differently (NaN, trailing commas, duplicate
+keys, big or long numbers) are not plain.
 
 Files. The reader goes through reader.landing_files' Listing in the Python reader's order: entries with a
 landing name that are no regular file are skipped unopened, as there. An entry that cannot be examined or
@@ -38,10 +43,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from itertools import islice
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 import numpy as np
@@ -70,6 +77,8 @@ if TYPE_CHECKING:
 
 BLOCK_BYTES = 32 << 20  # lines are read in blocks of about this size (a longer line makes a longer block)
 BATCH_LINES = 65_536  # DuckDB scans a block's Arrow batches in parallel
+
+T = TypeVar("T")
 
 # ------------------------------------------------------------------------------------- the plain shape
 
@@ -108,15 +117,13 @@ def plain_shape(source: str) -> str:
 
 
 def plain_rows_sql(source: str) -> str:
-    """The query that types the plain lines of the Arrow table `lines(n, b)` (line number, bytes with newline)."""
-    fields = FIELDS[source]
-    structure = json.dumps({key: _PLAIN_VALUES[parse][1] for key, parse, _ in fields})
-    columns = ", ".join(f'j."{key}" AS "{key}"' for key, _, _ in fields)
+    """The query that types the lines of the Arrow table `lines(n, s)` (line number, text of a plain line with
+    its newline; NULL for every other line)."""
+    structure = json.dumps({key: _PLAIN_VALUES[parse][1] for key, parse, _ in FIELDS[source]})
+    # j.* unnests the struct into its columns, named by its keys: cheaper than one j."key" per column
     return (
-        f"SELECT {columns}, n AS source_line FROM ("
-        f"  SELECT n, json_transform(s, '{structure}') AS j FROM ("
-        f"    SELECT n, TRY(decode(b)) AS s FROM lines"  # NULL when not UTF-8: never plain
-        f"  ) WHERE regexp_full_match(s, '{plain_shape(source)}'))"
+        f"SELECT j.*, n AS source_line FROM ("
+        f"  SELECT n, json_transform(s, '{structure}') AS j FROM lines WHERE s IS NOT NULL)"
     )
 
 
@@ -126,11 +133,12 @@ def plain_rows_sql(source: str) -> str:
 @dataclass
 class _Block:
     """Whole lines of a file: line i is data[offsets[i]:offsets[i + 1]] with its newline; lines are numbered
-    from `first`."""
+    from `first`; plain[i] tells whether line i has the plain shape."""
 
     data: bytes
     offsets: np.ndarray  # int64
     first: int
+    plain: pa.BooleanArray
 
     @property
     def count(self) -> int:
@@ -140,14 +148,36 @@ class _Block:
         return self.data[self.offsets[i] : self.offsets[i + 1]]
 
     def table(self) -> pa.Table:
-        lines = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), self.count, [None, pa.py_buffer(self.offsets), pa.py_buffer(self.data)]
-        )
+        """`lines(s, n)`: the text of each plain line, NULL for the others, and the line numbers. The plain
+        test's bits are the validity bitmap of `s`: no copy, and DuckDB never reads the other lines (which
+        need not be UTF-8)."""
+        validity = self.plain.buffers()[1]
+        text = pa.Array.from_buffers(pa.large_string(), self.count, [validity, *_buffers(self.offsets, self.data)])
         numbers = pa.array(np.arange(self.first, self.first + self.count, dtype=np.int64))
         return pa.Table.from_batches(
-            pa.record_batch([lines.slice(at, BATCH_LINES), numbers.slice(at, BATCH_LINES)], names=["b", "n"])
+            pa.record_batch([text.slice(at, BATCH_LINES), numbers.slice(at, BATCH_LINES)], names=["s", "n"])
             for at in range(0, self.count, BATCH_LINES)
         )
+
+
+class _Unreadable(Exception):
+    """The file failed while being read (the cause is chained): the Python reader decides what that means."""
+
+
+def _blocks(stream, pattern: str) -> Iterator[_Block]:
+    """The blocks of the file read from `stream`, each with its lines' plain test (`pattern`) done."""
+    chunks = _chunks(stream)
+    first = 1
+    while True:
+        try:
+            chunk = next(chunks, None)
+        except Exception as err:
+            raise _Unreadable from err
+        if chunk is None:
+            return
+        block = _split(*chunk, first, pattern)
+        first += block.count
+        yield block
 
 
 def _chunks(stream) -> Iterator[tuple[bytes, int]]:
@@ -164,14 +194,37 @@ def _chunks(stream) -> Iterator[tuple[bytes, int]]:
         yield tail, len(tail)
 
 
-def _split(data: bytes, whole: int, first: int) -> _Block:
-    """The block of the first `whole` bytes of `data`, its first line numbered `first`."""
+def _split(data: bytes, whole: int, first: int, pattern: str) -> _Block:
+    """The block of the first `whole` bytes of `data`, its first line numbered `first`, its lines tested
+    against `pattern` (on bytes: RE2 then reads each byte as one Latin-1 character)."""
     newlines = np.flatnonzero(np.frombuffer(data, np.uint8, count=whole) == 10)
     offsets = np.empty(len(newlines) + 1 + (data[whole - 1] != 10), np.int64)
     offsets[0] = 0
     offsets[1 : len(newlines) + 1] = newlines + 1
     offsets[-1] = whole
-    return _Block(data, offsets, first)
+    lines = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1, [None, *_buffers(offsets, data)])
+    plain = pc.match_substring_regex(lines, pattern)
+    assert plain.offset == 0 and plain.null_count == 0  # a new array of bits, used as a validity bitmap as is
+    return _Block(data, offsets, first, plain)
+
+
+def _buffers(offsets: np.ndarray, data: bytes) -> list[pa.Buffer]:
+    """The offsets and data buffers of a (large) binary or string array, without a copy."""
+    return [pa.py_buffer(offsets), pa.py_buffer(data)]
+
+
+def _ahead(items: Iterator[T]) -> Generator[T, None, None]:
+    """`items`, each one made in a worker thread while the one before is in use (at most one ahead). An
+    error of `items` is raised where its item would have come; closing this waits for the worker."""
+
+    def following() -> list[T]:  # [the next item], or [] at the end
+        return list(islice(items, 1))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="landing-read") as worker:
+        pending = worker.submit(following)
+        while item := pending.result():
+            pending = worker.submit(following)
+            yield item[0]
 
 
 # ---------------------------------------------------------------------------------------------- reader
@@ -199,6 +252,7 @@ class _SourceReader:
         }
         self.sinks = {"rows": write_rows, "rejected": write_rejected}
         self.sql = plain_rows_sql(source)
+        self.pattern = f"^(?:{plain_shape(source)})$"  # the whole line
         self.stats = SourceStats()
 
     def read(self, path: str) -> None:
@@ -210,18 +264,14 @@ class _SourceReader:
         except (OSError, EOFError, zlib.error) as err:  # what the Python reader catches; not retried: a file
             return self.python(path, unreadable_cause(err))  # gone by now would give another cause
         figures.files[path] = size
-        with stream:
-            chunks = _chunks(stream)
-            while True:
-                try:
-                    chunk = next(chunks, None)
-                except Exception:  # unreadable from here on: the Python reader decides what that means
-                    return self._python_from(path, written, figures)
-                if chunk is None:
-                    break
-                block = _split(*chunk, first=written + 1)
-                self._block(path, block, figures)
-                written += block.count
+        # The next block is read and tested in a worker while DuckDB types this one.
+        with stream, closing(_ahead(_blocks(stream, self.pattern))) as blocks:
+            try:
+                for block in blocks:
+                    self._block(path, block, figures)
+                    written += block.count
+            except _Unreadable:
+                return self._python_from(path, written, figures)
         _add(self.stats, figures)
         return None
 
