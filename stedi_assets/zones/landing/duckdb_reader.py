@@ -160,24 +160,44 @@ class _Block:
         )
 
 
-class _Unreadable(Exception):
-    """The file failed while being read (the cause is chained): the Python reader decides what that means."""
+@dataclass
+class _End:
+    """The end of a file's blocks: it was read to its end (`size`, taken before opening, as the Python reader
+    does), or could not be examined or opened (`unopened`, why), or neither: it failed while being read."""
+
+    size: int | None = None
+    unopened: str | None = None
 
 
-def _blocks(stream, pattern: str) -> Iterator[_Block]:
-    """The blocks of the file read from `stream`, each with its lines' plain test (`pattern`) done."""
-    chunks = _chunks(stream)
-    first = 1
-    while True:
+def _contents(
+    store, paths: list[str], unreadable: dict[str, str], pattern: str
+) -> Generator[tuple[str, _Block | _End], None, None]:
+    """(path, block) for the blocks of each file in turn (lines tested against `pattern`), then (path, its _End);
+    `unreadable` are the listed entries that cannot be examined, with why."""
+    for path in paths:
+        if path in unreadable:
+            yield path, _End(unopened=unreadable[path])
+            continue
         try:
-            chunk = next(chunks, None)
-        except Exception as err:
-            raise _Unreadable from err
-        if chunk is None:
-            return
-        block = _split(*chunk, first, pattern)
-        first += block.count
-        yield block
+            size = store.size(path)
+            stream = open_landing_file(store, path)
+        except (OSError, EOFError, zlib.error) as err:  # what the Python reader catches; not retried: a file
+            yield path, _End(unopened=unreadable_cause(err))  # gone by now would give another cause
+            continue
+        with stream:
+            chunks, first = _chunks(stream), 1
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except Exception:  # unreadable from here on: the Python reader decides what that means
+                    yield path, _End()
+                    break
+                if chunk is None:
+                    yield path, _End(size=size)
+                    break
+                block = _split(*chunk, first, pattern)
+                first += block.count
+                yield path, block
 
 
 def _chunks(stream) -> Iterator[tuple[bytes, int]]:
@@ -213,18 +233,22 @@ def _buffers(offsets: np.ndarray, data: bytes) -> list[pa.Buffer]:
     return [pa.py_buffer(offsets), pa.py_buffer(data)]
 
 
-def _ahead(items: Iterator[T]) -> Generator[T, None, None]:
+def _ahead(items: Generator[T, None, None]) -> Generator[T, None, None]:
     """`items`, each one made in a worker thread while the one before is in use (at most one ahead). An
-    error of `items` is raised where its item would have come; closing this waits for the worker."""
+    error of `items` is raised where its item would have come; closing this waits for the worker, then
+    closes `items`."""
 
     def following() -> list[T]:  # [the next item], or [] at the end
         return list(islice(items, 1))
 
-    with ThreadPoolExecutor(1, thread_name_prefix="landing-read") as worker:
-        pending = worker.submit(following)
-        while item := pending.result():
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="landing-read") as worker:
             pending = worker.submit(following)
-            yield item[0]
+            while item := pending.result():
+                pending = worker.submit(following)
+                yield item[0]
+    finally:
+        items.close()
 
 
 # ---------------------------------------------------------------------------------------------- reader
@@ -255,25 +279,24 @@ class _SourceReader:
         self.pattern = f"^(?:{plain_shape(source)})$"  # the whole line
         self.stats = SourceStats()
 
-    def read(self, path: str) -> None:
-        figures = SourceStats()  # this file's
-        written = 0  # lines written so far
-        try:
-            size = self.store.size(path)  # before opening, as the Python reader does
-            stream = open_landing_file(self.store, path)
-        except (OSError, EOFError, zlib.error) as err:  # what the Python reader catches; not retried: a file
-            return self.python(path, unreadable_cause(err))  # gone by now would give another cause
-        figures.files[path] = size
-        # The next block is read and tested in a worker while DuckDB types this one.
-        with stream, closing(_ahead(_blocks(stream, self.pattern))) as blocks:
-            try:
-                for block in blocks:
-                    self._block(path, block, figures)
-                    written += block.count
-            except _Unreadable:
-                return self._python_from(path, written, figures)
-        _add(self.stats, figures)
-        return None
+    def read(self, paths: list[str], unreadable: dict[str, str]) -> None:
+        """Read `paths` in turn; `unreadable` are those that cannot be examined, with why. A worker reads and
+        tests the next block, of this file or the next, while DuckDB types this one."""
+        figures, written = SourceStats(), 0  # the current file's, and the lines written so far
+        with closing(_ahead(_contents(self.store, paths, unreadable, self.pattern))) as contents:
+            for path, item in contents:
+                if isinstance(item, _Block):
+                    self._block(path, item, figures)
+                    written += item.count
+                    continue
+                if item.size is not None:
+                    figures.files[path] = item.size
+                    _add(self.stats, figures)
+                elif item.unopened is not None:
+                    self.python(path, item.unopened)
+                else:
+                    self._python_from(path, written, figures)
+                figures, written = SourceStats(), 0
 
     def _block(self, path: str, block: _Block, figures: SourceStats) -> None:
         """Write the rows and quarantine rows of a block, and count them in `figures`."""
@@ -417,9 +440,5 @@ def read_source_duckdb(
         con.execute("SET preserve_insertion_order = false")
         reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
         reader.stats.ignored_files, reader.stats.skipped_files = listing.ignored, listing.skipped
-        for path in sorted([*listing.files, *listing.unreadable]):  # the Python reader's order
-            if path in listing.unreadable:
-                reader.python(path, listing.unreadable[path])
-            else:
-                reader.read(path)
+        reader.read(sorted([*listing.files, *listing.unreadable]), listing.unreadable)  # the Python reader's order
     return reader.stats
