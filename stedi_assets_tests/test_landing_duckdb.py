@@ -229,7 +229,7 @@ def test_plain_shape_decides_the_common_spellings(tmp_path):
 @pytest.mark.parametrize("source", SOURCES)
 def test_plain_shape_is_one_pattern_per_source(source):
     shape = plain_shape(source)
-    assert shape.count('"') % 2 == 0 and "\\\\" not in shape and "'" not in shape  # safe inside SQL
+    assert shape.count('"') % 2 == 0 and "\\\\" not in shape and "'" not in shape  # plain text
 
 
 # ---------------------------------------------------------------------------------- erasure, bad files

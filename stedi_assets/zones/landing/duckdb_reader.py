@@ -5,9 +5,10 @@ lines. numpy finds the newlines of a block, and Arrow's RE2 tests each line, as 
 *plain shape* (plain_shape below) without a copy. The block goes to DuckDB as one Arrow column over its
 bytes whose validity bitmap is that test's result: a plain line is its text, every other line NULL, never
 read by DuckDB. One query per block types the plain lines with json_transform, on every core, while a worker
-thread reads and tests the next block. Every other line (blank, invalid, or valid but unusual: non-ASCII,
-escapes, exponents, other key orders, duplicate or unknown keys, timeStamp, a BOM, a CR inside...) goes
-through the Python reader's own per-line code (reader.judge_line), so the two readers share every rule.
+thread reads and tests the next block (of the file or of the next one). Every other line (blank, invalid, or
+valid but unusual: non-ASCII, escapes, exponents, other key orders, duplicate or unknown keys, timeStamp, a
+BOM, a CR inside...) goes through the Python reader's own per-line code (reader.judge_line), so the two
+readers share every rule.
 
 Why the plain shape is exact. A plain line is, byte for byte, a flat JSON object whose keys are the source's
 fields in FIELDS order, each once (optional ones may be left out), with spaces only between tokens and an
