@@ -435,7 +435,7 @@ def read_source_duckdb(
     """reader.read_source on DuckDB: the same rows, quarantine rows and figures, in the same order.
 
     `erased` is the erasure register's LandingFilter (or None); `connection` gives the DuckDB connection
-    (an engine's session, so that its threads and memory limit apply).
+    (an engine's session, so that its threads and memory limit apply; one more thread reads ahead).
     """
     listing = landing_files(store, source)
     with connection() as con:
