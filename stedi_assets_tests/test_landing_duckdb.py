@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import os
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -218,17 +219,21 @@ def test_plain_shape_decides_the_common_spellings(tmp_path):
         b'{"user":"\xc3\xa9@x.com","timestamp":1,"x":1,"y":1,"z":1}',  # not ASCII
         b'{"user":"a@x.com",\t"timestamp":1,"x":1,"y":1,"z":1}',  # a tab
     ]
+    invalid = [  # a plain shape but for one byte: quarantined by the Python rules (DuckDB never reads them)
+        b'{"user":"\xff@x.com","timestamp":1,"x":1,"y":1,"z":1}',  # not UTF-8
+        b'{"user":"\x00@x.com","timestamp":1,"x":1,"y":1,"z":1}',  # a NUL: not valid JSON
+    ]
     folder = tmp_path / "accelerometer"
     folder.mkdir()
-    (folder / "a.json").write_bytes(b"\n".join(plain + other) + b"\n")
+    (folder / "a.json").write_bytes(b"\n".join(plain + other + invalid) + b"\n")
     stats = assert_same(LocalStore(tmp_path), "accelerometer")
-    assert (stats.fast_lines, stats.rows) == (len(plain), len(plain) + len(other))
+    assert (stats.fast_lines, stats.rows, stats.rejected) == (len(plain), len(plain) + len(other), len(invalid))
 
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_plain_shape_is_one_pattern_per_source(source):
     shape = plain_shape(source)
-    assert shape.count('"') % 2 == 0 and "\\\\" not in shape and "'" not in shape  # safe inside SQL
+    assert shape.count('"') % 2 == 0 and "\\\\" not in shape and "'" not in shape  # plain text
 
 
 # ---------------------------------------------------------------------------------- erasure, bad files
@@ -254,6 +259,32 @@ def test_a_truncated_gzip_file_is_the_python_readers_from_the_first_unwritten_li
     (folder / "b.json").write_bytes(b"\n".join(lines[:50]))
     stats = assert_same(LocalStore(tmp_path), "step_trainer")
     assert stats.rows > 50 and stats.fast_lines > 50
+
+
+def test_a_failing_sink_stops_the_read_with_its_error_the_worker_done_and_the_files_closed(tmp_path, monkeypatch):
+    # The worker reads a block ahead, of this file or the next: a failure downstream must not leave it running.
+    monkeypatch.setattr(duckdb_reader, "BLOCK_BYTES", 4096)
+    folder = tmp_path / "step_trainer"
+    folder.mkdir()
+    line = _render(RECORDS["step_trainer"].items()) + b"\n"
+    for name in ("a.json", "b.json", "c.json.gz"):
+        data = line * 2000
+        (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    streams = []
+
+    class Watched(LocalStore):
+        def open(self, rel: str):
+            streams.append(super().open(rel))
+            return streams[-1]
+
+    def full(batch):
+        if batch.column("source_line")[-1].as_py() > 1000:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        read_source_duckdb(Watched(tmp_path), "step_trainer", STEP_TRAINER_LANDING.arrow_schema("strict"), full, full)
+    assert streams and all(stream.closed for stream in streams)
+    assert not [t for t in threading.enumerate() if t.name.startswith("landing-read")]
 
 
 def test_a_file_that_cannot_be_opened_is_the_python_readers(tmp_path):

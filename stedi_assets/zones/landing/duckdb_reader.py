@@ -1,11 +1,14 @@
 """The landing reader on DuckDB: reader.read_source's result, row for row, with the lines typed set-wise.
 
 How. Each landing file is read as the Python reader reads it (same store, same gzip) in blocks of whole
-lines. numpy finds the newlines of a block and its lines go to DuckDB as one Arrow column over the block's
-bytes, without a copy. One query per block types, on every core, each line that has its source's *plain
-shape* (plain_shape below). Every other line (blank, invalid, or valid but unusual: non-ASCII, escapes,
-exponents, other key orders, duplicate or unknown keys, timeStamp, a BOM, a CR inside...) goes through the
-Python reader's own per-line code (reader.judge_line), so the two readers share every rule.
+lines. numpy finds the newlines of a block, and Arrow's RE2 tests each line, as bytes, against its source's
+*plain shape* (plain_shape below) without a copy. The block goes to DuckDB as one Arrow column over its
+bytes whose validity bitmap is that test's result: a plain line is its text, every other line NULL, never
+read by DuckDB. One query per block types the plain lines with json_transform, on every core, while a worker
+thread reads and tests the next block (of the file or of the next one). Every other line (blank, invalid, or
+valid but unusual: non-ASCII, escapes, exponents, other key orders, duplicate or unknown keys, timeStamp, a
+BOM, a CR inside...) goes through the Python reader's own per-line code (reader.judge_line), so the two
+readers share every rule.
 
 Why the plain shape is exact. A plain line is, byte for byte, a flat JSON object whose keys are the source's
 fields in FIELDS order, each once (optional ones may be left out), with spaces only between tokens and an
@@ -16,12 +19,15 @@ optional CR before its newline, and values of these forms:
     integers     -?(0|[1-9][0-9]{0,17}): at most 18 digits, so inside 64 bits
     numbers      an integer as above, or a decimal with at most 15 digits and no exponent
 
-Python's json reads such a line into a dict with exactly those keys, and validate accepts it: strings are
-their text (there is nothing to unescape), integers their value, a number float(int) or float(Decimal), the
-nearest double. DuckDB's JSON reader gives the same values: the same text, the same 64-bit integers
-(converted to the nearest double for numbers), and for a decimal of at most 15 digits d / 10^k, which is a
-single correctly rounded division of two exact doubles (no reader can round it otherwise). Lines that DuckDB
-could read differently (NaN, trailing commas, duplicate keys, big or long numbers) are not plain.
+The test runs on bytes, so RE2 reads each byte as one (Latin-1) character: the pattern's classes are of
+printable ASCII only, so a plain line is ASCII, hence UTF-8 that decodes to the same characters (a line with
+any other byte, valid UTF-8 or not, is never plain). Python's json reads such a line into a dict with
+exactly those keys, and validate accepts it: strings are their text (there is nothing to unescape), integers
+their value, a number float(int) or float(Decimal), the nearest double. DuckDB's JSON reader gives the same
+values: the same text, the same 64-bit integers (converted to the nearest double for numbers), and for a
+decimal of at most 15 digits d / 10^k, which is a single correctly rounded division of two exact doubles (no
+reader can round it otherwise). Lines that DuckDB could read differently (NaN, trailing commas, duplicate
+keys, big or long numbers) are not plain.
 
 Files. The reader goes through reader.landing_files' Listing in the Python reader's order: entries with a
 landing name that are no regular file are skipped unopened, as there. An entry that cannot be examined or
@@ -38,10 +44,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from itertools import islice
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 import numpy as np
@@ -68,8 +76,12 @@ from .validation import FIELDS, _integer, _key_string, _number, _string
 if TYPE_CHECKING:
     from ...privacy.register import LandingFilter
 
-BLOCK_BYTES = 32 << 20  # lines are read in blocks of about this size (a longer line makes a longer block)
+# Lines are read in blocks of about this size (a longer line makes a longer block). Two are held at once, the
+# one DuckDB types and the next one the worker reads; 16 MB is as fast as 32 MB and holds less.
+BLOCK_BYTES = 16 << 20
 BATCH_LINES = 65_536  # DuckDB scans a block's Arrow batches in parallel
+
+T = TypeVar("T")
 
 # ------------------------------------------------------------------------------------- the plain shape
 
@@ -108,15 +120,13 @@ def plain_shape(source: str) -> str:
 
 
 def plain_rows_sql(source: str) -> str:
-    """The query that types the plain lines of the Arrow table `lines(n, b)` (line number, bytes with newline)."""
-    fields = FIELDS[source]
-    structure = json.dumps({key: _PLAIN_VALUES[parse][1] for key, parse, _ in fields})
-    columns = ", ".join(f'j."{key}" AS "{key}"' for key, _, _ in fields)
+    """The query that types the lines of the Arrow table `lines(n, s)` (line number, text of a plain line with
+    its newline; NULL for every other line)."""
+    structure = json.dumps({key: _PLAIN_VALUES[parse][1] for key, parse, _ in FIELDS[source]})
+    # j.* unnests the struct into its columns, named by its keys: cheaper than one j."key" per column
     return (
-        f"SELECT {columns}, n AS source_line FROM ("
-        f"  SELECT n, json_transform(s, '{structure}') AS j FROM ("
-        f"    SELECT n, TRY(decode(b)) AS s FROM lines"  # NULL when not UTF-8: never plain
-        f"  ) WHERE regexp_full_match(s, '{plain_shape(source)}'))"
+        f"SELECT j.*, n AS source_line FROM ("
+        f"  SELECT n, json_transform(s, '{structure}') AS j FROM lines WHERE s IS NOT NULL)"
     )
 
 
@@ -126,11 +136,12 @@ def plain_rows_sql(source: str) -> str:
 @dataclass
 class _Block:
     """Whole lines of a file: line i is data[offsets[i]:offsets[i + 1]] with its newline; lines are numbered
-    from `first`."""
+    from `first`; plain[i] tells whether line i has the plain shape."""
 
     data: bytes
     offsets: np.ndarray  # int64
     first: int
+    plain: pa.BooleanArray
 
     @property
     def count(self) -> int:
@@ -140,14 +151,56 @@ class _Block:
         return self.data[self.offsets[i] : self.offsets[i + 1]]
 
     def table(self) -> pa.Table:
-        lines = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), self.count, [None, pa.py_buffer(self.offsets), pa.py_buffer(self.data)]
-        )
+        """`lines(s, n)`: the text of each plain line, NULL for the others, and the line numbers. The plain
+        test's bits are the validity bitmap of `s`: no copy, and DuckDB never reads the other lines (which
+        need not be UTF-8)."""
+        validity = self.plain.buffers()[1]
+        text = pa.Array.from_buffers(pa.large_string(), self.count, [validity, *_buffers(self.offsets, self.data)])
         numbers = pa.array(np.arange(self.first, self.first + self.count, dtype=np.int64))
         return pa.Table.from_batches(
-            pa.record_batch([lines.slice(at, BATCH_LINES), numbers.slice(at, BATCH_LINES)], names=["b", "n"])
+            pa.record_batch([text.slice(at, BATCH_LINES), numbers.slice(at, BATCH_LINES)], names=["s", "n"])
             for at in range(0, self.count, BATCH_LINES)
         )
+
+
+@dataclass
+class _End:
+    """The end of a file's blocks: it was read to its end (`size`, taken before opening, as the Python reader
+    does), or could not be examined or opened (`unopened`, why), or neither: it failed while being read."""
+
+    size: int | None = None
+    unopened: str | None = None
+
+
+def _contents(
+    store, paths: list[str], unreadable: dict[str, str], pattern: str
+) -> Generator[tuple[str, _Block | _End], None, None]:
+    """(path, block) for the blocks of each file in turn (lines tested against `pattern`), then (path, its _End);
+    `unreadable` are the listed entries that cannot be examined, with why."""
+    for path in paths:
+        if path in unreadable:
+            yield path, _End(unopened=unreadable[path])
+            continue
+        try:
+            size = store.size(path)
+            stream = open_landing_file(store, path)
+        except (OSError, EOFError, zlib.error) as err:  # what the Python reader catches; not retried: a file
+            yield path, _End(unopened=unreadable_cause(err))  # gone by now would give another cause
+            continue
+        with stream:
+            chunks, first = _chunks(stream), 1
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except Exception:  # unreadable from here on: the Python reader decides what that means
+                    yield path, _End()
+                    break
+                if chunk is None:
+                    yield path, _End(size=size)
+                    break
+                block = _split(*chunk, first, pattern)
+                first += block.count
+                yield path, block
 
 
 def _chunks(stream) -> Iterator[tuple[bytes, int]]:
@@ -164,14 +217,41 @@ def _chunks(stream) -> Iterator[tuple[bytes, int]]:
         yield tail, len(tail)
 
 
-def _split(data: bytes, whole: int, first: int) -> _Block:
-    """The block of the first `whole` bytes of `data`, its first line numbered `first`."""
+def _split(data: bytes, whole: int, first: int, pattern: str) -> _Block:
+    """The block of the first `whole` bytes of `data`, its first line numbered `first`, its lines tested
+    against `pattern` (on bytes: RE2 then reads each byte as one Latin-1 character)."""
     newlines = np.flatnonzero(np.frombuffer(data, np.uint8, count=whole) == 10)
     offsets = np.empty(len(newlines) + 1 + (data[whole - 1] != 10), np.int64)
     offsets[0] = 0
     offsets[1 : len(newlines) + 1] = newlines + 1
     offsets[-1] = whole
-    return _Block(data, offsets, first)
+    lines = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1, [None, *_buffers(offsets, data)])
+    plain = pc.match_substring_regex(lines, pattern)
+    assert plain.offset == 0 and plain.null_count == 0  # a new array of bits, used as a validity bitmap as is
+    return _Block(data, offsets, first, plain)
+
+
+def _buffers(offsets: np.ndarray, data: bytes) -> list[pa.Buffer]:
+    """The offsets and data buffers of a (large) binary or string array, without a copy."""
+    return [pa.py_buffer(offsets), pa.py_buffer(data)]
+
+
+def _ahead(items: Generator[T, None, None]) -> Generator[T, None, None]:
+    """`items`, each one made in a worker thread while the one before is in use (at most one ahead). An
+    error of `items` is raised where its item would have come; closing this waits for the worker, then
+    closes `items`."""
+
+    def following() -> list[T]:  # [the next item], or [] at the end
+        return list(islice(items, 1))
+
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="landing-read") as worker:
+            pending = worker.submit(following)
+            while item := pending.result():
+                pending = worker.submit(following)
+                yield item[0]
+    finally:
+        items.close()
 
 
 # ---------------------------------------------------------------------------------------------- reader
@@ -199,31 +279,27 @@ class _SourceReader:
         }
         self.sinks = {"rows": write_rows, "rejected": write_rejected}
         self.sql = plain_rows_sql(source)
+        self.pattern = f"^(?:{plain_shape(source)})$"  # the whole line
         self.stats = SourceStats()
 
-    def read(self, path: str) -> None:
-        figures = SourceStats()  # this file's
-        written = 0  # lines written so far
-        try:
-            size = self.store.size(path)  # before opening, as the Python reader does
-            stream = open_landing_file(self.store, path)
-        except (OSError, EOFError, zlib.error) as err:  # what the Python reader catches; not retried: a file
-            return self.python(path, unreadable_cause(err))  # gone by now would give another cause
-        figures.files[path] = size
-        with stream:
-            chunks = _chunks(stream)
-            while True:
-                try:
-                    chunk = next(chunks, None)
-                except Exception:  # unreadable from here on: the Python reader decides what that means
-                    return self._python_from(path, written, figures)
-                if chunk is None:
-                    break
-                block = _split(*chunk, first=written + 1)
-                self._block(path, block, figures)
-                written += block.count
-        _add(self.stats, figures)
-        return None
+    def read(self, paths: list[str], unreadable: dict[str, str]) -> None:
+        """Read `paths` in turn; `unreadable` are those that cannot be examined, with why. A worker reads and
+        tests the next block, of this file or the next, while DuckDB types this one."""
+        figures, written = SourceStats(), 0  # the current file's, and the lines written so far
+        with closing(_ahead(_contents(self.store, paths, unreadable, self.pattern))) as contents:
+            for path, item in contents:
+                if isinstance(item, _Block):
+                    self._block(path, item, figures)
+                    written += item.count
+                    continue
+                if item.size is not None:
+                    figures.files[path] = item.size
+                    _add(self.stats, figures)
+                elif item.unopened is not None:
+                    self.python(path, item.unopened)
+                else:
+                    self._python_from(path, written, figures)
+                figures, written = SourceStats(), 0
 
     def _block(self, path: str, block: _Block, figures: SourceStats) -> None:
         """Write the rows and quarantine rows of a block, and count them in `figures`."""
@@ -361,16 +437,13 @@ def read_source_duckdb(
 
     `erased` is the erasure register's LandingFilter (or None); `listing` the entries to read (all of the
     source's by default); `connection` gives the DuckDB connection (an engine's session, so that its threads
-    and memory limit apply).
+    and memory limit apply; one more thread reads ahead).
     """
     listing = landing_files(store, source) if listing is None else listing
     with connection() as con:
-        con.execute("SET preserve_insertion_order = true")  # plain rows come back in line order
+        # Plain rows may come back in any order (cheaper for DuckDB's threads): _write sorts by line number.
+        con.execute("SET preserve_insertion_order = false")
         reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
         reader.stats.ignored_files, reader.stats.skipped_files = listing.ignored, listing.skipped
-        for path in sorted([*listing.files, *listing.unreadable]):  # the Python reader's order
-            if path in listing.unreadable:
-                reader.python(path, listing.unreadable[path])
-            else:
-                reader.read(path)
+        reader.read(sorted([*listing.files, *listing.unreadable]), listing.unreadable)  # the Python reader's order
     return reader.stats
