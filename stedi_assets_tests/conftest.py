@@ -240,6 +240,13 @@ def s3_target(request) -> S3Target:
     )
 
 
+def only_on(target: S3Target, server: str, why: str) -> None:
+    """Skip unless `target` is `server`: what a test proves does not depend on the server behind it (`why`),
+    so it runs once."""
+    if target.name != server:
+        pytest.skip(f"runs on the {server} tier only: {why}")
+
+
 @pytest.fixture
 def s3_env(s3_target, monkeypatch) -> S3Target:
     """AWS settings of the S3 server under test in this process's environment."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 import sqlalchemy as sa
-from conftest import S3Target, new_bucket, postgres_database
+from conftest import S3Target, new_bucket, only_on, postgres_database
 from fault_proxy import FaultProxy
 from test_acceptance import EXPECTED
 
@@ -195,9 +195,7 @@ def test_snapshots_and_rollback_on_s3(s3_env, s3_lake, generated_on_s3, capsys):
 
 
 def only_on_moto(target: S3Target, why: str = "the proxy makes the faults, whatever the server") -> None:
-    # What these test does not depend on the server behind them, so they run once, on the faster one.
-    if target.name != "moto":
-        pytest.skip(f"runs on the moto tier only: {why}")
+    only_on(target, "moto", why)  # the faster server
 
 
 def test_transient_faults_are_retried(s3_env, s3_lake, generated_on_s3, capsys, monkeypatch):
