@@ -15,6 +15,7 @@ import pytest
 
 from stedi_assets.builders import landing_reader
 from stedi_assets.engines.duckdb_engine import DuckDBEngine
+from stedi_assets.engines.spark_engine import SparkEngine
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.privacy.register import LandingFilter, Subjects
 from stedi_assets.resources import engine_resource
@@ -320,11 +321,13 @@ def test_unreadable_and_non_regular_entries_are_the_python_readers(tmp_path):
 # --------------------------------------------------------------------------------------- which reader
 
 
-def test_the_duckdb_engine_reads_landing_with_the_duckdb_reader_unless_told_otherwise(monkeypatch):
+def test_each_engine_reads_landing_with_its_reader(monkeypatch):
+    """DuckDB: the DuckDB reader unless told otherwise; Spark: spark_reader.py; no engine: the reference."""
     monkeypatch.delenv("STEDI_LANDING_READER", raising=False)
     assert landing_reader(engine_resource()) == "duckdb"
     assert landing_reader(DuckDBEngine(landing_reader="python")) == "python"  # Dagster config
-    assert landing_reader(None) == "python"  # any other engine (Spark) keeps the reference reader
+    assert landing_reader(SparkEngine()) == "spark"  # the reference reader in Spark's executors
+    assert landing_reader(None) == "python"
     monkeypatch.setenv("STEDI_LANDING_READER", "python")
     assert landing_reader(engine_resource()) == "python"
     monkeypatch.setenv("STEDI_LANDING_READER", "polars")
