@@ -57,10 +57,8 @@ class _OneFile:
 
 def output_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
     """One row kind per row: a typed row, a quarantine row, or one file's figures (JSON)."""
-    return pa.schema(
-        [("kind", pa.string()), (DATA, pa.struct(list(schemas[DATA]))), (REJECTED, pa.struct(list(schemas[REJECTED])))]
-        + [(STATS, pa.string())]
-    )
+    parts = [(part, pa.struct(list(schemas[part]))) for part in (DATA, REJECTED)]
+    return pa.schema([("kind", pa.string()), *parts, (STATS, pa.string())])
 
 
 def _rows(schema: pa.Schema, kind: str, batch: pa.RecordBatch | None = None, stats: str | None = None):
@@ -114,7 +112,6 @@ def read_source_spark(
     """Validate the files of `listing` on Spark's executors into Parquet part files of `folders` (part -> the
     folder's URI, replaced whole). `store` is the landing store: the driver never opens its files, Spark reads
     them by URI (s3:// as `s3_scheme`, see spark_engine.spark_uri)."""
-    from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -123,30 +120,19 @@ def read_source_spark(
     session = spark.newSession()
     session.conf.set("spark.sql.files.ignoreMissingFiles", "true")  # removed since planning: left to the driver
     session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")  # one file's bytes at a time
-    jvm_path = session.sparkContext._jvm.org.apache.hadoop.fs.Path
     uris = {path: spark_uri(store.uri(path), s3_scheme) for path in listing.files}
     # Hadoop cannot glob a name with a colon: such a name with glob characters is read by the driver
-    pending = {p: u for p, u in uris.items() if not (GLOB.search(u) and ":" in u.split("://", 1)[-1])}
-    for _attempt in range(3):
-        if not pending:
-            break
-        try:
-            files = session.read.format("binaryFile").load([GLOB.sub(r"\\\1", u) for u in pending.values()])
-            break
-        except AnalysisException as err:  # a file removed between the listing and now
-            gone = [p for p in pending if not _is_file(store, p)]
-            if err.getErrorClass() != "PATH_NOT_FOUND" or not gone:
-                raise
-            pending = {p: u for p, u in pending.items() if p not in gone}
-    else:
-        raise RuntimeError(f"landing files of {source} keep disappearing while Spark plans to read them")
-    if not pending:
+    files, pending = _binary_files(
+        session, store, {p: u for p, u in uris.items() if not (GLOB.search(u) and ":" in u.split("://", 1)[-1])}
+    )
+    if files is None:
         return SparkRead(SourceStats(), {}, listing)
     schema = output_schema(schemas)
     validate = functools.partial(
         validate_files,
         source=source,
-        prefix=jvm_path(spark_uri(store.uri(), s3_scheme)).toString() + "/",  # binaryFile's form of a path
+        # binaryFile's form of a path under the landing root
+        prefix=session.sparkContext._jvm.org.apache.hadoop.fs.Path(spark_uri(store.uri(), s3_scheme)).toString() + "/",
         planned=frozenset(pending),
         schema=schema,
         erased=erased,
@@ -183,8 +169,28 @@ def read_source_spark(
     return SparkRead(stats, {part: names for part, (_, names) in written.items()}, rest)
 
 
-def _is_file(store, path: str) -> bool:
+def _binary_files(session, store, uris: dict[str, str]):
+    """Spark's binaryFile source over `uris` (landing path -> Spark URI): (the DataFrame or None, the paths it
+    reads). Files removed since the listing are left out (Spark refuses a missing path when it plans)."""
+    from pyspark.errors import AnalysisException
+
+    for _attempt in range(3):
+        if not uris:
+            return None, []
+        try:
+            return session.read.format("binaryFile").load([GLOB.sub(r"\\\1", u) for u in uris.values()]), list(uris)
+        except AnalysisException as err:
+            gone = [p for p in uris if _gone(store, p)]
+            if err.getErrorClass() != "PATH_NOT_FOUND" or not gone:
+                raise
+            uris = {p: u for p, u in uris.items() if p not in gone}
+    raise RuntimeError("landing files keep disappearing while Spark plans to read them")
+
+
+def _gone(store, path: str) -> bool:
+    """Whether a listed file cannot be examined now (removed, no access): the driver's reader says why."""
     try:
-        return store.kind(path) == "file"
-    except OSError:
+        store.size(path)  # a stat locally, a HEAD request on S3
         return False
+    except OSError:
+        return True
