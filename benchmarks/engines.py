@@ -1,13 +1,16 @@
 """Benchmark: DuckDB vs Spark (local[*]) building the whole lake from generated landing data, at several sizes.
 
     python benchmarks/engines.py --customers 200 2000 10000 [--policy strict] [--defects all] [--repeat 1]
+    python benchmarks/engines.py --landing DIR [--engines spark]     # an existing landing tree (K x Udacity)
 
 Each (size, engine) runs in a fresh Python process that materializes every table in-process, as
 `stedi run` would, so each figure includes Python, Dagster and, for Spark, the JVM's start-up. Printed
 per run: the process's wall time; the Spark session start-up inside it; the time of the landing steps
-(the landing readers: DuckDB's under DuckDB, the Python reference under Spark) and of the six SQL tables;
-and the peak memory of the whole process tree (the Python process plus, for Spark, its JVM), sampled from
-/proc every 50 ms. Row counts of every table are compared between the engines.
+(the landing readers: DuckDB's under DuckDB, spark_reader.py in Spark's executors under Spark), and the CPU
+time the Dagster process itself spent in them (its own threads only: not Spark's JVM nor its Python
+workers), also as a share of their time; the time of the six SQL tables; and the peak memory of the whole
+process tree (the Python process plus, for Spark, its JVM and workers), sampled from /proc every 50 ms.
+Row counts of every table are compared between the engines.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import TreePeak  # benchmarks/ is on sys.path when a script of it runs
+from measure import CpuTrace, TreePeak  # benchmarks/ is on sys.path when a script of it runs
 
 SQL_TABLES = (
     "rejected",
@@ -52,19 +55,30 @@ def child(args: argparse.Namespace) -> None:
         engine.session()  # the JVM start, timed on its own; it is part of the total too
         startup = time.perf_counter() - t0
         resources["engine"] = engine
-    result = dg.materialize(
-        TABLE_ASSETS, resources=resources, run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    )
+    instance = dg.DagsterInstance.ephemeral()
+    with CpuTrace() as cpu:
+        result = dg.materialize(
+            TABLE_ASSETS,
+            resources=resources,
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
     steps = {
         e.step_key: e.event_specific_data.duration_ms / 1000
         for e in result.all_events
         if e.event_type_value == "STEP_SUCCESS"
     }
+    bounds: dict[str, list[float]] = {}  # step -> [start, end] wall-clock times of its events
+    for entry in instance.all_logs(result.run_id):
+        if entry.dagster_event and entry.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            bounds.setdefault(entry.dagster_event.step_key, []).append(entry.timestamp)
+    step_cpu = {step: cpu.cpu_at(max(times)) - cpu.cpu_at(min(times)) for step, times in bounds.items()}
     rows = {
         e.asset_key.path[-1]: e.materialization.metadata["dagster/row_count"].value
         for e in result.get_asset_materialization_events()
     }
-    print(json.dumps({"success": result.success, "startup": startup, "steps": steps, "rows": rows}))
+    report = {"success": result.success, "startup": startup, "steps": steps, "step_cpu": step_cpu, "rows": rows}
+    print(json.dumps(report))
 
 
 # ------------------------------------------------------------------------ the parent: measure children
@@ -91,9 +105,9 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"], choices=("duckdb", "spark"))
     parser.add_argument("--repeat", type=int, default=1, help="runs per (size, engine); the best is shown")
     parser.add_argument("--spark-driver-memory", default="2g")
+    parser.add_argument("--landing", help="an existing landing tree to read instead of generated sizes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
-    parser.add_argument("--landing", help=argparse.SUPPRESS)
     parser.add_argument("--lake", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -105,7 +119,8 @@ def main() -> None:
     env = {**os.environ, "STEDI_PSEUDONYM_KEY": "benchmark-key", "SPARK_LOCAL_IP": "127.0.0.1"}
     header = (
         f"{'customers':>9} {'landing lines':>13} {'engine':>6} {'total s':>8} {'spark start s':>13} "
-        f"{'landing s':>9} {'SQL tables s':>12} {'peak MB':>8} {'rows = duckdb':>13}"
+        f"{'landing s':>9} {'its Dagster CPU s':>17} {'share':>6} {'SQL tables s':>12} {'peak MB':>8} "
+        f"{'rows = duckdb':>13}"
     )
     print(
         f"policy {args.policy}, defects {','.join(defects) or 'none'}, {os.cpu_count()} cores, "
@@ -113,11 +128,15 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for customers in args.customers:
+    for customers in [0] if args.landing else args.customers:
         with tempfile.TemporaryDirectory() as tmp:
-            landing = Path(tmp) / "landing"
-            generated = generate_landing(landing, customers=customers, seed=args.seed, defects=defects)
-            lines = sum(generated.lines.values())
+            if args.landing:
+                landing = Path(args.landing)
+                lines = sum(1 for f in landing.rglob("*.json*") for line in f.open("rb") if line.strip())
+            else:
+                landing = Path(tmp) / "landing"
+                generated = generate_landing(landing, customers=customers, seed=args.seed, defects=defects)
+                lines = sum(generated.lines.values())
             reference_rows = None
             for engine in args.engines:
                 best = None
@@ -149,14 +168,16 @@ def main() -> None:
                 steps = report["steps"]
                 sql_s = sum(steps[t] for t in SQL_TABLES)
                 landing_s = sum(s for t, s in steps.items() if t not in SQL_TABLES)
+                landing_cpu = sum(s for t, s in report["step_cpu"].items() if t not in SQL_TABLES)
                 if reference_rows is None:
                     reference_rows, same = report["rows"], "-"
                 else:
                     same = "yes" if report["rows"] == reference_rows else "NO"
                 start = f"{report['startup']:.2f}" if engine == "spark" else "-"
+                size = f"{customers:,}" if customers else "-"
                 print(
-                    f"{customers:>9,} {lines:>13,} {engine:>6} {wall:>8.2f} {start:>13} {landing_s:>9.2f} "
-                    f"{sql_s:>12.2f} {peak:>8.0f} {same:>13}",
+                    f"{size:>9} {lines:>13,} {engine:>6} {wall:>8.2f} {start:>13} {landing_s:>9.2f} "
+                    f"{landing_cpu:>17.2f} {landing_cpu / landing_s:>6.0%} {sql_s:>12.2f} {peak:>8.0f} {same:>13}",
                     flush=True,
                 )
 

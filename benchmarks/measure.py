@@ -102,6 +102,40 @@ class TreePeak:
         self._sampler.join()
 
 
+class CpuTrace:
+    """This process's CPU time (all its threads), sampled every 20 ms in a thread while the `with` block runs, so
+    the CPU it spent between two wall-clock times (e.g. a Dagster step's start and end events) can be told."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []  # (time.time(), time.process_time())
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.samples.append((time.time(), time.process_time()))
+            time.sleep(0.02)
+
+    def cpu_at(self, when: float) -> float:
+        """The process's CPU seconds at wall time `when` (linear between the samples around it)."""
+        import bisect
+
+        i = bisect.bisect_left(self.samples, (when, -1.0))
+        if i == 0 or i == len(self.samples):
+            return self.samples[min(i, len(self.samples) - 1)][1]
+        (t0, c0), (t1, c1) = self.samples[i - 1], self.samples[i]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
+
+    def __enter__(self) -> CpuTrace:
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._sampler.join()
+        self.samples.append((time.time(), time.process_time()))
+
+
 def run_module(module: str, args: list[str], env: dict, tree: bool = False) -> Measured:
     """Measure a fresh process running `python -m module args` (one at a time: CPU time is the children's delta).
 

@@ -12,15 +12,19 @@ from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .zones.landing import increment
 from .zones.landing.duckdb_reader import read_source_duckdb
-from .zones.landing.reader import landing_files, read_source
+from .zones.landing.reader import SourceStats, landing_files, read_source
 from .zones.landing.schema import SOURCE_OF
+from .zones.landing.spark_reader import read_source_spark
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 
 def landing_reader(engine: Engine | None) -> str:
     """The landing reader for a run on `engine`: the DuckDB engine's choice (duckdb_reader.py by default,
-    or the reference reader.py), the reference reader on other engines."""
-    return engine.landing_reader if isinstance(engine, DuckDBEngine) else "python"
+    or the reference reader.py), spark_reader.py (the reference reader in Spark's executors) on the Spark engine,
+    the reference reader on other engines (Glue)."""
+    if isinstance(engine, DuckDBEngine):
+        return engine.landing_reader
+    return "spark" if engine is not None and engine.name == "spark" else "python"
 
 
 def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store, engine=None) -> None:
@@ -42,24 +46,38 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
             staged.files.setdefault(part, []).extend(files)
     reader = landing_reader(engine)
     if plan.read.files or plan.read.unreadable or not groups:  # a table always has a data file, maybe empty
-        lake_files = {part: [staged.file(part, len(groups))] for part in schemas}
-        with (
-            lake.local_output(lake_files["data"][0]) as data,
-            lake.local_output(lake_files["rejected"][0]) as rejects,
-            pq.ParquetWriter(data, schemas["data"]) as rows,
-            pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
-        ):
-            erased = register.landing_filter(source)
-            args = (landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased, plan.read)
-            if reader == "duckdb":
-                stats = read_source_duckdb(*args, connection=engine.session)
-            else:
-                stats = read_source(*args)
+        erased = register.landing_filter(source)
+        rest, lake_files, stats = plan.read, {}, SourceStats()
+        if reader == "spark":  # the executors read what they can; the rest is read here, by the reference reader
+            folders = {part: lake.uri(staged.part_folder(part)) for part in schemas}
+            done = read_source_spark(
+                engine.session(), landing_store, source, schemas, folders, erased, plan.read, engine.s3_scheme
+            )
+            lake_files = {part: staged.add_files(part, names) for part, names in done.files.items()}
+            rest, stats = done.rest, done.stats
+        if rest.files or rest.unreadable or not lake_files:
+            here_files = {part: [staged.file(part, len(groups))] for part in schemas}
+            with (
+                lake.local_output(here_files["data"][0]) as data,
+                lake.local_output(here_files["rejected"][0]) as rejects,
+                pq.ParquetWriter(data, schemas["data"]) as rows,
+                pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
+            ):
+                args = (landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased, rest)
+                if reader == "duckdb":
+                    here = read_source_duckdb(*args, connection=engine.session)
+                else:
+                    here = read_source(*args)
+            for part, paths in here_files.items():
+                lake_files.setdefault(part, []).extend(paths)
+            increment.add(stats, increment.figures_of(here))
+            stats.unreadable_files.sort()  # in path order, as one read of them all lists them
         groups = [*groups, increment.Group.of_read(plan.fingerprints, lake_files, stats)]
     stats = increment.total(groups, listing)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
-        "engine": reader,  # the validating reader: duckdb (zones/landing/duckdb_reader.py) or python (reader.py)
+        # the validating reader: duckdb (zones/landing/duckdb_reader.py), spark (spark_reader.py) or python (reader.py)
+        "engine": reader,
         "landing_root": landing_store.uri(),
         "landing_files": stats.files,  # path -> bytes, of the files it opened
         "ignored_files": stats.ignored_files,

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 TIER_OF_MODULE = {
     "test_s3": "s3",
     "test_spark_parity": "spark",
+    "test_landing_spark": "spark",
     "test_glue": "spark",
     "test_webserver": "ui",
     "test_ui_browser": "ui",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 import os
 import random
 import threading
@@ -15,6 +16,7 @@ import pytest
 
 from stedi_assets.builders import landing_reader
 from stedi_assets.engines.duckdb_engine import DuckDBEngine
+from stedi_assets.engines.spark_engine import SparkEngine
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.privacy.register import LandingFilter, Subjects
 from stedi_assets.resources import engine_resource
@@ -98,6 +100,7 @@ RECORDS = {
         "distanceFromObject": "246",
     },
 }
+PEOPLE = {"customer": "email", "accelerometer": "user"}  # the field of RECORDS naming a person
 NUMBERS = [
     "0", "-0", "-0.0", "0.1", "1.5", "1e3", "1E3", "1.5e1", "1e-3", "2e0", "1.0e+2", "01", "1.", ".5", "+1",
     "9223372036854775807", "-9223372036854775808", "9223372036854775808", "123456789012345678",
@@ -249,6 +252,18 @@ def test_erased_people_are_dropped_the_same_way(generated):
     assert stats.erased > 0
 
 
+@pytest.mark.parametrize("source", SOURCES)
+def test_fuzzed_lines_of_erased_people(tmp_path, source):
+    """The fuzzed lines' people erased: their valid and invalid lines are dropped alike by both readers, and a
+    string that is no text (a lone surrogate escape) names nobody rather than failing the read."""
+    digest = Subjects(b"k" * 32).digest
+    people = frozenset(digest(json.loads(RECORDS[s][f]).strip(" ").lower()) for s, f in PEOPLE.items())
+    serials = frozenset(digest(json.loads(RECORDS[s]["serialNumber"])) for s in ("customer", "step_trainer"))
+    erased = LandingFilter(source, Subjects(b"k" * 32, identities=people, serials=serials))
+    stats = assert_same(LocalStore(write_fuzzed(tmp_path, 2, 300)), source, erased)
+    assert stats.erased > 300 and stats.rows  # some valid lines name someone else (a changed e-mail)
+
+
 def test_a_truncated_gzip_file_is_the_python_readers_from_the_first_unwritten_line(tmp_path, monkeypatch):
     monkeypatch.setattr(duckdb_reader, "BLOCK_BYTES", 4096)  # some lines are written before the damage
     lines = [_mutated("step_trainer", random.Random(i)) for i in range(3000)]
@@ -337,11 +352,13 @@ def test_unreadable_and_non_regular_entries_are_the_python_readers(tmp_path):
 # --------------------------------------------------------------------------------------- which reader
 
 
-def test_the_duckdb_engine_reads_landing_with_the_duckdb_reader_unless_told_otherwise(monkeypatch):
+def test_each_engine_reads_landing_with_its_reader(monkeypatch):
+    """DuckDB: the DuckDB reader unless told otherwise; Spark: spark_reader.py; no engine: the reference."""
     monkeypatch.delenv("STEDI_LANDING_READER", raising=False)
     assert landing_reader(engine_resource()) == "duckdb"
     assert landing_reader(DuckDBEngine(landing_reader="python")) == "python"  # Dagster config
-    assert landing_reader(None) == "python"  # any other engine (Spark) keeps the reference reader
+    assert landing_reader(SparkEngine()) == "spark"  # the reference reader in Spark's executors
+    assert landing_reader(None) == "python"
     monkeypatch.setenv("STEDI_LANDING_READER", "python")
     assert landing_reader(engine_resource()) == "python"
     monkeypatch.setenv("STEDI_LANDING_READER", "polars")

@@ -8,8 +8,8 @@ for the input snapshots and writes Parquet into a staged folder, and the lake's 
 and compared as multisets of rows (every column, floats bit for bit), with their Iceberg and Parquet
 schemas, what each commit records (`stedi.engine`, run id, input snapshots) and the outcomes of every check
 (the checks run on DuckDB whichever engine built the table). Landing tables come from the DuckDB landing
-reader under DuckDB and from the Python reference reader under Spark, which test_landing_duckdb proves equal;
-it is asserted here all the same.
+reader under DuckDB and from the Spark reader (the reference reader in Spark's executors) under Spark, which
+test_landing_duckdb and test_landing_spark prove equal to the reference; it is asserted here all the same.
 
 Then each translation of translate.py runs on Spark against DuckDB on inputs chosen to break it
 (every Unicode code point for lower/trim, NULLs for ordering, HMAC keys of every length).
@@ -133,8 +133,8 @@ def test_each_commit_records_the_engine_that_built_it(lakes):
         for spec in TABLES:
             engine, run_id = engine_and_run(lake, spec.zone, spec.name)
             assert run_id == result.run_id, (name, spec.name)
+            assert engine == name, (name, spec.name)  # landing tables: the reader, duckdb_reader or spark_reader
             if spec in DERIVED:
-                assert engine == name, (name, spec.name)
                 inputs = recorded_inputs(lake, spec.zone, spec.name)
                 assert inputs and inputs == {t: current.current(table(t).zone, t).snapshot for t in inputs}, spec.name
             assert (

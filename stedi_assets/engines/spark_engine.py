@@ -8,7 +8,8 @@ files pyiceberg planned for the input snapshots the run pinned and `output_dir` 
 the lake's pyiceberg commit adds the part files afterwards (Spark's Iceberg runtime is not needed, nor loaded).
 The SQL is the same file DuckDB runs, translated by `translate.to_spark` where the
 two dialects differ (that module lists every difference); `pseudonym()` becomes plain Spark SQL
-(HMAC-SHA256 with sha2/unhex/concat), so no Python UDF runs and no Python worker is ever started.
+(HMAC-SHA256 with sha2/unhex/concat), so no Python UDF runs for a SQL table. The one Python code Spark runs
+is the landing validation (zones/landing/spark_reader.py), in the executors' Python workers.
 
 Start-up: one SparkSession (one JVM) per process, created on first use and reused by every step that
 runs in the process; each call works in its own `newSession()` so temp views never leak between tables.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -31,7 +33,7 @@ from .translate import to_spark, view_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 # HMAC key pads are 128 hex digits; Spark replaces matches by *********(redacted) in EXPLAIN output, the
 # SQL tab of the UI and event logs, so the pseudonym key does not show up in plans.
@@ -89,6 +91,8 @@ def spark_session(
             return _session
         if _is_local(master):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # else Spark binds a public address
+            # Python workers (landing validation) run this interpreter, not whatever `python3` is on the PATH
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession
 
         settings = {**BASE_CONF, **(LOCAL_CONF if master and master.startswith("local") else {}), **(conf or {})}
@@ -173,11 +177,16 @@ def run_select(
     for name, body in ephemerals:
         session.sql(to_spark(body, pseudonym_key=pseudonym_key)).createOrReplaceTempView(view_name(name))
     target = spark_uri(output_dir.rstrip("/"), s3_scheme)
-    session.sql(to_spark(sql, pseudonym_key=pseudonym_key)).write.mode("overwrite").parquet(target)
-    written = session.read.parquet(target)
+    return write_parquet(session.sql(to_spark(sql, pseudonym_key=pseudonym_key)), target)
+
+
+def write_parquet(df: DataFrame, target: str) -> tuple[int, list[str]]:
+    """Write `df` as the Parquet part files of the folder `target` (a Spark URI, replaced whole); (rows, names)."""
+    df.write.mode("overwrite").parquet(target)
+    written = df.sparkSession.read.parquet(target)
     files = sorted(posixpath.basename(unquote(urlparse(f).path)) for f in written.inputFiles())
     rows = written.count()
-    _remove_side_files(session, target, files)
+    _remove_side_files(df.sparkSession, target, files)
     return rows, files
 
 

@@ -119,7 +119,10 @@ class Subjects:
         if found is None:
             if len(self._digests) > 1_000_000:
                 self._digests.clear()
-            found = self._digests[value] = hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()
+            # a lone surrogate (a \ud800 escape in a quarantined line) is no one's text: hashed as its bytes, it
+            # matches nobody, since every key recorded was text
+            data = value.encode("utf-8", "surrogatepass")
+            found = self._digests[value] = hmac.new(self.key, data, hashlib.sha256).hexdigest()
         return found
 
     def is_identity(self, email: str) -> bool:

@@ -103,9 +103,11 @@ class StagedWrite:
         self.files.setdefault(part, []).append(path)
         return path
 
-    def add_files(self, part: str, names: list[str]) -> None:
-        """Record data files an engine wrote into `part_folder(part)` (names relative to it)."""
-        self.files.setdefault(part, []).extend(f"{self.part_folder(part)}/{n}" for n in sorted(names))
+    def add_files(self, part: str, names: list[str]) -> list[str]:
+        """Record data files an engine wrote into `part_folder(part)` (names relative to it); their lake paths."""
+        paths = [f"{self.part_folder(part)}/{n}" for n in sorted(names)]
+        self.files.setdefault(part, []).extend(paths)
+        return paths
 
 
 class Lake:

@@ -43,7 +43,7 @@ class Group:
 
     @classmethod
     def of_read(cls, fingerprints: dict[str, str], lake_files: dict[str, list[str]], stats: SourceStats) -> Group:
-        return cls(dict(fingerprints), lake_files, {k: getattr(stats, k) for k in GROUP_FIGURES})
+        return cls(dict(fingerprints), lake_files, figures_of(stats))
 
 
 @dataclass
@@ -102,15 +102,25 @@ def total(groups: list[Group], listing: Listing) -> SourceStats:
     """The figures of a full read of `listing`: the groups' figures added up."""
     stats = SourceStats(ignored_files=list(listing.ignored), skipped_files=list(listing.skipped))
     for group in groups:
-        for name in GROUP_FIGURES:
-            value = group.figures.get(name)
-            if isinstance(value, dict):
-                getattr(stats, name).update(value)
-            elif isinstance(value, list):
-                getattr(stats, name).extend(value)
-            elif value:
-                setattr(stats, name, getattr(stats, name) + value)
+        add(stats, group.figures)
     return stats
+
+
+def figures_of(stats: SourceStats) -> dict:
+    """The GROUP_FIGURES of a read."""
+    return {k: getattr(stats, k) for k in GROUP_FIGURES}
+
+
+def add(stats: SourceStats, read: dict) -> None:
+    """Add the figures of another read (`figures_of` it) to `stats`."""
+    for name in GROUP_FIGURES:
+        value = read.get(name)
+        if isinstance(value, dict):
+            getattr(stats, name).update(value)
+        elif isinstance(value, list):
+            getattr(stats, name).extend(value)
+        elif value:
+            setattr(stats, name, getattr(stats, name) + value)
 
 
 def record(groups: list[Group], key: str) -> dict:

@@ -1,0 +1,196 @@
+"""Landing validation on Spark: the executors read and validate the landing files, the driver only plans.
+
+Why the result is exactly the reference reader's (reader.py), row for row: the executors run the reference
+code itself. Spark's binaryFile source reads each file's bytes through Spark's file systems (file://, s3a://,
+EMR's s3://); in a Python worker, `mapInArrow` hands every file to `reader.read_source` over a store that
+holds just that file's bytes under its landing path, so gzip, BOM, CRLF, a final line without newline, the
+"unreadable_file: … after line N" row and the erased-people filter are the same code on the same bytes.
+A file's lines never depend on another file's, so reading files one by one and adding up the figures
+(increment.add, as runs add up their groups) is a read of them all.
+
+Spark does not get every entry: entries the listing found unreadable, files it does not deliver (removed
+after the listing, empty, larger than MAX_FILE_BYTES, or a name Hadoop cannot take literally) come back in
+`SparkRead.rest`, for the reference reader on the driver: none is dropped, and the ones Spark did read are
+told by the figures its executors returned, one per file.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from .increment import add, figures_of
+from .reader import Listing, SourceStats, read_source
+
+# A whole file is one row of Spark's binaryFile source (one byte array in an executor, at most 2 GiB); bigger
+# files are streamed by the driver instead.
+MAX_FILE_BYTES = 256 << 20
+GLOB = re.compile(r"([\\{}\[\]*?])")  # Hadoop globs paths with these: escaped, they are taken literally
+DATA, REJECTED, STATS = "data", "rejected", "stats"  # the kinds of the executors' output rows
+
+
+@dataclass
+class SparkRead:
+    stats: SourceStats  # the figures of the files the executors read
+    files: dict[str, list[str]]  # part -> the Parquet files Spark wrote into its folder (names)
+    rest: Listing  # the entries left to the reference reader on the driver
+
+
+class _OneFile:
+    """The store `read_source` sees in an executor: one landing file's bytes (its listing names no other)."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def size(self, path: str) -> int:
+        return len(self.content)
+
+    def open(self, path: str) -> io.BytesIO:
+        return io.BytesIO(self.content)
+
+
+def output_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
+    """One row kind per row: a typed row, a quarantine row, or one file's figures (JSON)."""
+    parts = [(part, pa.struct(list(schemas[part]))) for part in (DATA, REJECTED)]
+    return pa.schema([("kind", pa.string()), *parts, (STATS, pa.string())])
+
+
+def _rows(schema: pa.Schema, kind: str, batch: pa.RecordBatch | None = None, stats: str | None = None):
+    n = 1 if batch is None else batch.num_rows
+    columns = [pa.array([kind] * n, pa.string())]
+    for part in (DATA, REJECTED):
+        struct = schema.field(part).type
+        if batch is not None and kind == part:
+            columns.append(pa.StructArray.from_arrays(batch.columns, fields=list(struct)))
+        else:
+            columns.append(pa.nulls(n, struct))
+    columns.append(pa.array([stats] * n, pa.string()))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def validate_files(
+    batches: Iterator[pa.RecordBatch], source: str, prefix: str, planned: frozenset[str], schema: pa.Schema, erased
+) -> Iterator[pa.RecordBatch]:
+    """In an executor: (path, content) rows of binaryFile in, the reference reader's output rows out."""
+    for batch in batches:
+        for uri, content in zip(batch.column("path").to_pylist(), batch.column("content"), strict=True):
+            path = uri[len(prefix) :] if uri.startswith(prefix) else None
+            if path in planned:  # else not a file asked for: the driver reads what Spark did not deliver
+                yield from _validate_file(path, content.as_py(), source, schema, erased)
+
+
+def _validate_file(path: str, content: bytes, source: str, schema: pa.Schema, erased) -> list[pa.RecordBatch]:
+    out: list[pa.RecordBatch] = []
+    stats = read_source(
+        _OneFile(content),
+        source,
+        pa.schema(list(schema.field(DATA).type)),
+        lambda b: out.append(_rows(schema, DATA, b)),
+        lambda b: out.append(_rows(schema, REJECTED, b)),
+        erased,
+        Listing(files=[path]),
+    )
+    return [*out, _rows(schema, STATS, stats=json.dumps({"path": path, **figures_of(stats)}))]
+
+
+def read_source_spark(
+    spark,
+    store,
+    source: str,
+    schemas: dict[str, pa.Schema],
+    folders: dict[str, str],
+    erased,
+    listing: Listing,
+    s3_scheme: str = "s3",
+) -> SparkRead:
+    """Validate the files of `listing` on Spark's executors into Parquet part files of `folders` (part -> the
+    folder's URI, replaced whole). `store` is the landing store: the driver never opens its files, Spark reads
+    them by URI (s3:// as `s3_scheme`, see spark_engine.spark_uri)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from ...engines.spark_engine import spark_uri, write_parquet
+
+    session = spark.newSession()
+    session.conf.set("spark.sql.files.ignoreMissingFiles", "true")  # removed since planning: left to the driver
+    session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")  # one file's bytes at a time
+    uris = {path: spark_uri(store.uri(path), s3_scheme) for path in listing.files}
+    # Hadoop cannot glob a name with a colon: such a name with glob characters is read by the driver
+    files, pending = _binary_files(
+        session, store, {p: u for p, u in uris.items() if not (GLOB.search(u) and ":" in u.split("://", 1)[-1])}
+    )
+    if files is None:
+        return SparkRead(SourceStats(), {}, listing)
+    schema = output_schema(schemas)
+    validate = functools.partial(
+        validate_files,
+        source=source,
+        # binaryFile's form of a path under the landing root
+        prefix=session.sparkContext._jvm.org.apache.hadoop.fs.Path(spark_uri(store.uri(), s3_scheme)).toString() + "/",
+        planned=frozenset(pending),
+        schema=schema,
+        erased=erased,
+    )
+    validated = (
+        files.where((F.col("length") > 0) & (F.col("length") <= MAX_FILE_BYTES))
+        .select("path", "content")
+        .mapInArrow(validate, from_arrow_schema(schema))
+        .persist()
+    )
+    try:
+        written = {
+            part: write_parquet(
+                validated.where(F.col("kind") == part).select(f"{part}.*"), spark_uri(folders[part], s3_scheme)
+            )
+            for part in (DATA, REJECTED)
+        }
+        reads = sorted(
+            (json.loads(r[0]) for r in validated.where(F.col("kind") == STATS).select(STATS).collect()),
+            key=lambda r: r["path"],
+        )
+    finally:
+        validated.unpersist()
+    stats = SourceStats()
+    for read in reads:
+        add(stats, read)
+    read_paths = [r["path"] for r in reads]
+    if len(set(read_paths)) != len(read_paths) or (stats.rows, stats.rejected) != (
+        written[DATA][0],
+        written[REJECTED][0],
+    ):
+        raise RuntimeError(f"Spark's read of {source} does not add up: a landing file was read twice or changed")
+    rest = Listing(files=[p for p in listing.files if p not in set(read_paths)], unreadable=dict(listing.unreadable))
+    return SparkRead(stats, {part: names for part, (_, names) in written.items()}, rest)
+
+
+def _binary_files(session, store, uris: dict[str, str]):
+    """Spark's binaryFile source over `uris` (landing path -> Spark URI): (the DataFrame or None, the paths it
+    reads). Files removed since the listing are left out (Spark refuses a missing path when it plans)."""
+    from pyspark.errors import AnalysisException
+
+    for _attempt in range(3):
+        if not uris:
+            return None, []
+        try:
+            return session.read.format("binaryFile").load([GLOB.sub(r"\\\1", u) for u in uris.values()]), list(uris)
+        except AnalysisException as err:
+            gone = [p for p in uris if _gone(store, p)]
+            if err.getErrorClass() != "PATH_NOT_FOUND" or not gone:
+                raise
+            uris = {p: u for p, u in uris.items() if p not in gone}
+    raise RuntimeError("landing files keep disappearing while Spark plans to read them")
+
+
+def _gone(store, path: str) -> bool:
+    """Whether a listed file cannot be examined now (removed, no access): the driver's reader says why."""
+    try:
+        store.size(path)  # a stat locally, a HEAD request on S3
+        return False
+    except OSError:
+        return True
