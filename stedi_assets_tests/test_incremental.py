@@ -3,12 +3,11 @@ it leaves is the one a run from an empty lake over the same landing builds, tabl
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_pipeline, write_landing
+from conftest import landing_records, run_pipeline, write_landing
 from parity import assert_same_rows, multiset
 
 from stedi_assets.cli import main
@@ -57,25 +56,12 @@ def landing(tmp_path) -> Path:
     return root
 
 
-def records(landing: Path, source: str) -> list[dict]:
-    lines = b"".join(p.read_bytes() for p in sorted((landing / source / "landing").rglob("*.json")))
-    out = []
-    for line in lines.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
-
-
 def consenting_customer(landing: Path) -> dict:
     """A customer record whose e-mail has accelerometer readings and who shares for research."""
-    users = {r.get("user") for r in records(landing, "accelerometer")}
+    users = {r.get("user") for r in landing_records(landing, "accelerometer")}
     return next(
         r
-        for r in records(landing, "customer")
+        for r in landing_records(landing, "customer")
         if r.get("email") in users
         and isinstance(r.get("shareWithResearchAsOfDate"), int)
         and isinstance(r.get("lastUpdateDate"), int)
@@ -100,7 +86,7 @@ def test_a_new_file_is_the_only_file_read_and_its_rows_are_appended(landing, tmp
     person = consenting_customer(landing)
     later = [
         {**r, "timestamp": r["timestamp"] + 7_000}
-        for r in records(landing, "accelerometer")
+        for r in landing_records(landing, "accelerometer")
         if r.get("user") == person["email"] and isinstance(r.get("timestamp"), int)
     ]
     write_landing(landing, "accelerometer", [*later, "not json", ""], name="later/day-2.json")
