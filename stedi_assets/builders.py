@@ -70,7 +70,7 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
                     here = read_source(*args)
             for part, paths in here_files.items():
                 lake_files.setdefault(part, []).extend(paths)
-            increment.add(stats, increment.figures_of(here))
+            stats.add(increment.stats_of(increment.figures_of(here)))  # the figures a group records
             stats.unreadable_files.sort()  # in path order, as one read of them all lists them
         groups = [*groups, increment.Group.of_read(plan.fingerprints, lake_files, stats)]
     stats = increment.total(groups, listing)

@@ -41,7 +41,6 @@ lines in `lines`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import zlib
 from collections.abc import Callable, Generator, Iterator
@@ -294,7 +293,7 @@ class _SourceReader:
                     continue
                 if item.size is not None:
                     figures.files[path] = item.size
-                    _add(self.stats, figures)
+                    self.stats.add(figures)
                 elif item.unopened is not None:
                     self.python(path, item.unopened)
                 else:
@@ -393,7 +392,7 @@ class _SourceReader:
             listing or Listing(files=[path]),
         )
         python.rows, python.rejected, python.fast_lines = kept["rows"], kept["rejected"], figures.fast_lines
-        _add(self.stats, python)
+        self.stats.add(python)
 
 
 def _without_erased(plain: pa.Table, erased: LandingFilter) -> tuple[pa.Table, list[int]]:
@@ -404,18 +403,6 @@ def _without_erased(plain: pa.Table, erased: LandingFilter) -> tuple[pa.Table, l
         return plain, []
     mask = pc.is_in(column, value_set=pa.array(theirs, pa.string()))
     return plain.filter(pc.invert(mask)), plain.filter(mask).column("source_line").to_pylist()
-
-
-def _add(total: SourceStats, part: SourceStats) -> None:
-    """Add the figures of `part` (a file's) to `total`, field by field."""
-    for f in dataclasses.fields(SourceStats):
-        mine, more = getattr(total, f.name), getattr(part, f.name)
-        if isinstance(mine, list):
-            mine.extend(more)
-        elif isinstance(mine, dict):
-            mine.update(more)
-        else:
-            setattr(total, f.name, mine + more)
 
 
 def _ascending(numbers: pa.ChunkedArray) -> bool:

@@ -102,7 +102,7 @@ def total(groups: list[Group], listing: Listing) -> SourceStats:
     """The figures of a full read of `listing`: the groups' figures added up."""
     stats = SourceStats(ignored_files=list(listing.ignored), skipped_files=list(listing.skipped))
     for group in groups:
-        add(stats, group.figures)
+        stats.add(stats_of(group.figures))
     return stats
 
 
@@ -111,16 +111,9 @@ def figures_of(stats: SourceStats) -> dict:
     return {k: getattr(stats, k) for k in GROUP_FIGURES}
 
 
-def add(stats: SourceStats, read: dict) -> None:
-    """Add the figures of another read (`figures_of` it) to `stats`."""
-    for name in GROUP_FIGURES:
-        value = read.get(name)
-        if isinstance(value, dict):
-            getattr(stats, name).update(value)
-        elif isinstance(value, list):
-            getattr(stats, name).extend(value)
-        elif value:
-            setattr(stats, name, getattr(stats, name) + value)
+def stats_of(figures: dict) -> SourceStats:
+    """The read whose GROUP_FIGURES are `figures` (figures_of's inverse; other keys are not figures)."""
+    return SourceStats(**{k: figures[k] for k in GROUP_FIGURES if k in figures})
 
 
 def record(groups: list[Group], key: str) -> dict:

@@ -7,6 +7,7 @@ two outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import zlib
@@ -44,6 +45,17 @@ class SourceStats:
     blank_lines: int = 0
     erased: int = 0
     fast_lines: int = 0  # lines the DuckDB reader typed set-wise (duckdb_reader.py); the rest went line by line
+
+    def add(self, other: SourceStats) -> None:
+        """Add the figures of another read (a file's, a group's) to these, field by field."""
+        for f in dataclasses.fields(self):
+            mine, more = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, list):
+                mine.extend(more)
+            elif isinstance(mine, dict):
+                mine.update(more)
+            else:
+                setattr(self, f.name, mine + more)
 
 
 @dataclass

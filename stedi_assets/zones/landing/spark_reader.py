@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from .increment import add, figures_of
+from .increment import figures_of, stats_of
 from .reader import Listing, SourceStats, read_source
 
 # A whole file is one row of Spark's binaryFile source (one byte array in an executor, at most 2 GiB); bigger
@@ -158,7 +158,7 @@ def read_source_spark(
         validated.unpersist()
     stats = SourceStats()
     for read in reads:
-        add(stats, read)
+        stats.add(stats_of(read))  # a read also names its path
     read_paths = [r["path"] for r in reads]
     if len(set(read_paths)) != len(read_paths) or (stats.rows, stats.rejected) != (
         written[DATA][0],
