@@ -18,7 +18,10 @@ def identity_key(email: str) -> str:
     """lower(trim(email)) as SQL engines compute it: spaces (U+0020) trimmed, and each character
     lower-cased on its own (simple case mapping). Python's str.lower() maps a word-final Σ to ς and
     İ to two characters, which DuckDB and Spark do not."""
-    return "".join(c.lower()[0] for c in email.strip(" "))
+    trimmed = email.strip(" ")
+    if trimmed.isascii():  # the common case, and str.lower() is per character there
+        return trimmed.lower()
+    return "".join(c.lower()[0] for c in trimmed)
 
 
 def pseudonym(key: bytes, identity: str) -> str:

@@ -157,9 +157,21 @@ class Audit:
     def register(self):
         from .register import ConsentRegister
 
-        with self._connection() as con:
-            relations = {"customer_landing": self.uris("customer_landing")}
-            attach_parquet(con, relations)
-            records = con.execute("SELECT * FROM customer_landing").to_arrow_table().to_pylist()
-            detach_all(con, relations)
-        return ConsentRegister.from_table(records)
+        uris = tuple(self.uris("customer_landing"))
+        cached = _REGISTERS.get(uris)
+        if cached is None:
+            with self._connection() as con:
+                relations = {"customer_landing": list(uris)}
+                attach_parquet(con, relations)
+                records = con.execute(f"SELECT {', '.join(ConsentRegister.FIELDS)} FROM customer_landing")
+                cached = ConsentRegister.from_table(records.to_arrow_table().to_pylist())
+                detach_all(con, relations)
+            _REGISTERS.clear()  # one customer_landing at a time: a run's audits all read the same one
+            _REGISTERS[uris] = cached
+        return cached
+
+
+# The consent register of the last customer_landing files read, by their URIs. A run audits up to five
+# tables against the same customer_landing; its data files are immutable (an Iceberg data file is never
+# rewritten in place, a change is a new file), so the same URIs always mean the same register.
+_REGISTERS: dict[tuple[str, ...], Any] = {}

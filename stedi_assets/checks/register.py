@@ -18,6 +18,9 @@ class ConsentRegister:
     winners: dict[str, dict]  # strict: identity key -> winning record (any consent)
     rubric_pairs: frozenset[tuple[str, str]]  # rubric: (e-mail as written, serial) of records with consent
 
+    # The customer_landing columns the register reads: who, which device, consent, and precedence.
+    FIELDS = ("email", "serialNumber", "shareWithResearchAsOfDate", "lastUpdateDate", "source_file", "source_line")
+
     @property
     def rubric_emails(self) -> frozenset[str]:
         return frozenset(email for email, _ in self.rubric_pairs)
