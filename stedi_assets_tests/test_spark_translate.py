@@ -151,7 +151,15 @@ def test_identity_key_expands_to_the_contracts_definition_with_the_lower_fix():
         spark("SELECT identity_key(a, b) FROM t")
 
 
-IDENTITIES = ["  MiXeD.Case@Example.COM ", "ΟΔΥΣΣΕΥΣ@X.COM", "İLKER@X.COM", "\u00a0Ann@X.com\u3000", "\tivan@x.com", " heidi@x.com  ", "ǅemal@x.com"]
+IDENTITIES = [
+    "  MiXeD.Case@Example.COM ",
+    "ΟΔΥΣΣΕΥΣ@X.COM",
+    "İLKER@X.COM",
+    "\u00a0Ann@X.com\u3000",
+    "\tivan@x.com",
+    " heidi@x.com  ",
+    "ǅemal@x.com",
+]
 
 
 def test_identity_key_is_one_macro_in_every_duckdb_connection_and_matches_python(tmp_path):
