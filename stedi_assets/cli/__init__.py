@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from .. import settings
 from ..contract import POLICIES
 from ..privacy.keys import MissingKey
+from ..storage.catalog import reset_catalogs
 from ..storage.lake import CommitConflict
 from ..storage.stores import StoreError
 from . import lake_admin, pipeline
@@ -116,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Dagster's beta/preview notices are for library authors, not for someone running the pipeline.
     warnings.filterwarnings("ignore", module=r"dagster(\..*)?$")
     warnings.filterwarnings("ignore", category=UserWarning, message=".*(beta|preview).*")
+    reset_catalogs()  # a command sees the lake as it is when it starts, not table metadata an earlier one read
     try:
         return args.handler(args)
     except (CliError, settings.SettingError, StoreError, CommitConflict, LookupError, MissingKey) as err:

@@ -14,6 +14,7 @@ writers of one table can never both win (optimistic concurrency, no lock files).
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import time
@@ -161,6 +162,47 @@ def _one_line_catalog(base: type) -> type:
     return type(base.__name__, (base,), {name: _one_line(getattr(base, name)) for name in CATALOG_CALLS})
 
 
+# How many parsed table metadata files a catalog keeps (see CachedSqlCatalog): a few per table of the lake.
+_METADATA_KEEP = 64
+
+
+@functools.cache
+def _sql_catalog_class() -> type:
+    """pyiceberg's SqlCatalog with one-line failures, whose tables reuse the metadata it already read.
+
+    A metadata file is never rewritten (each commit writes a new one under a new name and points the catalog
+    at it), so a location read once need not be read again: a run loads its tables a few hundred times, and
+    each load otherwise re-reads and re-parses the JSON. The cache is the catalog's own, so a catalog made
+    for other credentials (load_catalog) never gets this one's FileIO."""
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.table import Table
+
+    class CachedSqlCatalog(_one_line_catalog(SqlCatalog)):  # type: ignore[misc]
+        def _convert_orm_to_iceberg(self, orm_table) -> Table:
+            # a Table's metadata (frozen pydantic models) is replaced by a commit, never mutated: safe to share
+            cache = self.__dict__.setdefault("_metadata_cache", collections.OrderedDict())
+            location = orm_table.metadata_location
+            hit = cache.get(location) if location else None
+            if hit is None:
+                table = super()._convert_orm_to_iceberg(orm_table)
+                cache[location] = (table.metadata, table.io)
+                while len(cache) > _METADATA_KEEP:
+                    cache.popitem(last=False)
+                return table
+            cache.move_to_end(location)
+            metadata, io = hit
+            return Table(
+                identifier=(*Catalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name),
+                metadata=metadata,
+                metadata_location=location,
+                io=io,
+                catalog=self,
+            )
+
+    return CachedSqlCatalog
+
+
 @functools.lru_cache(maxsize=8)
 def _load(choice: CatalogChoice, _environment: tuple):
     props = {} if choice.embedded_file else _s3_properties()  # a local lake's files are local
@@ -171,9 +213,7 @@ def _load(choice: CatalogChoice, _environment: tuple):
         catalog = _one_line_catalog(GlueCatalog)(CATALOG_NAME, client=client, **props)
         catalog.where = f"{choice.describe()} at {client.meta.endpoint_url}"
         return catalog
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    catalog = _one_line_catalog(SqlCatalog)(CATALOG_NAME, uri=choice.uri, init_catalog_tables="false", **props)
+    catalog = _sql_catalog_class()(CATALOG_NAME, uri=choice.uri, init_catalog_tables="false", **props)
     catalog.where = choice.describe()
     _create_catalog_tables(catalog)
     return catalog
