@@ -197,6 +197,20 @@ def test_a_failed_step_prints_its_root_cause(generated, tmp_path, monkeypatch, c
     assert "DagsterExecutionStepExecutionError" not in out
 
 
+def test_a_failed_check_step_prints_its_root_cause(lake, monkeypatch, capsys):
+    import stedi_assets.assets
+
+    def io_error(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(stedi_assets.assets, "run_checks", io_error)
+    capsys.readouterr()
+    assert main(["check", "--lake", str(lake), "--select", "group:trusted"]) == 1
+    out = capsys.readouterr().out
+    assert "step customer_trusted failed: OSError: [Errno 5] Input/output error" in out
+    assert "DagsterExecutionStepExecutionError" not in out
+
+
 def test_a_missing_optional_engine_names_the_extra_to_install(generated, tmp_path):
     import os
     import subprocess
