@@ -148,6 +148,9 @@ def test_bad_sql_and_selection(lake, generated, capsys):
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--select", "group:gold"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "matches no table" in err and "curated/machine_learning_curated" in err
+    assert "groups: landing, trusted, curated" in err
+    assert main(["check", "--lake", str(lake), "--select", "group:gold"]) == 2  # check selects the same way
+    assert capsys.readouterr().err.strip() == err
 
 
 def test_run_is_recorded_in_the_dagster_home_instance_as_the_named_job(generated, tmp_path, monkeypatch, capfd):
