@@ -225,6 +225,34 @@ def test_reconciliation_uses_the_readers_counts(bad_run):
     assert figures["valid_rows"] + figures["rejected_rows"] == figures["nonblank_lines"] + 2
 
 
+@pytest.mark.parametrize("reader", READERS)
+def test_a_run_and_its_checks_read_each_landing_file_once(tmp_path, monkeypatch, reader):
+    """The reader counts what it reads; the reconciliation check audits those counts and never reads a landing
+    file again (it once re-read every file and crashed on the ones the reader had quarantined)."""
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    write_good_landing(landing)
+    (landing / "step_trainer" / "landing" / "more.json.gz").write_bytes(gzip.compress(jsonl([step(50)])))
+    reads: list[str] = []
+    real_open, real_read_bytes = LocalStore.open, LocalStore.read_bytes
+
+    def counted(real):
+        def read(self, rel):
+            if self.root == landing.resolve():
+                reads.append(rel)
+            return real(self, rel)
+
+        return read
+
+    monkeypatch.setenv("STEDI_LANDING_READER", reader)
+    monkeypatch.setattr(LocalStore, "open", counted(real_open))
+    monkeypatch.setattr(LocalStore, "read_bytes", counted(real_read_bytes))
+    result = run_pipeline(landing, lake, selection=LANDING_GROUP)
+    assert result.success
+    assert checks_of(result)[("step_trainer_landing", "reconciliation")].passed
+    files = sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file())
+    assert sorted(reads) == files  # each landing file read once, by the reader
+
+
 @pytest.mark.slow  # a `stedi run` subprocess per reader
 @pytest.mark.parametrize("reader", READERS)
 def test_a_fifo_named_like_a_landing_file_never_hangs_the_run(tmp_path, reader):

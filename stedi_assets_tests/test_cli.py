@@ -148,6 +148,9 @@ def test_bad_sql_and_selection(lake, generated, capsys):
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--select", "group:gold"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "matches no table" in err and "curated/machine_learning_curated" in err
+    assert "groups: landing, trusted, curated" in err
+    assert main(["check", "--lake", str(lake), "--select", "group:gold"]) == 2  # check selects the same way
+    assert capsys.readouterr().err.strip() == err
 
 
 def test_run_is_recorded_in_the_dagster_home_instance_as_the_named_job(generated, tmp_path, monkeypatch, capfd):
@@ -194,6 +197,20 @@ def test_a_failed_step_prints_its_root_cause(generated, tmp_path, monkeypatch, c
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(tmp_path / "lake")]) == 1
     out = capsys.readouterr().out
     assert "step customer_trusted failed: OSError: [Errno 28] No space left on device" in out
+    assert "DagsterExecutionStepExecutionError" not in out
+
+
+def test_a_failed_check_step_prints_its_root_cause(lake, monkeypatch, capsys):
+    import stedi_assets.assets
+
+    def io_error(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(stedi_assets.assets, "run_checks", io_error)
+    capsys.readouterr()
+    assert main(["check", "--lake", str(lake), "--select", "group:trusted"]) == 1
+    out = capsys.readouterr().out
+    assert "step customer_trusted failed: OSError: [Errno 5] Input/output error" in out
     assert "DagsterExecutionStepExecutionError" not in out
 
 

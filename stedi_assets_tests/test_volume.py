@@ -112,9 +112,11 @@ def test_allow_shrink_in_the_run_config_as_the_launchpad_sets_it(published):
     assert open_lake(str(lake)).current("landing", "step_trainer_landing").rows["data"] == 0
 
 
-def test_the_share_a_table_may_lose_is_a_setting(landing_published, capsys, monkeypatch):
+def test_a_table_may_halve_by_default_and_the_share_is_a_setting(landing_published, capsys, monkeypatch):
     landing, lake = landing_published
     write_landing(landing, "customer", [json.loads(line) for line in _lines(landing, "customer")[:1]])  # 3 -> 1
+    code, output = run(capsys, landing, lake, "--select", "group:landing")
+    assert code == 1 and "67% fewer rows than published (at most 50%)" in output  # unset: a table may halve
     monkeypatch.setenv("STEDI_MAX_SHRINK", "0.7")
     code, output = run(capsys, landing, lake, "--select", "group:landing")
     assert code == 0, output  # 67% fewer customer rows: within 70%
