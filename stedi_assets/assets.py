@@ -17,6 +17,7 @@ from .contract import PII, TableSpec
 from .engines.base import Engine
 from .engines.duckdb_engine import attach_parquet, connect, quote_identifier
 from .resources import LandingResource, PolicyResource, VolumeResource
+from .step_progress import StepProgress
 from .storage.io_manager import LakeResource, run_started_ms
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .storage.runs import pinned
@@ -170,12 +171,22 @@ def _write_audit_publish(
     context, spec, lake, landing_store, engine, policy, volume, inputs, selected, lookup
 ) -> Iterator:
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema(policy.name, part) for part in spec.parts})
+    progress = StepProgress(context.log)  # rows so far / query percentage, for `stedi run`'s progress lines
     try:
         if landing_store is not None:
-            build_landing(spec, staged, lake, landing_store, engine)
+            build_landing(spec, staged, lake, landing_store, engine, on_rows=progress.rows)
             _log_landing_files(context, spec, staged)
         else:
-            build_sql(spec, staged, lake, engine, policy.name, inputs, lambda: policy.pseudonym_key(lake))
+            build_sql(
+                spec,
+                staged,
+                lake,
+                engine,
+                policy.name,
+                inputs,
+                lambda: policy.pseudonym_key(lake),
+                on_percent=progress.percent,
+            )
         # what the volume check compares with, recorded so that a checks-only run judges the same
         staged.extra["volume_baseline"] = staged.base.get("data")
         if volume.allow_shrink:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .contract import TableSpec
@@ -12,7 +15,7 @@ from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .zones.landing import increment
 from .zones.landing.duckdb_reader import read_source_duckdb
-from .zones.landing.reader import SourceStats, landing_files, read_source
+from .zones.landing.reader import Sink, SourceStats, landing_files, read_source
 from .zones.landing.schema import SOURCE_OF
 from .zones.landing.spark_reader import read_source_spark
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
@@ -27,10 +30,33 @@ def landing_reader(engine: Engine | None) -> str:
     return "spark" if engine is not None and engine.name == "spark" else "python"
 
 
-def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store, engine=None) -> None:
+def counted(sink: Sink, on_rows: Callable[[int], None] | None) -> Sink:
+    """`sink`, telling `on_rows` how many rows went through it so far after each batch."""
+    if on_rows is None:
+        return sink
+    total = 0
+
+    def write(batch: pa.RecordBatch) -> None:
+        nonlocal total
+        sink(batch)
+        total += batch.num_rows
+        on_rows(total)
+
+    return write
+
+
+def build_landing(
+    spec: TableSpec,
+    staged: StagedWrite,
+    lake: Lake,
+    landing_store,
+    engine=None,
+    on_rows: Callable[[int], None] | None = None,
+) -> None:
     """Validate the lines of the table's landing source into typed rows and rejected lines; records of erased
     people are dropped (counted as rejected, reason "erased"). Files an earlier run read, unchanged since,
-    are not read again: their lake files are kept (zones/landing/increment.py)."""
+    are not read again: their lake files are kept (zones/landing/increment.py). `on_rows` hears the typed rows
+    written so far by the readers on this process (Spark's executors write theirs unheard)."""
     source = SOURCE_OF[spec.name]
     register = ErasureRegister.load(lake)
     # policy is irrelevant at landing: both policies share the same typed rows
@@ -63,7 +89,8 @@ def build_landing(spec: TableSpec, staged: StagedWrite, lake: Lake, landing_stor
                 pq.ParquetWriter(data, schemas["data"]) as rows,
                 pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
             ):
-                args = (landing_store, source, schemas["data"], rows.write_batch, bad.write_batch, erased, rest)
+                write_rows = counted(rows.write_batch, on_rows)
+                args = (landing_store, source, schemas["data"], write_rows, bad.write_batch, erased, rest)
                 if reader == "duckdb":
                     here = read_source_duckdb(*args, connection=engine.session)
                 else:
@@ -107,8 +134,10 @@ def build_sql(
     policy: str,
     inputs: dict[str, Snapshot],
     pseudonym_key,
+    on_percent: Callable[[float], None] | None = None,
 ) -> None:
-    """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot."""
+    """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot. `on_percent`
+    hears DuckDB's estimate of how much of the query is done (other engines give none)."""
     rule = load_rule(spec.name, policy)
     if rule is None:
         raise FileNotFoundError(f"{spec.name} has no SQL rule under the {policy!r} policy")
@@ -124,6 +153,8 @@ def build_sql(
     folder = staged.part_folder("data")
     lake.make_dirs(folder)
     key = pseudonym_key() if any("pseudonym" in r.functions for r in [rule, *subrules]) else None
+    # only DuckDB can tell a query's progress: Engine.select_into stays as every engine implements it
+    progress = {"on_percent": on_percent} if isinstance(engine, DuckDBEngine) and on_percent else {}
     output = engine.select_into(
         rule.body,
         relations,
@@ -131,6 +162,7 @@ def build_sql(
         ephemerals=[(s.name, s.body) for s in subrules],
         pseudonym_key=key,
         setup=lake.store.duckdb_setup(),
+        **progress,
     )
     staged.add_files("data", output.files)
     staged.rows = {"data": output.rows}

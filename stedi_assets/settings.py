@@ -113,6 +113,23 @@ def max_shrink() -> float:
     return DEFAULT_MAX_SHRINK if text is None or not text.strip() else checked_share("STEDI_MAX_SHRINK", text)
 
 
+DEFAULT_PROGRESS_SECONDS = 10.0
+
+
+def progress_seconds() -> float:
+    """STEDI_PROGRESS_SECONDS: seconds between a running step's progress lines when stderr is not a terminal."""
+    text = os.environ.get("STEDI_PROGRESS_SECONDS")
+    if text is None or not text.strip():
+        return DEFAULT_PROGRESS_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise SettingError(f"STEDI_PROGRESS_SECONDS must be a number of seconds (e.g. 10), not {text!r}")
+    return value
+
+
 def flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")

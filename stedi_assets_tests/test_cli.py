@@ -18,6 +18,7 @@ from stedi_assets.report import print_table
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.runs import complete_runs
 from stedi_assets.zones import TABLES
+from stedi_assets.zones.landing.schema import SOURCE_OF
 from stedi_assets_tests.conftest import restored_afterwards
 
 
@@ -53,7 +54,8 @@ def test_generate_rejects_unknown_defect(tmp_path, capsys):
     assert "gremlins" in capsys.readouterr().err
 
 
-def test_run_prints_zone_counts_and_checks(generated, capsys):
+def test_run_prints_zone_counts_and_checks(generated, capsys, monkeypatch):
+    monkeypatch.setenv("STEDI_PROGRESS_SECONDS", "0")  # every progress message of a step gets its plain line
     lake = generated / "lake2"
     assert main(["run", "--landing", str(generated / "landing"), "--lake", str(lake), "--policy", "rubric"]) == 0
     out, err = capsys.readouterr()
@@ -65,7 +67,18 @@ def test_run_prints_zone_counts_and_checks(generated, capsys):
         started = err.index(f"  {spec.qualified_name}: started\n")
         (rows,) = run_json(lake, f"SELECT count(*) AS n FROM {spec.qualified_name}", capsys)
         done = rf"  {re.escape(spec.qualified_name)}: done \({rows['n']:,} rows, \d+\.\d s\)\n"
-        assert re.search(done, err[started:]), err
+        finished = re.search(done, err[started:])
+        assert finished, err
+        # in between, its rows so far (landing reads; a SQL step may tell its query's percentage): monotone, at
+        # most the final count
+        between = err[started : started + finished.end()]
+        so_far = [
+            int(n.replace(",", ""))
+            for n in re.findall(rf"  {re.escape(spec.qualified_name)}: ([\d,]+) rows so far \(\d+ s\)\n", between)
+        ]
+        assert so_far == sorted(so_far) and all(n <= rows["n"] for n in so_far), between
+        if spec.name in SOURCE_OF and rows["n"]:  # a landing read
+            assert so_far, between
 
 
 def test_every_defective_line_is_quarantined_with_a_reason(lake, capsys):

@@ -8,7 +8,8 @@ result into the output Parquet file (out-of-core when it does not fit in memory)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Literal
 
@@ -21,6 +22,7 @@ from ..identity import IDENTITY_KEY_SQL
 from .base import Engine, EngineOutput
 
 OUTPUT_FILE = "part-00000.parquet"
+PROGRESS_POLL_SECONDS = 0.5
 
 
 def quote_identifier(identifier: str) -> str:
@@ -98,6 +100,31 @@ def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     )
 
 
+@contextmanager
+def watching_progress(con: duckdb.DuckDBPyConnection, on_percent: Callable[[float], None] | None) -> Iterator[None]:
+    """While the block runs, tell `on_percent` the percentage of the connection's query that DuckDB estimates
+    done (query_progress reads atomics: it may be called from another thread while execute() runs)."""
+    if on_percent is None:
+        yield
+        return
+    # DuckDB estimates progress only for its progress bar, which must not print (to stdout): first that, then on
+    con.execute("SET enable_progress_bar_print = false")
+    con.execute("SET enable_progress_bar = true")
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(PROGRESS_POLL_SECONDS):
+            on_percent(con.query_progress())  # -1 while DuckDB has no estimate
+
+    watcher = threading.Thread(target=watch, name="duckdb-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
 class DuckDBEngine(DuckDBResource, Engine):
     """Runs a table's SELECT on DuckDB (in memory unless `database` is set) into the lake."""
 
@@ -135,9 +162,10 @@ class DuckDBEngine(DuckDBResource, Engine):
         ephemerals: Sequence[tuple[str, str]] = (),
         pseudonym_key: bytes | None = None,
         setup: Sequence[str] = (),
+        on_percent: Callable[[float], None] | None = None,
     ) -> EngineOutput:
         """Engine.select_into as one Parquet file; `setup` lets the connection reach the lake (the stores'
-        duckdb_setup)."""
+        duckdb_setup); `on_percent` hears DuckDB's estimate of the query's progress while it runs."""
         with self.session(setup) as con:
             attach_parquet(con, relations)
             if pseudonym_key is not None:
@@ -145,7 +173,8 @@ class DuckDBEngine(DuckDBResource, Engine):
             for name, body in ephemerals:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(name)} AS {body}")
             target = f"{output_dir.rstrip('/')}/{OUTPUT_FILE}"
-            row = con.execute(f"COPY ({sql}) TO {sql_literal(target)} (FORMAT parquet)").fetchone()
+            with watching_progress(con, on_percent):
+                row = con.execute(f"COPY ({sql}) TO {sql_literal(target)} (FORMAT parquet)").fetchone()
             if row is None:
                 raise RuntimeError(f"COPY to {target} returned no row count")
             return EngineOutput(rows=int(row[0]), files=[OUTPUT_FILE])
