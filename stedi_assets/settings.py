@@ -130,6 +130,22 @@ def progress_seconds() -> float:
     return value
 
 
+DEFAULT_DUCKDB_MEMORY = "1GB"
+
+
+def duckdb_memory_limit() -> str:
+    """STEDI_DUCKDB_MEMORY_LIMIT: the memory each of the project's DuckDB databases may hold before it spills
+    to disk (DuckDB's own default is 80 % of the machine's memory, per database)."""
+    text = (os.environ.get("STEDI_DUCKDB_MEMORY_LIMIT") or "").strip()
+    if not text:
+        return DEFAULT_DUCKDB_MEMORY
+    import re
+
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text, re.IGNORECASE):
+        raise SettingError(f"STEDI_DUCKDB_MEMORY_LIMIT must be an amount of memory (e.g. 1GB, 512MB), not {text!r}")
+    return text
+
+
 def flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")

@@ -7,7 +7,10 @@ result into the output Parquet file (out-of-core when it does not fit in memory)
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from .. import settings
 from ..identity import IDENTITY_KEY_SQL
 from .base import Engine, EngineOutput
 
@@ -42,13 +46,36 @@ def define_identity_key(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP MACRO identity_key(x) AS {IDENTITY_KEY_SQL}")
 
 
+def bound_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
+    """Hold this database to `memory_limit` (default STEDI_DUCKDB_MEMORY_LIMIT), spilling beyond it into a
+    private folder of the system's temporary directory. DuckDB's own default lets each database take 80 % of
+    the machine, and a run opens several; an in-memory database would otherwise spill into `./.tmp`."""
+    limit = memory_limit or settings.duckdb_memory_limit()
+    con.execute(f"SET memory_limit = {sql_literal(limit)}")
+    con.execute(f"SET temp_directory = {sql_literal(_spill_folder())}")
+
+
+def _spill_folder() -> str:
+    # One folder per database: two databases spilling into one folder could overwrite each other's files.
+    # DuckDB deletes its spill files when the database closes; the folders go when the process exits.
+    global _SPILL_ROOT
+    if _SPILL_ROOT is None:
+        _SPILL_ROOT = tempfile.mkdtemp(prefix="stedi-duckdb-spill-")
+        atexit.register(shutil.rmtree, _SPILL_ROOT, True)
+    return tempfile.mkdtemp(dir=_SPILL_ROOT)
+
+
+_SPILL_ROOT: str | None = None
+
+
 def open_database(setup: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
-    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store) and
-    knows identity_key(x)."""
+    """A new private in-memory DuckDB that can read the lake (`setup` comes from the lake's store), holds to
+    the memory bound, and knows identity_key(x)."""
     con = duckdb.connect()
     try:
         for statement in setup:
             con.execute(statement)
+        bound_memory(con)
         define_identity_key(con)
     except BaseException:
         con.close()
@@ -129,7 +156,9 @@ class DuckDBEngine(DuckDBResource, Engine):
     """Runs a table's SELECT on DuckDB (in memory unless `database` is set) into the lake."""
 
     database: str = Field(default=":memory:", description="DuckDB database; in memory by default.")
-    memory_limit: str | None = Field(default=None, description="e.g. '4GB'; DuckDB spills beyond it.")
+    memory_limit: str | None = Field(
+        default=None, description="e.g. '4GB'; DuckDB spills beyond it. Default $STEDI_DUCKDB_MEMORY_LIMIT (1GB)."
+    )
     threads: int | None = Field(default=None, description="Worker threads; all cores by default.")
     landing_reader: Literal["duckdb", "python"] = Field(
         default="duckdb",
@@ -146,8 +175,7 @@ class DuckDBEngine(DuckDBResource, Engine):
         with self.get_connection() as con:
             for statement in setup:  # lake access (may hold credentials: never logged)
                 con.execute(statement)
-            if self.memory_limit:
-                con.execute(f"SET memory_limit = {sql_literal(self.memory_limit)}")
+            bound_memory(con, self.memory_limit)
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
             define_identity_key(con)
