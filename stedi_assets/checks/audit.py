@@ -164,7 +164,7 @@ class Audit:
                 relations = {"customer_landing": list(uris)}
                 attach_parquet(con, relations)
                 records = con.execute(f"SELECT {', '.join(ConsentRegister.FIELDS)} FROM customer_landing")
-                cached = ConsentRegister.from_table(records.to_arrow_table().to_pylist())
+                cached = ConsentRegister.from_table(records.to_arrow_table())
                 detach_all(con, relations)
             _REGISTERS.clear()  # one customer_landing at a time: a run's audits all read the same one
             _REGISTERS[uris] = cached

@@ -7,18 +7,30 @@ merely re-run the queries they audit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyarrow as pa
 
 from ..identity import identity_key, pseudonym
 
 
+class Record(NamedTuple):
+    """What the register keeps of a customer_landing record (a tuple: a register holds one per customer)."""
+
+    email: str
+    serial: str
+    since: int | None  # shareWithResearchAsOfDate: None without research consent
+    updated: int  # lastUpdateDate
+    source_file: str
+    source_line: int
+
+
 @dataclass(frozen=True)
 class ConsentRegister:
-    winners: dict[str, dict]  # strict: identity key -> winning record (any consent)
+    winners: dict[str, Record]  # strict: identity key -> winning record (any consent)
     rubric_pairs: frozenset[tuple[str, str]]  # rubric: (e-mail as written, serial) of records with consent
 
-    # The customer_landing columns the register reads: who, which device, consent, and precedence.
+    # The customer_landing columns the register reads, in Record's order.
     FIELDS = ("email", "serialNumber", "shareWithResearchAsOfDate", "lastUpdateDate", "source_file", "source_line")
 
     @property
@@ -26,23 +38,26 @@ class ConsentRegister:
         return frozenset(email for email, _ in self.rubric_pairs)
 
     @classmethod
-    def from_table(cls, records: list[dict]) -> ConsentRegister:
-        winners: dict[str, dict] = {}
-        for r in records:
-            key = identity_key(r["email"])
-            best = winners.get(key)
-            if best is None or _precedence(r) > _precedence(best):
-                winners[key] = r
-        return cls(
-            winners=winners,
-            rubric_pairs=frozenset(
-                (r["email"], r["serialNumber"]) for r in records if r["shareWithResearchAsOfDate"] is not None
-            ),
-        )
+    def from_table(cls, table: pa.Table) -> ConsentRegister:
+        """The register of customer_landing's FIELDS columns, read a batch at a time."""
+        winners: dict[str, Record] = {}
+        pairs: set[tuple[str, str]] = set()
+        files: dict[str, str] = {}  # one string object per file name, not one per record
+        for batch in table.select(list(cls.FIELDS)).to_batches():
+            columns = [column.to_pylist() for column in batch.columns]
+            columns[4] = [files.setdefault(f, f) for f in columns[4]]
+            for r in map(Record._make, zip(*columns, strict=True)):
+                key = identity_key(r.email)
+                best = winners.get(key)
+                if best is None or _precedence(r) > _precedence(best):
+                    winners[key] = r
+                if r.since is not None:
+                    pairs.add((r.email, r.serial))
+        return cls(winners=winners, rubric_pairs=frozenset(pairs))
 
-    def consenting(self) -> dict[str, dict]:
+    def consenting(self) -> dict[str, Record]:
         """Strict: identity key -> winning record, for winners with research consent."""
-        return {k: r for k, r in self.winners.items() if r["shareWithResearchAsOfDate"] is not None}
+        return {k: r for k, r in self.winners.items() if r.since is not None}
 
     def strict_table(self, pseudonym_key: bytes | None = None) -> pa.Table:
         """consent(customer_key, serial, since, customer_id) of consenting customers, for SQL joins."""
@@ -50,17 +65,15 @@ class ConsentRegister:
         return pa.table(
             {
                 "customer_key": list(rows),
-                "serial": [r["serialNumber"] for r in rows.values()],
-                "since": pa.array([r["shareWithResearchAsOfDate"] for r in rows.values()], pa.int64()),
+                "serial": [r.serial for r in rows.values()],
+                "since": pa.array([r.since for r in rows.values()], pa.int64()),
                 "customer_id": [pseudonym(pseudonym_key, k) if pseudonym_key else None for k in rows],
             }
         )
 
     def winners_table(self) -> pa.Table:
         """candidates(customer_key, serial) of every winning record, consent or not."""
-        return pa.table(
-            {"customer_key": list(self.winners), "serial": [r["serialNumber"] for r in self.winners.values()]}
-        )
+        return pa.table({"customer_key": list(self.winners), "serial": [r.serial for r in self.winners.values()]})
 
     def rubric_table(self) -> pa.Table:
         """consent_records(email, serial) of every landing record with research consent."""
@@ -68,11 +81,6 @@ class ConsentRegister:
         return pa.table({"email": [p[0] for p in pairs], "serial": [p[1] for p in pairs]})
 
 
-def _precedence(record: dict) -> tuple:
+def _precedence(record: Record) -> tuple:
     # Greatest wins: later update; on a tie no consent beats consent; then later file, later line.
-    return (
-        record["lastUpdateDate"],
-        record["shareWithResearchAsOfDate"] is None,
-        record["source_file"],
-        record["source_line"],
-    )
+    return (record.updated, record.since is None, record.source_file, record.source_line)
