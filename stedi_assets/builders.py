@@ -9,13 +9,13 @@ import pyarrow.parquet as pq
 
 from .contract import TableSpec
 from .engines.base import Engine
-from .engines.duckdb_engine import DuckDBEngine
+from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
 from .privacy.keys import key_id
 from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
 from .zones.landing import increment
 from .zones.landing.duckdb_reader import read_source_duckdb
-from .zones.landing.reader import Sink, SourceStats, landing_files, read_source
+from .zones.landing.reader import UNREADABLE, Listing, Sink, SourceStats, landing_files, read_source
 from .zones.landing.schema import SOURCE_OF
 from .zones.landing.spark_reader import read_source_spark
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
@@ -45,6 +45,75 @@ def counted(sink: Sink, on_rows: Callable[[int], None] | None) -> Sink:
     return write
 
 
+class _LandingReads:
+    """Reads of landing entries into the staged write, one group (with its own Parquet files) per read."""
+
+    def __init__(self, spec: TableSpec, staged: StagedWrite, lake: Lake, landing_store, engine, register, on_rows):
+        self.source = SOURCE_OF[spec.name]
+        self.staged, self.lake, self.landing_store, self.engine = staged, lake, landing_store, engine
+        # policy is irrelevant at landing: both policies share the same typed rows
+        self.schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
+        self.reader = landing_reader(engine)
+        self.erased = register.landing_filter(self.source)
+        self.written = 0  # Parquet files written here: each read gets new names
+        self.on_rows = on_rows
+
+    def group(self, listing: Listing, fingerprints: dict[str, str], spark: bool = True) -> increment.Group:
+        """Read `listing` into one group. On the Spark engine its executors read what they can (unless
+        `spark` is false), the rest is read here, by the reference reader."""
+        staged, schemas = self.staged, self.schemas
+        rest, lake_files, stats = listing, {}, SourceStats()
+        if spark and self.reader == "spark":
+            folders = {part: self.lake.uri(staged.part_folder(part)) for part in schemas}
+            done = read_source_spark(
+                self.engine.session(),
+                self.landing_store,
+                self.source,
+                schemas,
+                folders,
+                self.erased,
+                listing,
+                self.engine.s3_scheme,
+            )
+            lake_files = {part: staged.add_files(part, names) for part, names in done.files.items()}
+            rest, stats = done.rest, done.stats
+        if rest.files or rest.unreadable or not lake_files:
+            here_files = {part: [staged.file(part, self.written)] for part in schemas}
+            self.written += 1
+            with (
+                self.lake.local_output(here_files["data"][0]) as data,
+                self.lake.local_output(here_files["rejected"][0]) as rejects,
+                pq.ParquetWriter(data, schemas["data"]) as rows,
+                pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
+            ):
+                write_rows = counted(rows.write_batch, self.on_rows)
+                args = (self.landing_store, self.source, schemas["data"], write_rows, bad.write_batch)
+                if self.reader == "duckdb":
+                    here = read_source_duckdb(*args, self.erased, rest, connection=self.engine.session)
+                else:
+                    here = read_source(*args, self.erased, rest)
+            for part, paths in here_files.items():
+                lake_files.setdefault(part, []).extend(paths)
+            stats.add(increment.stats_of(increment.figures_of(here)))  # the figures a group records
+        group = increment.Group.of_read({p: fingerprints[p] for p in listing.files}, lake_files, stats)
+        if set(stats.unreadable_files) <= set(listing.unreadable):  # their causes are known already
+            group.failures = {p: listing.unreadable[p] for p in stats.unreadable_files}
+        else:
+            group.failures = self.causes(lake_files["rejected"])
+        return group
+
+    def causes(self, rejected_files: list[str]) -> dict[str, str]:
+        """Why each unreadable entry of a read could not be read to its end, from its quarantine row (Spark's
+        executors write theirs themselves): fixed words, never a file's content."""
+        prefix = f"{UNREADABLE}: "
+        with connect(self.lake.store.duckdb_setup()) as con:
+            attach_parquet(con, {"rejected": [self.lake.uri(f) for f in rejected_files]})
+            found = con.execute(
+                "SELECT source_file, reason FROM rejected WHERE starts_with(reason, ?)", [prefix]
+            ).fetchall()
+        return {path: reason.removeprefix(prefix) for path, reason in found}
+
+
 def build_landing(
     spec: TableSpec,
     staged: StagedWrite,
@@ -57,54 +126,26 @@ def build_landing(
     people are dropped (counted as rejected, reason "erased"). Files an earlier run read, unchanged since,
     are not read again: their lake files are kept (zones/landing/increment.py). `on_rows` hears the typed rows
     written so far by the readers on this process (Spark's executors write theirs unheard)."""
-    source = SOURCE_OF[spec.name]
     register = ErasureRegister.load(lake)
-    # policy is irrelevant at landing: both policies share the same typed rows
-    schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
-    listing = landing_files(landing_store, source)
-    key = increment.index_key(landing_store.uri(), schemas, sorted(register.identities | register.serials))
+    reads = _LandingReads(spec, staged, lake, landing_store, engine, register, on_rows)
+    listing = landing_files(landing_store, reads.source)
+    key = increment.index_key(landing_store.uri(), reads.schemas, sorted(register.identities | register.serials))
     replaced = lake.snapshot(spec.zone, spec.name, staged.base["data"]) if staged.base.get("data") else None
     live = {f for files in replaced.files.values() for f in files} if replaced else set()
     plan = increment.plan(landing_store, listing, replaced.extra if replaced else None, live, key)
-    groups = plan.kept
-    for group in groups:
-        for part, files in group.lake_files.items():
-            staged.files.setdefault(part, []).extend(files)
-    reader = landing_reader(engine)
-    if plan.read.files or plan.read.unreadable or not groups:  # a table always has a data file, maybe empty
-        erased = register.landing_filter(source)
-        rest, lake_files, stats = plan.read, {}, SourceStats()
-        if reader == "spark":  # the executors read what they can; the rest is read here, by the reference reader
-            folders = {part: lake.uri(staged.part_folder(part)) for part in schemas}
-            done = read_source_spark(
-                engine.session(), landing_store, source, schemas, folders, erased, plan.read, engine.s3_scheme
-            )
-            lake_files = {part: staged.add_files(part, names) for part, names in done.files.items()}
-            rest, stats = done.rest, done.stats
-        if rest.files or rest.unreadable or not lake_files:
-            here_files = {part: [staged.file(part, len(groups))] for part in schemas}
-            with (
-                lake.local_output(here_files["data"][0]) as data,
-                lake.local_output(here_files["rejected"][0]) as rejects,
-                pq.ParquetWriter(data, schemas["data"]) as rows,
-                pq.ParquetWriter(rejects, schemas["rejected"]) as bad,
-            ):
-                write_rows = counted(rows.write_batch, on_rows)
-                args = (landing_store, source, schemas["data"], write_rows, bad.write_batch, erased, rest)
-                if reader == "duckdb":
-                    here = read_source_duckdb(*args, connection=engine.session)
-                else:
-                    here = read_source(*args)
-            for part, paths in here_files.items():
-                lake_files.setdefault(part, []).extend(paths)
-            stats.add(increment.stats_of(increment.figures_of(here)))  # the figures a group records
-            stats.unreadable_files.sort()  # in path order, as one read of them all lists them
-        groups = [*groups, increment.Group.of_read(plan.fingerprints, lake_files, stats)]
+    groups = list(plan.kept)
+    if plan.read.files or not (groups or plan.unexamined):  # a table always has a data file, maybe empty
+        groups.append(reads.group(plan.read, plan.fingerprints))
+    if plan.unexamined:  # no fingerprint, so never kept: re-made on each run, apart from the readable files
+        # read last (Spark replaces its folder whole); its files come first in the snapshot
+        groups.insert(0, reads.group(Listing(unreadable=plan.unexamined), {}, spark=False))
+    # the snapshot's files are its groups', in their order
+    staged.files = {part: [f for g in groups for f in g.lake_files.get(part, [])] for part in reads.schemas}
     stats = increment.total(groups, listing)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
         # the validating reader: duckdb (zones/landing/duckdb_reader.py), spark (spark_reader.py) or python (reader.py)
-        "engine": reader,
+        "engine": reads.reader,
         "landing_root": landing_store.uri(),
         "landing_files": stats.files,  # path -> bytes, of the files it opened
         "ignored_files": stats.ignored_files,
@@ -116,11 +157,12 @@ def build_landing(
         "erased_lines": stats.erased,
         # what this run read and why (paths only): the rest is kept from the replaced snapshot
         "landing_read": {
-            "files": sorted([*plan.read.files, *plan.read.unreadable]),
+            "files": sorted(plan.read.files),
             "new": plan.new,
             "changed": plan.changed,
             "vanished": plan.vanished,
             "kept_files": sum(len(g.files) for g in plan.kept),
+            "unexamined": sorted(plan.unexamined),  # reported again, as on every run
         },
         **increment.record(groups, key),
     }

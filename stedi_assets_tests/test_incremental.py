@@ -3,6 +3,9 @@ it leaves is the one a run from an empty lake over the same landing builds, tabl
 
 from __future__ import annotations
 
+import errno
+import gzip
+import os
 import shutil
 from pathlib import Path
 
@@ -13,8 +16,11 @@ from parity import assert_same_rows, multiset
 from stedi_assets.cli import main
 from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.storage.lake import open_lake
+from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones import TABLES
 from stedi_assets.zones.landing.schema import SOURCE_OF
+from stedi_assets_tests.small_landing import accel, jsonl
+from stedi_assets_tests.test_bad_files import write_bad_entries
 
 LANDING = [spec for spec in TABLES if spec.name in SOURCE_OF]
 
@@ -29,10 +35,32 @@ def files_read(lake: Path) -> dict[str, list[str]]:
     return {name: read["files"] for name, read in landing_read(lake).items()}
 
 
+# what reconciliation and the volume checks audit, and what the landing assets report
+FIGURES = (
+    "landing_files",
+    "ignored_files",
+    "skipped_files",
+    "unreadable_files",
+    "nonblank_lines",
+    "blank_lines",
+    "erased_lines",
+    "fast_lines",
+)
+
+
+def figures(lake: Path) -> dict[str, dict]:
+    """Per landing table, the figures its current snapshot records, and its row counts."""
+    opened = open_lake(str(lake))
+    snapshots = {spec.name: opened.current(spec.zone, spec.name) for spec in LANDING}
+    return {name: {"rows": s.rows, **{k: s.extra[k] for k in FIGURES}} for name, s in snapshots.items()}
+
+
 def assert_same_as_a_fresh_build(landing: Path, lake: Path, tmp_path: Path, policy: str = "strict") -> None:
-    """Every table and quarantine part of `lake` equals a build from an empty lake over `landing`."""
+    """Every table and quarantine part of `lake`, and every landing table's figures, equal a build from an empty
+    lake over `landing`."""
     fresh = tmp_path / f"fresh-{len(list(tmp_path.glob('fresh-*')))}"
     assert run_pipeline(landing, fresh, policy=policy).success
+    assert figures(lake) == figures(fresh)
     for spec in TABLES:
         for part in spec.parts:
             assert_same_rows(
@@ -162,3 +190,80 @@ def test_a_copied_landing_tree_is_read_again(landing, tmp_path):
     assert run_pipeline(moved, lake).success
     assert all(files_read(lake).values())
     assert_same_as_a_fresh_build(moved, lake, tmp_path)
+
+
+@pytest.fixture
+def denied_by_mode(landing, monkeypatch):
+    """Root reads and lists whatever the mode says: deny it, below the landing root, as the kernel does for
+    anybody else (as test_bad_files does), here by the mode, so that a chmod repairs it."""
+    if os.geteuid() != 0:
+        return
+    real_open, real_scandir = os.open, os.scandir
+
+    def denied(path) -> bool:
+        try:
+            return os.fspath(path).startswith(str(landing)) and os.stat(path).st_mode & 0o444 == 0
+        except OSError:  # not there (any more): the real call says so
+            return False
+
+    def os_open(path, flags, *args, **kwargs):
+        if denied(path):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, *args, **kwargs)
+
+    def scandir(path="."):
+        if denied(path):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_broken_entries_no_longer_make_every_run_read_their_source_again(landing, tmp_path, denied_by_mode):
+    """A file that fails for a cause its fingerprint covers (not gzip, corrupt or cut short gzip, no permission)
+    is kept with the files read with it; entries the listing cannot examine (dangling or looping links, a folder
+    that cannot be listed) are reported again on each run, apart from them. Repairing a broken file (new
+    content, or a chmod: its ctime) makes the next run read it again."""
+    write_bad_entries(landing)
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake).success
+    assert run_pipeline(landing, lake).success
+    assert files_read(lake) == {spec.name: [] for spec in LANDING}
+    unexamined = ["customer/landing/dangling.json", "customer/landing/locked"]
+    unexamined += ["customer/landing/loop-a.json", "customer/landing/loop-b.json"]
+    assert landing_read(lake)["customer_landing"]["unexamined"] == unexamined
+    assert_same_as_a_fresh_build(landing, lake, tmp_path)
+
+    corrupt = "accelerometer/landing/corrupt.json.gz"
+    (landing / corrupt).write_bytes(gzip.compress(jsonl([accel(77)])))
+    (landing / "customer" / "landing" / "secret.json").chmod(0o644)  # its mtime stays, its ctime changes
+    assert run_pipeline(landing, lake).success
+    read = landing_read(lake)
+    assert read["accelerometer_landing"]["changed"] == [corrupt] and corrupt in read["accelerometer_landing"]["files"]
+    assert read["customer_landing"]["changed"] == ["customer/landing/secret.json"]
+    assert read["step_trainer_landing"]["files"] == []
+    assert_same_as_a_fresh_build(landing, lake, tmp_path)
+
+
+def test_a_file_a_transient_error_stopped_is_read_again(landing, tmp_path):
+    """An I/O error is no property of a file that its fingerprint could tell, unlike broken gzip data: the next
+    run reads the file that met it again (with the files read with it), and keeps the broken one."""
+    lake = tmp_path / "lake"
+    failing = sorted((landing / "step_trainer" / "landing").glob("*.json"))[0]
+    (landing / "customer" / "landing" / "notgzip.json.gz").write_bytes(b"plain text\n")
+    real_open = LocalStore.open
+
+    def store_open(self, rel):
+        if self.root / rel == failing:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(self, rel)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LocalStore, "open", store_open)
+        assert run_pipeline(landing, lake).success
+    assert run_pipeline(landing, lake).success
+    read = files_read(lake)
+    assert read["customer_landing"] == [] and read["accelerometer_landing"] == []
+    assert str(failing.relative_to(landing)) in read["step_trainer_landing"]
+    assert_same_as_a_fresh_build(landing, lake, tmp_path)

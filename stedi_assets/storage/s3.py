@@ -191,7 +191,9 @@ class S3Store:
 
     def fingerprint(self, rel: str) -> str:
         """What tells a version of object `rel` from another without reading it: its size and ETag (the
-        server's digest of its content; see LocalStore.fingerprint)."""
+        server's digest of its content; see LocalStore.fingerprint). Access needs no part in it, unlike a local
+        file's ctime: a GET refused (a bucket policy, IAM) stops the run with a StoreError instead of
+        quarantining the object, so no kept read depends on it."""
         head = self._head(rel)
         if head is None:
             raise FileNotFoundError(self.uri(rel))

@@ -48,10 +48,11 @@ class LocalStore:
 
     def fingerprint(self, rel: str) -> str:
         """What tells a version of file `rel` from another without reading it: size, modification time (ns)
-        and inode, the quick check of make, rsync and git's index. Rewriting a file in place, or replacing it
-        (a new inode), changes it."""
+        and inode, the quick check of make, rsync and git's index, and the inode's change time (ns). Rewriting
+        a file in place, or replacing it (a new inode), changes it; so does a chmod, chown or ACL change, which
+        leaves the modification time alone but may make a file readable that was not."""
         st = (self.root / rel).stat()
-        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
     def list_files(self, prefix: str = "", unlisted: dict[str, OSError] | None = None) -> list[str]:
         """Relative paths of every entry below `prefix`, at any depth, except the folders walked into, sorted.
