@@ -5,7 +5,8 @@ dagster-aws's `PipesGlueClient`: the Pipes context goes to S3 (`PipesS3ContextIn
 lines and its result come back through S3 (`PipesS3MessageReader`, the default) or CloudWatch.
 `GlueEngine` implements the engines' interface (engines/base.py), as DuckDBEngine and SparkEngine do: bound
 to the `engine` key, every derived table of a run is computed by a Glue job run, with the same SQL files,
-into the same lake layout.
+into the same lake layout, and every landing table is validated by one (`read_landing`, the job's landing
+mode: the executor code of the Spark engine's landing reader).
 
 The lake's tables are Iceberg tables, but the job does not commit to them. Like every engine, it reads
 the data files pyiceberg planned for the input snapshots the run pinned (`--relations`) and writes plain

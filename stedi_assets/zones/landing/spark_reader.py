@@ -12,6 +12,9 @@ Spark does not get every entry: entries the listing found unreadable, files it d
 after the listing, empty, larger than MAX_FILE_BYTES, or a name Hadoop cannot take literally) come back in
 `SparkRead.rest`, for the reference reader on the driver: none is dropped, and the ones Spark did read are
 told by the figures its executors returned, one per file.
+
+`read_files_spark` is the part that runs on Spark, from a list of file URIs; the Spark engine calls it through
+`read_source_spark` (with the landing store at hand), the Glue job's landing mode (glue/entry.py) directly.
 """
 
 from __future__ import annotations
