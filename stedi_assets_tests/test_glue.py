@@ -663,8 +663,13 @@ def test_pipes_glue_client_builds_the_lake_like_duckdb(aws, landing, duckdb_lake
             NAMES,
         )
 
-    # one Glue job run per derived table, with the table's arguments and the Pipes bootstrap arguments
+    # one Glue job run per derived table, with the table's arguments and the Pipes bootstrap arguments, and
+    # one per landing source
     runs = aws["glue"].get_job_runs(JobName="stedi-table")["JobRuns"]
+    landing_runs = [r for r in runs if "--landing-source" in r["Arguments"]]
+    assert sorted(r["Arguments"]["--landing-source"] for r in landing_runs) == sorted(SOURCES)
+    assert all(r["JobRunState"] == "SUCCEEDED" for r in landing_runs)
+    runs = [r for r in runs if r not in landing_runs]
     assert sorted(r["Arguments"]["--table"] for r in runs) == sorted(s.name for s in DERIVED)
     assert_committed_what_the_jobs_wrote(lake, runs, result.run_id)
     for run in runs:
