@@ -336,6 +336,18 @@ def test_entry_landing_mode_reads_as_the_reference_reader(source, bad_landing, t
     )
 
 
+def test_entry_landing_mode_leaves_a_vanished_file_to_the_caller(bad_landing, tmp_path):
+    """A file removed after the Dagster side listed it: Hadoop's file system tells the job it is gone, the job
+    reads the others and returns it in `rest`, where the caller's reference reader records why."""
+    plan = write_plan(tmp_path / "plan.json", bad_landing, "customer", None)
+    content = json.loads(plan.read_text())
+    first = sorted(content["files"])[0]
+    content["files"]["customer/gone.json"] = str(bad_landing / "customer" / "gone.json")
+    plan.write_text(json.dumps(content))
+    result = entry.main(landing_args("customer", plan, tmp_path / "out", **{"--spark-master": "local[*]"}))
+    assert result["rest"] == ["customer/gone.json"] and first in result["figures"]["files"]
+
+
 def test_entry_landing_mode_checks_the_erasure_key_and_the_schema(bad_landing, tmp_path):
     key = ERASURE_KEY.encode()
     plan = write_plan(tmp_path / "plan.json", bad_landing, "customer", erased_people(bad_landing, key))
