@@ -23,11 +23,14 @@ from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 def landing_reader(engine: Engine | None) -> str:
     """The landing reader for a run on `engine`: the DuckDB engine's choice (duckdb_reader.py by default,
-    or the reference reader.py), spark_reader.py (the reference reader in Spark's executors) on the Spark engine,
-    the reference reader on other engines (Glue)."""
+    or the reference reader.py); on the Spark engine spark_reader.py (the reference reader in Spark's executors),
+    on the Glue engine the same code in a Glue job run's executors (glue); the reference reader on others."""
     if isinstance(engine, DuckDBEngine):
         return engine.landing_reader
-    return "spark" if engine is not None and engine.name == "spark" else "python"
+    return engine.name if engine is not None and engine.name in EXECUTORS else "python"
+
+
+EXECUTORS = ("spark", "glue")  # the readers that validate in Spark's executors (spark_reader.read_files_spark)
 
 
 def counted(sink: Sink, on_rows: Callable[[int], None] | None) -> Sink:
@@ -58,23 +61,18 @@ class _LandingReads:
         self.written = 0  # Parquet files written here: each read gets new names
         self.on_rows = on_rows
 
-    def group(self, listing: Listing, fingerprints: dict[str, str], spark: bool = True) -> increment.Group:
-        """Read `listing` into one group. On the Spark engine its executors read what they can (unless
-        `spark` is false), the rest is read here, by the reference reader."""
+    def group(self, listing: Listing, fingerprints: dict[str, str], executors: bool = True) -> increment.Group:
+        """Read `listing` into one group. On the Spark and Glue engines Spark's executors read what they can
+        (unless `executors` is false), the rest is read here, by the reference reader."""
         staged, schemas = self.staged, self.schemas
         rest, lake_files, stats = listing, {}, SourceStats()
-        if spark and self.reader == "spark":
+        if executors and self.reader in EXECUTORS:
             folders = {part: self.lake.uri(staged.part_folder(part)) for part in schemas}
-            done = read_source_spark(
-                self.engine.session(),
-                self.landing_store,
-                self.source,
-                schemas,
-                folders,
-                self.erased,
-                listing,
-                self.engine.s3_scheme,
-            )
+            what = (self.landing_store, self.source, schemas, folders, self.erased, listing)
+            if self.reader == "glue":
+                done = self.engine.read_landing(*what)
+            else:
+                done = read_source_spark(self.engine.session(), *what, self.engine.s3_scheme)
             lake_files = {part: staged.add_files(part, names) for part, names in done.files.items()}
             rest, stats = done.rest, done.stats
         if rest.files or rest.unreadable or not lake_files:
@@ -125,7 +123,7 @@ def build_landing(
     """Validate the lines of the table's landing source into typed rows and rejected lines; records of erased
     people are dropped (counted as rejected, reason "erased"). Files an earlier run read, unchanged since,
     are not read again: their lake files are kept (zones/landing/increment.py). `on_rows` hears the typed rows
-    written so far by the readers on this process (Spark's executors write theirs unheard)."""
+    written so far by the readers on this process (Spark's and Glue's executors write theirs unheard)."""
     register = ErasureRegister.load(lake)
     reads = _LandingReads(spec, staged, lake, landing_store, engine, register, on_rows)
     listing = landing_files(landing_store, reads.source)
@@ -138,13 +136,14 @@ def build_landing(
         groups.append(reads.group(plan.read, plan.fingerprints))
     if plan.unexamined:  # no fingerprint, so never kept: re-made on each run, apart from the readable files
         # read last (Spark replaces its folder whole); its files come first in the snapshot
-        groups.insert(0, reads.group(Listing(unreadable=plan.unexamined), {}, spark=False))
+        groups.insert(0, reads.group(Listing(unreadable=plan.unexamined), {}, executors=False))
     # the snapshot's files are its groups', in their order
     staged.files = {part: [f for g in groups for f in g.lake_files.get(part, [])] for part in reads.schemas}
     stats = increment.total(groups, listing)
     staged.rows = {"data": stats.rows, "rejected": stats.rejected}
     staged.extra = {
-        # the validating reader: duckdb (zones/landing/duckdb_reader.py), spark (spark_reader.py) or python (reader.py)
+        # the validating reader: duckdb (zones/landing/duckdb_reader.py), spark (spark_reader.py), glue
+        # (spark_reader.py in a Glue job) or python (reader.py)
         "engine": reads.reader,
         "landing_root": landing_store.uri(),
         "landing_files": stats.files,  # path -> bytes, of the files it opened

@@ -43,12 +43,20 @@ from stedi_assets.glue.pipes import (
     iceberg_spark_conf,
     job_definition,
 )
+from stedi_assets.identity import identity_key
+from stedi_assets.privacy.register import ErasureRegister, LandingFilter, Subjects
 from stedi_assets.resources import local_resources
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.storage.runs import run_tag
+from stedi_assets.storage.stores import LocalStore
 from stedi_assets.zones import TABLES, table
+from stedi_assets.zones.landing.increment import stats_of
+from stedi_assets.zones.landing.reader import Listing, landing_files, read_source
 from stedi_assets.zones.sql import PART_SUFFIX, ephemerals, load_rule
+from stedi_assets_tests.conftest import landing_records
 from stedi_assets_tests.parity import assert_same_rows, engine_and_run, multiset, multiset_of
+from stedi_assets_tests.test_landing_duckdb import SOURCES, write_fuzzed
+from stedi_assets_tests.test_landing_spark import OPENED, WatchedLanding
 
 KEY = "glue-test-key"
 REGION = "us-east-1"
@@ -220,6 +228,147 @@ def test_entry_needs_the_pseudonym_key_and_checks_it_is_the_callers(tmp_path):
         )
 
 
+# ------------------------------------------------------------------------ landing mode, under local Spark
+
+ERASURE_KEY = "glue-erasure-key"
+
+
+@pytest.fixture(scope="module")
+def bad_landing(tmp_path_factory) -> Path:
+    """Generated landing with every defect, plus fuzzed files (gzip among them) beside each source's files."""
+    root = tmp_path_factory.mktemp("bad") / "landing"
+    generate_landing(root, customers=40, seed=11, defects=DEFECTS)
+    fuzzed = write_fuzzed(tmp_path_factory.mktemp("fuzzed"), 3, 300)
+    for source in SOURCES:
+        (fuzzed / source / "landing").rename(root / source / "fuzzed")
+    return root
+
+
+def erased_people(landing: Path, key: bytes) -> dict[str, list[str]]:
+    """The register's keyed hashes of one accelerometer user and one step trainer serial."""
+    digest = Subjects(key).digest
+    return {
+        "identities": [digest(identity_key(landing_records(landing, "accelerometer")[0]["user"]))],
+        "serials": [digest(landing_records(landing, "step_trainer")[0]["serialNumber"])],
+    }
+
+
+def reference(landing: Path, source: str, erased, listing: Listing | None = None):
+    """The reference reader's typed rows and quarantine rows (multisets) and figures."""
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    stats = read_source(
+        LocalStore(landing),
+        source,
+        entry.landing_schemas(source)["data"],
+        lambda b: rows.extend(b.to_pylist()),
+        lambda b: rejected.extend(b.to_pylist()),
+        erased,
+        listing,
+    )
+    return multiset_of(rows), multiset_of(rejected), stats
+
+
+def landing_args(source: str, plan: Path, out: Path, **extra: str) -> list[str]:
+    args = {
+        "--landing-source": source,
+        "--landing-plan": str(plan),
+        "--output-dir": str(out / "data"),
+        "--rejected-dir": str(out / "rejected"),
+        **extra,
+    }
+    return ["--JOB_ID", "j_1", *[x for kv in args.items() for x in kv], "--TempDir", "s3://tmp/glue/"]
+
+
+def write_plan(path: Path, landing: Path, source: str, erased: dict | None) -> Path:
+    """What GlueEngine.read_landing puts in the plan object."""
+    store = LocalStore(landing)
+    plan = {
+        "root": store.uri(),
+        "files": {p: store.uri(p) for p in landing_files(store, source).files},
+        "schemas_sha256": entry.schemas_sha256(entry.landing_schemas(source)),
+        "erased": erased,
+    }
+    path.write_text(json.dumps(plan))
+    return path
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_entry_landing_mode_reads_as_the_reference_reader(source, bad_landing, tmp_path):
+    """The job's landing mode, with an erasure: its Parquet rows and quarantine rows, plus the reference
+    reader's read of the files it left to the caller, are the reference reader's read of the whole source,
+    and so are the figures it reports."""
+    key = ERASURE_KEY.encode()
+    hashes = erased_people(bad_landing, key)
+    plan = write_plan(tmp_path / "plan.json", bad_landing, source, hashes)
+    result = entry.main(
+        landing_args(
+            source,
+            plan,
+            tmp_path / "out",
+            **{
+                "--erasure-key-hex": key.hex(),
+                "--erasure-key-check": entry.key_check(key, "erasure"),
+                "--spark-master": "local[*]",
+            },
+        )
+    )
+    erased = LandingFilter(source, Subjects(key, frozenset(hashes["identities"]), frozenset(hashes["serials"])))
+    expected_rows, expected_rejected, expected = reference(bad_landing, source, erased)
+    rest_rows, rest_rejected, rest = reference(bad_landing, source, erased, Listing(files=result["rest"]))
+    stats = stats_of(result["figures"])
+    assert stats.files and all(p not in result["rest"] for p in stats.files)  # the job read these
+    stats.add(rest)
+    assert (stats.rows, stats.rejected) == (expected.rows, expected.rejected)
+    assert (stats.files, stats.unreadable_files, stats.lines, stats.blank_lines, stats.erased) == (
+        expected.files,
+        expected.unreadable_files,
+        expected.lines,
+        expected.blank_lines,
+        expected.erased,
+    )
+    assert expected.erased and expected.rejected > 100 and any(p.endswith(".gz") for p in expected.files)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "data").iterdir()) == result["files"]["data"]  # part files only
+    assert_same_rows(expected_rows, folder_rows(out / "data", result["files"]["data"]) + rest_rows, source)
+    assert_same_rows(
+        expected_rejected, folder_rows(out / "rejected", result["files"]["rejected"]) + rest_rejected, source
+    )
+
+
+def test_entry_landing_mode_leaves_a_vanished_file_to_the_caller(bad_landing, tmp_path):
+    """A file removed after the Dagster side listed it: Hadoop's file system tells the job it is gone, the job
+    reads the others and returns it in `rest`, where the caller's reference reader records why."""
+    plan = write_plan(tmp_path / "plan.json", bad_landing, "customer", None)
+    content = json.loads(plan.read_text())
+    first = sorted(content["files"])[0]
+    content["files"]["customer/gone.json"] = str(bad_landing / "customer" / "gone.json")
+    plan.write_text(json.dumps(content))
+    result = entry.main(landing_args("customer", plan, tmp_path / "out", **{"--spark-master": "local[*]"}))
+    assert result["rest"] == ["customer/gone.json"] and first in result["figures"]["files"]
+
+
+def test_entry_landing_mode_checks_the_erasure_key_and_the_schema(bad_landing, tmp_path):
+    key = ERASURE_KEY.encode()
+    plan = write_plan(tmp_path / "plan.json", bad_landing, "customer", erased_people(bad_landing, key))
+    with pytest.raises(entry.JobError, match="erasure-secret-id"):
+        entry.main(landing_args("customer", plan, tmp_path))
+    with pytest.raises(entry.JobError, match="erasure key is not the caller's"):
+        entry.main(
+            landing_args(
+                "customer",
+                plan,
+                tmp_path,
+                **{"--erasure-key-hex": b"other".hex(), "--erasure-key-check": entry.key_check(key, "erasure")},
+            )
+        )
+    assert entry.key_check(key, "erasure") != entry.key_check(key)  # a pseudonym check never passes for it
+    other = json.loads(plan.read_text()) | {"schemas_sha256": "0" * 64}
+    plan.write_text(json.dumps(other))
+    with pytest.raises(entry.JobError, match="landing schema of customer differs"):
+        entry.main(landing_args("customer", plan, tmp_path))
+
+
 def test_entry_refuses_landing_tables(tmp_path):
     with pytest.raises(entry.JobError, match="validating reader"):
         entry.main(["--table", "customer_landing", "--policy", "strict", "--relations", "{}", "--output-dir", "x"])
@@ -266,6 +415,24 @@ def test_start_job_run_params_carry_the_table_and_never_the_key():
             relations=relations,
             output_dir="o",
             pseudonym_key=KEY.encode(),
+        )
+
+
+def test_landing_params_carry_the_plan_and_never_the_erasure_key():
+    job = GlueJob(job_name="stedi-table", pipes_bucket="b", erasure_secret_id="stedi/erasure-key")
+    folders = {"data": "s3://lake/landing/t/data/stage-1", "rejected": "s3://lake/landing/t/rejected/stage-1"}
+    params = job.landing_params(source="customer", plan="s3://b/p.json", folders=folders, erasure_key=b"secret")
+    assert params["Arguments"] == {
+        "--landing-source": "customer",
+        "--landing-plan": "s3://b/p.json",
+        "--output-dir": folders["data"],
+        "--rejected-dir": folders["rejected"],
+        "--erasure-secret-id": "stedi/erasure-key",
+        "--erasure-key-check": entry.key_check(b"secret", "erasure"),
+    }
+    with pytest.raises(dg.Failure, match="erasure_secret_id"):
+        GlueJob(job_name="j", pipes_bucket="b").landing_params(
+            source="customer", plan="p", folders=folders, erasure_key=b"secret"
         )
 
 
@@ -411,7 +578,7 @@ def aws(monkeypatch, tmp_path):
         yield {"secret_arn": secret["ARN"], "glue": glue, "s3": s3}
 
 
-def glue_engine(aws) -> GlueEngine:
+def glue_engine(aws, **job: str) -> GlueEngine:
     return GlueEngine(
         allow_local_paths=True,
         job=LocalGlueJob(
@@ -420,8 +587,67 @@ def glue_engine(aws) -> GlueEngine:
             region_name=REGION,
             message_interval=0.2,
             pseudonym_secret_id=aws["secret_arn"],
+            **job,
         ),
     )
+
+
+def test_pipes_glue_client_validates_landing_in_the_job(aws, bad_landing, tmp_path, monkeypatch):
+    """GlueEngine on a landing table, with someone erased: one Glue job run validates the files in its
+    executors (the Dagster process opens only what the job left to it, here none), the erasure key comes from
+    its secret (never in the run's arguments, nor the register's hashes), and the committed table is the
+    reference reader's."""
+    monkeypatch.setenv("STEDI_ERASURE_KEY", ERASURE_KEY)
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="stedi/erasure-key", SecretString=ERASURE_KEY
+    )
+    lake = tmp_path / "lake"
+    register = ErasureRegister.load(open_lake(str(lake)), for_update=True)
+    user = landing_records(bad_landing, "accelerometer")[0]["user"]
+    register.record({identity_key(user)}, set(), {})
+    register.save(open_lake(str(lake)))
+    OPENED.clear()
+    result = dg.materialize(
+        TABLE_ASSETS,
+        resources={
+            **local_resources(str(bad_landing), str(lake), "strict"),
+            "engine": glue_engine(aws, erasure_secret_id=secret["ARN"]),
+            "landing": WatchedLanding(root=str(bad_landing)),
+        },
+        selection=dg.AssetSelection.assets(["landing", "accelerometer_landing"]),
+    )
+    assert result.success
+    assert OPENED == []  # every file was read by the job
+
+    [run] = aws["glue"].get_job_runs(JobName="stedi-table")["JobRuns"]
+    arguments = run["Arguments"]
+    assert arguments["--landing-source"] == "accelerometer" and run["JobRunState"] == "SUCCEEDED"
+    assert arguments["--erasure-secret-id"] == secret["ARN"]
+    shown = json.dumps(arguments)
+    hashes = ErasureRegister.load(open_lake(str(lake))).identities
+    assert ERASURE_KEY not in shown and ERASURE_KEY.encode().hex() not in shown and not any(h in shown for h in hashes)
+    # the plan object and the Pipes context were removed after the run
+    assert aws["s3"].list_objects_v2(Bucket="stedi-pipes", Prefix="dagster-pipes/").get("KeyCount") == 0
+
+    erased = ErasureRegister.load(open_lake(str(lake))).landing_filter("accelerometer")
+    expected_rows, expected_rejected, expected = reference(bad_landing, "accelerometer", erased)
+    assert_same_rows(expected_rows, multiset(lake, "landing", "accelerometer_landing"), "rows", ("reference", "Glue"))
+    assert_same_rows(
+        expected_rejected,
+        multiset(lake, "landing", "accelerometer_landing", "rejected"),
+        "quarantine",
+        ("reference", "Glue"),
+    )
+    snapshot = open_lake(str(lake)).current("landing", "accelerometer_landing")
+    assert snapshot.extra["engine"] == "glue" and engine_and_run(lake, "landing", "accelerometer_landing")[0] == "glue"
+    assert (snapshot.extra["landing_files"], snapshot.extra["erased_lines"], snapshot.extra["nonblank_lines"]) == (
+        expected.files,
+        expected.erased,
+        expected.lines,
+    )
+    assert expected.erased > 0
+    # the job wrote the table's files into the staged folders it was given
+    assert Path(arguments["--output-dir"]).parent == lake / "landing" / "accelerometer_landing" / "data"
 
 
 @pytest.mark.slow
@@ -449,8 +675,13 @@ def test_pipes_glue_client_builds_the_lake_like_duckdb(aws, landing, duckdb_lake
             NAMES,
         )
 
-    # one Glue job run per derived table, with the table's arguments and the Pipes bootstrap arguments
+    # one Glue job run per derived table, with the table's arguments and the Pipes bootstrap arguments, and
+    # one per landing source
     runs = aws["glue"].get_job_runs(JobName="stedi-table")["JobRuns"]
+    landing_runs = [r for r in runs if "--landing-source" in r["Arguments"]]
+    assert sorted(r["Arguments"]["--landing-source"] for r in landing_runs) == sorted(SOURCES)
+    assert all(r["JobRunState"] == "SUCCEEDED" for r in landing_runs)
+    runs = [r for r in runs if r not in landing_runs]
     assert sorted(r["Arguments"]["--table"] for r in runs) == sorted(s.name for s in DERIVED)
     assert_committed_what_the_jobs_wrote(lake, runs, result.run_id)
     for run in runs:

@@ -1,4 +1,5 @@
-"""AWS Glue 5.0 job script: compute one derived table of the lake, on Spark, from the packaged SQL.
+"""AWS Glue 5.0 job script: compute one derived table of the lake, on Spark, from the packaged SQL, or
+validate landing files of one source into a landing table's staged parts.
 
 Glue 5.0 runs Spark 3.5 and Python 3.11, like `pip install pyspark==3.5.9` here. The job computes the
 table exactly as SparkEngine does (`spark_engine.run_select` over the rule of `zones/`), so a table built
@@ -27,6 +28,22 @@ Arguments (Glue passes each job argument as `--name value`; its own --JOB_ID, --
     --spark-master M          local runs only (local[*]); on Glue the platform provides Spark
     --s3-scheme s3|s3a        s3a for open-source Spark with hadoop-aws; Glue reads s3:// as is
 
+Landing mode (instead of --table, --policy and --relations): the executors validate landing files with the
+reference reader, exactly as the Spark engine does (zones/landing/spark_reader.read_files_spark):
+
+    --landing-source S        customer, accelerometer or step_trainer
+    --landing-plan URI        s3://… (or a local path) of a JSON object the Dagster side wrote: {"root": the
+                              landing root URI, "files": {landing path: URI}, "schemas_sha256": …, "erased":
+                              {"identities": […], "serials": […]} (the register's keyed hashes) or null}
+    --output-dir URI          the staged folder of the typed rows (part-*.parquet)
+    --rejected-dir URI        the staged folder of the quarantine rows
+    --erasure-secret-id ID    Secrets Manager secret holding the erasure key (when someone is erased)
+    --erasure-key-check HEX   optional: fail unless that key is the caller's
+    --erasure-key-hex HEX     the key itself, for local runs and tests only
+
+It reports {"source", "rows", "rejected", "files": {"data": [...], "rejected": [...]}, "figures": the read's
+SourceStats figures, "rest": [the landing paths Spark did not read, left to the Dagster side]}.
+
 Launched by Dagster's PipesGlueClient (stedi_assets/glue/pipes.py), it also gets --dagster-pipes-context and
 --dagster-pipes-messages: it then reads the Pipes context from S3, streams its log lines to Dagster and
 reports {"rows": n, "files": [...]} as a Pipes custom message. Without them it prints that JSON line.
@@ -51,6 +68,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 
 def _unpack_zipped_package() -> None:
     """Glue puts --extra-py-files zips on sys.path as they are, but the rules are read as files from
@@ -69,6 +88,10 @@ def _unpack_zipped_package() -> None:
 _unpack_zipped_package()
 
 from stedi_assets.engines.spark_engine import run_select, spark_session  # noqa: E402
+from stedi_assets.privacy.subjects import LandingFilter, Subjects  # noqa: E402
+from stedi_assets.zones.landing.increment import figures_of  # noqa: E402
+from stedi_assets.zones.landing.schema import LANDING_TABLES, SOURCE_OF  # noqa: E402
+from stedi_assets.zones.landing.spark_reader import read_files_spark  # noqa: E402
 from stedi_assets.zones.sql import ephemerals, load_rule  # noqa: E402
 
 log = logging.getLogger("stedi_assets.glue")
@@ -92,17 +115,37 @@ def rule_sha256(table: str, policy: str) -> str:
     return digest.hexdigest()
 
 
-def key_check(key: bytes) -> str:
-    """A fingerprint of the pseudonym key that reveals nothing about it (an HMAC of a fixed label)."""
-    return hmac.new(key, b"stedi pseudonym key check", hashlib.sha256).hexdigest()[:32]
+def key_check(key: bytes, purpose: str = "pseudonym") -> str:
+    """A fingerprint of a key (pseudonym, erasure) that reveals nothing about it (an HMAC of a fixed label)."""
+    return hmac.new(key, f"stedi {purpose} key check".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def landing_schemas(source: str) -> dict[str, pa.Schema]:
+    """The parts of `source`'s landing table, as the reader writes them (both policies share them)."""
+    spec = next(s for s in LANDING_TABLES if SOURCE_OF[s.name] == source)
+    return {part: spec.arrow_schema("strict", part) for part in spec.parts}
+
+
+def schemas_sha256(schemas: dict[str, pa.Schema]) -> str:
+    """Digest of a landing table's part schemas: the job's package must type rows as the caller's does."""
+    digest = hashlib.sha256()
+    for part in sorted(schemas):
+        digest.update(part.encode() + b"\0" + schemas[part].serialize().to_pybytes())
+    return digest.hexdigest()
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="stedi-glue-entry", description=__doc__.splitlines()[0])
-    parser.add_argument("--table", required=True)
-    parser.add_argument("--policy", required=True, choices=("strict", "rubric"))
-    parser.add_argument("--relations", required=True, help="JSON object: relation -> list of Parquet URIs")
+    parser.add_argument("--table")
+    parser.add_argument("--policy", choices=("strict", "rubric"))
+    parser.add_argument("--relations", help="JSON object: relation -> list of Parquet URIs")
     parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--landing-source", choices=sorted(SOURCE_OF.values()))
+    parser.add_argument("--landing-plan")
+    parser.add_argument("--rejected-dir")
+    parser.add_argument("--erasure-secret-id")
+    parser.add_argument("--erasure-key-check")
+    parser.add_argument("--erasure-key-hex")
     parser.add_argument("--sql-sha256")
     parser.add_argument("--pseudonym-secret-id")
     parser.add_argument("--pseudonym-key-check")
@@ -110,24 +153,35 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--spark-master")
     parser.add_argument("--s3-scheme", default="s3", choices=("s3", "s3a"))
     args, _ = parser.parse_known_args(list(argv))  # Glue's own arguments are not ours
+    needed = ("landing_plan", "rejected_dir") if args.landing_source else ("table", "policy", "relations")
+    missing = [f"--{n.replace('_', '-')}" for n in needed if getattr(args, n) is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
     return args
 
 
 def pseudonym_key(args: argparse.Namespace) -> bytes:
-    if args.pseudonym_secret_id:
+    return secret_key(args, "pseudonym", f"{args.table} ({args.policy}) calls pseudonym()", "STEDI_PSEUDONYM_KEY")
+
+
+def secret_key(args: argparse.Namespace, purpose: str, why: str, env_var: str) -> bytes:
+    """The `purpose` key (pseudonym, erasure): from --<purpose>-secret-id, or --<purpose>-key-hex locally,
+    checked against --<purpose>-key-check."""
+    secret_id, key_hex, check = (getattr(args, f"{purpose}_{n}") for n in ("secret_id", "key_hex", "key_check"))
+    if secret_id:
         import boto3
 
-        secret = boto3.client("secretsmanager").get_secret_value(SecretId=args.pseudonym_secret_id)
-        # Same convention as STEDI_PSEUDONYM_KEY: the secret's text, UTF-8 encoded.
+        secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+        # Same convention as the Dagster side's environment variable: the secret's text, UTF-8 encoded.
         key = secret["SecretBinary"] if "SecretBinary" in secret else secret["SecretString"].strip().encode()
-    elif args.pseudonym_key_hex:
-        key = bytes.fromhex(args.pseudonym_key_hex)
+    elif key_hex:
+        key = bytes.fromhex(key_hex)
     else:
-        raise JobError(f"{args.table} ({args.policy}) calls pseudonym(): give --pseudonym-secret-id")
-    if args.pseudonym_key_check and not hmac.compare_digest(key_check(key), args.pseudonym_key_check):
+        raise JobError(f"{why}: give --{purpose}-secret-id")
+    if check and not hmac.compare_digest(key_check(key, purpose), check):
         raise JobError(
-            "the pseudonym key is not the caller's (--pseudonym-key-check differs): "
-            "the secret and the Dagster side's STEDI_PSEUDONYM_KEY must hold the same key"
+            f"the {purpose} key is not the caller's (--{purpose}-key-check differs): "
+            f"the secret and the Dagster side's {env_var} must hold the same key"
         )
     return key
 
@@ -192,10 +246,69 @@ def pipes_context(argv: Sequence[str]) -> Iterator[Any]:
         yield pipes
 
 
+def read_plan(uri: str) -> dict:
+    """The landing plan the Dagster side wrote (an S3 object next to the Pipes context, or a local file)."""
+    if uri.startswith("s3://"):
+        import boto3
+
+        bucket, key = uri[len("s3://") :].split("/", 1)
+        return json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    with open(uri, "rb") as plan:
+        return json.load(plan)
+
+
+def validate_landing(args: argparse.Namespace, pipes) -> dict:
+    """Landing mode: the executors read and validate the plan's files as the Spark engine's do."""
+    source = args.landing_source
+    plan = read_plan(args.landing_plan)
+    schemas = landing_schemas(source)
+    if plan.get("schemas_sha256") != schemas_sha256(schemas):
+        raise JobError(
+            f"the packaged landing schema of {source} differs from the caller's: deploy the same stedi_assets "
+            "version to the Glue job"
+        )
+    erased = None
+    if plan.get("erased"):  # someone is erased: their lines are dropped here, as by every reader
+        key = secret_key(args, "erasure", f"{source} landing has erased people", "STEDI_ERASURE_KEY")
+        hashes = plan["erased"]
+        erased = LandingFilter(
+            source, Subjects(key, frozenset(hashes.get("identities", ())), frozenset(hashes.get("serials", ())))
+        )
+    files: dict[str, str] = plan["files"]
+    pipes.log.info(f"validating {len(files)} {source} landing file(s) into {args.output_dir}")
+    spark = spark_session(master=args.spark_master, app_name=f"stedi-landing-{source}")
+    done = read_files_spark(
+        spark,
+        source,
+        schemas,
+        {"data": args.output_dir, "rejected": args.rejected_dir},
+        erased,
+        plan["root"],
+        files,
+        s3_scheme=args.s3_scheme,
+    )
+    result = {
+        "source": source,
+        "rows": done.stats.rows,
+        "rejected": done.stats.rejected,
+        "files": done.files,
+        "figures": figures_of(done.stats),
+        "rest": done.rest.files,
+    }
+    pipes.log.info(
+        f"{source}: {done.stats.rows} rows, {done.stats.rejected} rejected from {len(done.stats.files)} file(s); "
+        f"{len(done.rest.files)} left to the caller"
+    )
+    pipes.report_custom_message(result)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     with pipes_context(argv) as pipes:
+        if args.landing_source:
+            return validate_landing(args, pipes)
         rule = load_rule(args.table, args.policy)
         if rule is None:
             raise JobError(f"{args.table} has no SQL rule (landing tables are built by the validating reader)")

@@ -5,7 +5,8 @@ dagster-aws's `PipesGlueClient`: the Pipes context goes to S3 (`PipesS3ContextIn
 lines and its result come back through S3 (`PipesS3MessageReader`, the default) or CloudWatch.
 `GlueEngine` implements the engines' interface (engines/base.py), as DuckDBEngine and SparkEngine do: bound
 to the `engine` key, every derived table of a run is computed by a Glue job run, with the same SQL files,
-into the same lake layout.
+into the same lake layout, and every landing table is validated by one (`read_landing`, the job's landing
+mode: the executor code of the Spark engine's landing reader).
 
 The lake's tables are Iceberg tables, but the job does not commit to them. Like every engine, it reads
 the data files pyiceberg planned for the input snapshots the run pinned (`--relations`) and writes plain
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from typing import Any, Literal
 
 import boto3
 import dagster as dg
+import pyarrow as pa
 from dagster_aws.pipes import (
     PipesCloudWatchMessageReader,
     PipesGlueClient,
@@ -44,8 +47,11 @@ from pydantic import Field
 
 from ..contract import POLICIES
 from ..engines.base import Engine, EngineOutput
+from ..zones.landing.increment import stats_of
+from ..zones.landing.reader import Listing
+from ..zones.landing.spark_reader import SparkRead
 from ..zones.sql import ephemerals, load_rule
-from .entry import key_check, rule_sha256
+from .entry import key_check, rule_sha256, schemas_sha256
 
 GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: what pyspark==3.5.9 reproduces locally
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +87,10 @@ class GlueJob(dg.ConfigurableResource):
         default=None,
         description=("Secrets Manager secret with the pseudonym key; needed for tables that call pseudonym()."),
     )
+    erasure_secret_id: str | None = Field(
+        default=None,
+        description="Secrets Manager secret with the erasure key; needed to read landing once someone is erased.",
+    )
     worker_type: str | None = Field(default=None, description="Override the job's WorkerType (e.g. G.1X).")
     number_of_workers: int | None = Field(default=None, description="Override the job's NumberOfWorkers.")
     timeout_minutes: int | None = Field(default=None, description="Override the job's Timeout.")
@@ -111,15 +121,37 @@ class GlueJob(dg.ConfigurableResource):
             **self.extra_arguments,
         }
         if pseudonym_key is not None:
-            if not self.pseudonym_secret_id:
-                raise dg.Failure(
-                    f"{table} ({policy}) needs the pseudonym key on Glue: set GlueJob.pseudonym_secret_id "
-                    "to a Secrets Manager secret holding STEDI_PSEUDONYM_KEY"
-                )
-            # The key never travels in the job's arguments: the job reads the secret and proves it holds
-            # the same key with this fingerprint.
-            arguments["--pseudonym-secret-id"] = self.pseudonym_secret_id
-            arguments["--pseudonym-key-check"] = key_check(pseudonym_key)
+            arguments.update(self._key_arguments("pseudonym", pseudonym_key, f"{table} ({policy})"))
+        return self._params(arguments)
+
+    def landing_params(
+        self, *, source: str, plan: str, folders: Mapping[str, str], erasure_key: bytes | None = None
+    ) -> dict:
+        """The StartJobRun request for validating `source`'s landing files of the plan object `plan`."""
+        arguments = {
+            "--landing-source": source,
+            "--landing-plan": plan,
+            "--output-dir": folders["data"],
+            "--rejected-dir": folders["rejected"],
+            **self.extra_arguments,
+        }
+        if erasure_key is not None:
+            arguments.update(self._key_arguments("erasure", erasure_key, f"{source} landing"))
+        return self._params(arguments)
+
+    def _key_arguments(self, purpose: str, key: bytes, what: str) -> dict[str, str]:
+        """The arguments that let the job fetch the `purpose` key: never the key, which the job run's details
+        would show, but its secret's id and a fingerprint the job checks the secret's key against."""
+        secret_id = getattr(self, f"{purpose}_secret_id")
+        if not secret_id:
+            env_var = f"STEDI_{purpose.upper()}_KEY"
+            raise dg.Failure(
+                f"{what} needs the {purpose} key on Glue: set GlueJob.{purpose}_secret_id "
+                f"to a Secrets Manager secret holding {env_var}"
+            )
+        return {f"--{purpose}-secret-id": secret_id, f"--{purpose}-key-check": key_check(key, purpose)}
+
+    def _params(self, arguments: dict[str, str]) -> dict:
         params: dict[str, Any] = {"JobName": self.job_name, "Arguments": arguments}
         if self.worker_type:
             params["WorkerType"] = self.worker_type
@@ -155,21 +187,54 @@ class GlueJob(dg.ConfigurableResource):
         params = self.start_job_run_params(
             table=table, policy=policy, relations=relations, output_dir=output_dir, pseudonym_key=pseudonym_key
         )
-        invocation = self.pipes_client().run(
-            context=context, start_job_run_params=params, extras={"table": table, "policy": policy}
+        result, run_metadata = self.launch(context, params, {"table": table, "policy": policy}, table)
+        context.log.info(
+            f"{table}: Glue run {run_metadata.get('AWS Glue Job Run ID')} wrote "
+            f"{result['rows']} rows ({run_metadata.get('AWS Glue Job Run URL')})"
         )
+        return GlueRun(rows=int(result["rows"]), files=list(result["files"]), run_metadata=run_metadata)
+
+    def launch(
+        self, context: dg.AssetExecutionContext, params: dict, extras: dict, what: str
+    ) -> tuple[dict, dict[str, Any]]:
+        """Run the job through Pipes: (the result it reported, the Glue run's metadata)."""
+        invocation = self.pipes_client().run(context=context, start_job_run_params=params, extras=extras)
         results = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "rows" in m]
         if not results:
             raise dg.Failure(
-                f"Glue job {self.job_name} finished but reported no result for {table}: did the job "
+                f"Glue job {self.job_name} finished but reported no result for {what}: did the job "
                 "run stedi_assets/glue/entry.py and reach Dagster Pipes (pipes bucket, IAM)?"
             )
         run_metadata = {k: (v.value if hasattr(v, "value") else v) for k, v in invocation.metadata.items()}
+        return results[-1], run_metadata
+
+    def validate_landing(
+        self,
+        context: dg.AssetExecutionContext,
+        *,
+        source: str,
+        plan: Mapping[str, Any],
+        folders: Mapping[str, str],
+        erasure_key: bytes | None = None,
+    ) -> dict:
+        """Run the job's landing mode over `plan` (see entry.validate_landing); its result. The plan holds the
+        file list (unbounded) and the register's keyed hashes, so it goes as an S3 object beside the Pipes
+        context, removed after the run, rather than in the arguments the job run's details show."""
+        s3 = self._client("s3")
+        key = f"{self.pipes_prefix}landing-plan-{uuid.uuid4().hex}.json"
+        s3.put_object(Bucket=self.pipes_bucket, Key=key, Body=json.dumps(plan).encode())
+        try:
+            params = self.landing_params(
+                source=source, plan=f"s3://{self.pipes_bucket}/{key}", folders=folders, erasure_key=erasure_key
+            )
+            result, run_metadata = self.launch(context, params, {"landing_source": source}, f"{source} landing")
+        finally:
+            s3.delete_object(Bucket=self.pipes_bucket, Key=key)
         context.log.info(
-            f"{table}: Glue run {run_metadata.get('AWS Glue Job Run ID')} wrote "
-            f"{results[-1]['rows']} rows ({run_metadata.get('AWS Glue Job Run URL')})"
+            f"{source} landing: Glue run {run_metadata.get('AWS Glue Job Run ID')} validated "
+            f"{len(result['figures']['files'])} file(s) ({run_metadata.get('AWS Glue Job Run URL')})"
         )
-        return GlueRun(rows=int(results[-1]["rows"]), files=list(results[-1]["files"]), run_metadata=run_metadata)
+        return result
 
 
 class GlueEngine(Engine):
@@ -199,16 +264,53 @@ class GlueEngine(Engine):
         context = dg.AssetExecutionContext.get()
         table = context.asset_key.path[-1]
         policy = _policy_of(table, sql, ephemerals)
-        uris = [output_dir, *(u for us in relations.values() for u in us)]
-        if not self.allow_local_paths and not all(u.startswith("s3://") for u in uris):
-            raise dg.Failure(
-                f"GlueEngine needs the lake on S3 (s3://...); {table} reads or writes "
-                f"{next(u for u in uris if not u.startswith('s3://'))}"
-            )
+        self._on_s3(table, [output_dir, *(u for us in relations.values() for u in us)])
         run = self.job.run(
             context, table=table, policy=policy, relations=relations, output_dir=output_dir, pseudonym_key=pseudonym_key
         )
         return EngineOutput(rows=run.rows, files=run.files)
+
+    def read_landing(
+        self, store, source: str, schemas: Mapping[str, pa.Schema], folders: Mapping[str, str], erased, listing: Listing
+    ) -> SparkRead:
+        """Validate the files of `listing` in a Glue job run's executors, as SparkEngine's executors do
+        (spark_reader.read_files_spark), into Parquet part files of `folders` (part -> the staged folder's URI).
+        What the job did not read comes back in `rest` (with the listing's unreadable entries), for the
+        reference reader here."""
+        uris = {path: store.uri(path) for path in listing.files}
+        self._on_s3(source, [*folders.values(), store.uri(), *uris.values()])
+        subjects = erased.subjects if erased is not None else None
+        plan = {
+            "root": store.uri(),
+            "files": uris,
+            "schemas_sha256": schemas_sha256(dict(schemas)),
+            # keyed hashes: they name nobody without the erasure key, which the job reads from its secret
+            "erased": {"identities": sorted(subjects.identities), "serials": sorted(subjects.serials)}
+            if subjects
+            else None,
+        }
+        result = self.job.validate_landing(
+            dg.AssetExecutionContext.get(),
+            source=source,
+            plan=plan,
+            folders=folders,
+            erasure_key=subjects.key if subjects else None,
+        )
+        rest = result["rest"]
+        if not set(rest) <= set(uris):
+            raise dg.Failure(f"the Glue job's read of {source} left files it was not given: a different job script?")
+        return SparkRead(
+            stats_of(result["figures"]),
+            {part: list(names) for part, names in result["files"].items()},
+            Listing(files=list(rest), unreadable=dict(listing.unreadable)),
+        )
+
+    def _on_s3(self, what: str, uris: Sequence[str]) -> None:
+        if not self.allow_local_paths and not all(u.startswith("s3://") for u in uris):
+            raise dg.Failure(
+                f"GlueEngine needs the lake on S3 (s3://...); {what} reads or writes "
+                f"{next(u for u in uris if not u.startswith('s3://'))}"
+            )
 
 
 def _policy_of(table: str, sql: str, subrules: Sequence[tuple[str, str]]) -> str:

@@ -12,6 +12,9 @@ Spark does not get every entry: entries the listing found unreadable, files it d
 after the listing, empty, larger than MAX_FILE_BYTES, or a name Hadoop cannot take literally) come back in
 `SparkRead.rest`, for the reference reader on the driver: none is dropped, and the ones Spark did read are
 told by the figures its executors returned, one per file.
+
+`read_files_spark` is the part that runs on Spark, from a list of file URIs; the Spark engine calls it through
+`read_source_spark` (with the landing store at hand), the Glue job's landing mode (glue/entry.py) directly.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -112,6 +115,34 @@ def read_source_spark(
     """Validate the files of `listing` on Spark's executors into Parquet part files of `folders` (part -> the
     folder's URI, replaced whole). `store` is the landing store: the driver never opens its files, Spark reads
     them by URI (s3:// as `s3_scheme`, see spark_engine.spark_uri)."""
+    done = read_files_spark(
+        spark,
+        source,
+        schemas,
+        folders,
+        erased,
+        store.uri(),
+        {path: store.uri(path) for path in listing.files},
+        functools.partial(_gone, store),
+        s3_scheme,
+    )
+    return SparkRead(done.stats, done.files, Listing(files=done.rest.files, unreadable=dict(listing.unreadable)))
+
+
+def read_files_spark(
+    spark,
+    source: str,
+    schemas: dict[str, pa.Schema],
+    folders: dict[str, str],
+    erased,
+    root: str,
+    uris: dict[str, str],
+    gone: Callable[[str], bool] | None = None,
+    s3_scheme: str = "s3",
+) -> SparkRead:
+    """Validate the landing files `uris` (landing path -> URI, under the landing root `root`) on Spark's
+    executors into Parquet part files of `folders`; the rest lists the files left to the reference reader.
+    `gone(path)` tells whether a file can no longer be examined (by default, Hadoop's file system says)."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -120,19 +151,18 @@ def read_source_spark(
     session = spark.newSession()
     session.conf.set("spark.sql.files.ignoreMissingFiles", "true")  # removed since planning: left to the driver
     session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")  # one file's bytes at a time
-    uris = {path: spark_uri(store.uri(path), s3_scheme) for path in listing.files}
+    hadoop_path = session.sparkContext._jvm.org.apache.hadoop.fs.Path
+    in_spark = {path: spark_uri(uri, s3_scheme) for path, uri in uris.items()}
     # Hadoop cannot glob a name with a colon: such a name with glob characters is read by the driver
-    files, pending = _binary_files(
-        session, store, {p: u for p, u in uris.items() if not (GLOB.search(u) and ":" in u.split("://", 1)[-1])}
-    )
+    in_spark = {p: u for p, u in in_spark.items() if not (GLOB.search(u) and ":" in u.split("://", 1)[-1])}
+    files, pending = _binary_files(session, in_spark, gone or functools.partial(_gone_in_hadoop, session, in_spark))
     if files is None:
-        return SparkRead(SourceStats(), {}, listing)
+        return SparkRead(SourceStats(), {}, Listing(files=list(uris)))
     schema = output_schema(schemas)
     validate = functools.partial(
         validate_files,
         source=source,
-        # binaryFile's form of a path under the landing root
-        prefix=session.sparkContext._jvm.org.apache.hadoop.fs.Path(spark_uri(store.uri(), s3_scheme)).toString() + "/",
+        prefix=hadoop_path(spark_uri(root, s3_scheme)).toString() + "/",  # binaryFile's form of the root
         planned=frozenset(pending),
         schema=schema,
         erased=erased,
@@ -165,11 +195,11 @@ def read_source_spark(
         written[REJECTED][0],
     ):
         raise RuntimeError(f"Spark's read of {source} does not add up: a landing file was read twice or changed")
-    rest = Listing(files=[p for p in listing.files if p not in set(read_paths)], unreadable=dict(listing.unreadable))
+    rest = Listing(files=[p for p in uris if p not in set(read_paths)])
     return SparkRead(stats, {part: names for part, (_, names) in written.items()}, rest)
 
 
-def _binary_files(session, store, uris: dict[str, str]):
+def _binary_files(session, uris: dict[str, str], gone: Callable[[str], bool]):
     """Spark's binaryFile source over `uris` (landing path -> Spark URI): (the DataFrame or None, the paths it
     reads). Files removed since the listing are left out (Spark refuses a missing path when it plans)."""
     from pyspark.errors import AnalysisException
@@ -180,10 +210,10 @@ def _binary_files(session, store, uris: dict[str, str]):
         try:
             return session.read.format("binaryFile").load([GLOB.sub(r"\\\1", u) for u in uris.values()]), list(uris)
         except AnalysisException as err:
-            gone = [p for p in uris if _gone(store, p)]
-            if err.getErrorClass() != "PATH_NOT_FOUND" or not gone:
+            missing = [p for p in uris if gone(p)]
+            if err.getErrorClass() != "PATH_NOT_FOUND" or not missing:
                 raise
-            uris = {p: u for p, u in uris.items() if p not in gone}
+            uris = {p: u for p, u in uris.items() if p not in missing}
     raise RuntimeError("landing files keep disappearing while Spark plans to read them")
 
 
@@ -193,4 +223,14 @@ def _gone(store, path: str) -> bool:
         store.size(path)  # a stat locally, a HEAD request on S3
         return False
     except OSError:
+        return True
+
+
+def _gone_in_hadoop(session, uris: dict[str, str], path: str) -> bool:
+    """`_gone` where no landing store is at hand (the Glue job): Hadoop's file system of the file's Spark URI."""
+    jvm = session.sparkContext._jvm
+    target = jvm.org.apache.hadoop.fs.Path(uris[path])
+    try:
+        return not target.getFileSystem(session.sparkContext._jsc.hadoopConfiguration()).exists(target)
+    except Exception:  # noqa: BLE001 - no access (Py4JJavaError): it cannot be examined, the driver says why
         return True
