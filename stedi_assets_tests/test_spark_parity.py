@@ -354,6 +354,14 @@ def test_one_spark_session_per_process(spark_engine):
         SparkEngine(master="sc://127.0.0.1:15002").session()
 
 
+def test_local_spark_exits_on_out_of_memory_rather_than_hanging(spark_engine):
+    # A task thread that runs out of heap dies and leaves its Python worker and task waiting for each other
+    # for ever (seen at 100 x Udacity, 2 GB heap): the local JVM must exit on OutOfMemoryError instead.
+    jvm = spark_engine.session().sparkContext._jvm
+    arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    assert "-XX:+ExitOnOutOfMemoryError" in arguments
+
+
 # ------------------------------------------------------------------------ a spark:// cluster
 
 
