@@ -68,3 +68,20 @@ def test_a_bad_memory_setting_is_one_line(monkeypatch, value):
     monkeypatch.setenv("STEDI_DUCKDB_MEMORY_LIMIT", value)
     with pytest.raises(settings.SettingError, match="STEDI_DUCKDB_MEMORY_LIMIT must be an amount of memory"):
         open_database()
+
+
+def test_a_closed_database_leaves_no_spill_folder_behind(monkeypatch):
+    # a long-lived process (a code server) opens thousands of databases: none may leave a folder behind
+    con = open_database()
+    try:
+        folder = con.execute(SETTINGS).fetchone()[1]
+        con.execute("SET memory_limit = '64MB'")
+        con.execute("SELECT count(*) FROM (SELECT DISTINCT range * 7 FROM range(6000000))").fetchone()
+        assert os.path.isdir(folder)  # it spilled there
+    finally:
+        con.close()
+    assert not os.path.exists(folder)
+    unused = open_database()
+    folder = unused.execute(SETTINGS).fetchone()[1]
+    unused.close()
+    assert not os.path.exists(folder)  # a database that never spilled made no folder at all

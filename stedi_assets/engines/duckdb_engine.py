@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Literal
@@ -57,12 +59,14 @@ def bound_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None
 
 def _spill_folder() -> str:
     # One folder per database: two databases spilling into one folder could overwrite each other's files.
-    # DuckDB deletes its spill files when the database closes; the folders go when the process exits.
+    # The folder is named, not made: DuckDB creates it when it first spills and removes it (files and all)
+    # when the database closes, so a long-lived process does not collect empty folders. The root goes when
+    # the process exits.
     global _SPILL_ROOT
     if _SPILL_ROOT is None:
         _SPILL_ROOT = tempfile.mkdtemp(prefix="stedi-duckdb-spill-")
         atexit.register(shutil.rmtree, _SPILL_ROOT, True)
-    return tempfile.mkdtemp(dir=_SPILL_ROOT)
+    return os.path.join(_SPILL_ROOT, uuid.uuid4().hex)
 
 
 _SPILL_ROOT: str | None = None
