@@ -17,7 +17,6 @@ from .zones.landing import increment
 from .zones.landing.duckdb_reader import read_source_duckdb
 from .zones.landing.reader import UNREADABLE, Listing, Sink, SourceStats, landing_files, read_source
 from .zones.landing.schema import SOURCE_OF
-from .zones.landing.spark_reader import read_source_spark
 from .zones.sql import PART_SUFFIX, ephemerals, load_rule
 
 
@@ -77,10 +76,7 @@ class _LandingReads:
         if executors and self.reader in EXECUTORS:
             folders = {part: self.lake.uri(staged.part_folder(part)) for part in schemas}
             what = (self.landing_store, self.source, schemas, folders, self.erased, listing)
-            if self.reader == "glue":
-                done = self.engine.read_landing(*what)
-            else:
-                done = read_source_spark(self.engine.session(), *what, self.engine.s3_scheme)
+            done = self.engine.read_landing(*what)
             lake_files = {part: staged.add_files(part, names) for part, names in done.files.items()}
             rest, stats = done.rest, done.stats
         if rest.files or rest.unreadable or not lake_files:

@@ -80,11 +80,14 @@ class VolumeResource(dg.ConfigurableResource):
 
 def engine_resource(name: str | None = None) -> Engine:
     """The engine that computes the derived tables: STEDI_ENGINE=duckdb (default) or spark; the one place
-    it is chosen. Spark's master comes from STEDI_SPARK_MASTER (local[*] by default, or spark://host:7077)."""
+    it is chosen. Spark's master comes from STEDI_SPARK_MASTER (local[*] by default, or spark://host:7077),
+    its driver's heap from STEDI_SPARK_DRIVER_MEMORY."""
     if settings.checked_engine(name or settings.engine()) == "spark":
         from .engines.spark_engine import SparkEngine  # pyspark is the optional [spark] extra
 
-        return SparkEngine(master=settings.spark_master())
+        memory = settings.spark_driver_memory()
+        conf = {"spark.driver.memory": memory} if memory else {}
+        return SparkEngine(master=settings.spark_master(), spark_conf=conf)
     return DuckDBEngine(landing_reader=cast(Literal["duckdb", "python"], settings.landing_reader()))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 
 from .contract import DEFAULT_POLICY, POLICIES
 
@@ -84,6 +85,15 @@ def catalog() -> str | None:
 
 def spark_master() -> str:
     return os.environ.get("STEDI_SPARK_MASTER", "local[*]")
+
+
+def spark_driver_memory() -> str | None:
+    """STEDI_SPARK_DRIVER_MEMORY: the heap of Spark's driver (spark.driver.memory, e.g. 6g); with a local
+    master the executors share it. Unset: Spark's default (1g)."""
+    value = os.environ.get("STEDI_SPARK_DRIVER_MEMORY", "").strip()
+    if value and not re.fullmatch(r"[0-9]+[kmgt]?", value.lower()):
+        raise SettingError(f"STEDI_SPARK_DRIVER_MEMORY={value!r}: give a size such as 4g or 512m")
+    return value or None
 
 
 DEPLOYMENTS = ("local", "aws")

@@ -364,3 +364,14 @@ def test_each_engine_reads_landing_with_its_reader(monkeypatch):
     monkeypatch.setenv("STEDI_LANDING_READER", "polars")
     with pytest.raises(SettingError, match="STEDI_LANDING_READER"):
         engine_resource()
+
+
+def test_the_spark_engine_takes_its_driver_heap_from_the_environment(monkeypatch):
+    """STEDI_SPARK_DRIVER_MEMORY sets spark.driver.memory (local Spark's whole heap); unset, Spark's default."""
+    monkeypatch.delenv("STEDI_SPARK_DRIVER_MEMORY", raising=False)
+    assert engine_resource("spark").spark_conf == {}
+    monkeypatch.setenv("STEDI_SPARK_DRIVER_MEMORY", "6g")
+    assert engine_resource("spark").spark_conf == {"spark.driver.memory": "6g"}
+    monkeypatch.setenv("STEDI_SPARK_DRIVER_MEMORY", "6 GB please")
+    with pytest.raises(SettingError, match="STEDI_SPARK_DRIVER_MEMORY='6 GB please': give a size such as 4g"):
+        engine_resource("spark")

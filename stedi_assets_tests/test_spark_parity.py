@@ -362,6 +362,62 @@ def test_local_spark_exits_on_out_of_memory_rather_than_hanging(spark_engine):
     assert "-XX:+ExitOnOutOfMemoryError" in arguments
 
 
+# A child process: a process has one SparkSession, and this one's JVM is killed.
+_DYING_JVM = """
+import sys, tempfile
+from pathlib import Path
+from pyspark import SparkContext
+from stedi_assets.engines.spark_engine import SparkEngine
+from stedi_assets.storage.stores import LocalStore
+from stedi_assets.zones import TABLES
+from stedi_assets.zones.landing.reader import landing_files
+
+root = Path(tempfile.mkdtemp())
+(root / "customer" / "landing").mkdir(parents=True)
+(root / "customer" / "landing" / "customers.json").write_text('{"email": "a@example.com"}\\n')
+spec = next(t for t in TABLES if t.name == "customer_landing")
+schemas = {part: spec.arrow_schema("strict", part) for part in spec.parts}
+store = LocalStore(root)
+calls = {
+    "query": lambda: engine.query("SELECT 1 AS one", {}),
+    "read_landing": lambda: engine.read_landing(
+        store, "customer", schemas, {p: (root / p).as_uri() for p in schemas}, None, landing_files(store, "customer")
+    ),
+}
+engine = SparkEngine(spark_conf={"spark.driver.memory": "700m"}, log_level="ERROR")
+for call in calls.values():  # both work while the JVM runs
+    call()
+try:
+    engine.query("SELECT no_such_column", {})
+except Exception as err:  # an error of the query, with the JVM alive: passed on as it is
+    print("alive:", type(err).__name__)
+SparkContext._gateway.proc.kill()  # as -XX:+ExitOnOutOfMemoryError does when the heap runs out
+for name, call in calls.items():
+    try:
+        call()
+    except RuntimeError as err:
+        print(name + ":", err)
+"""
+
+
+def test_a_local_jvm_that_exits_mid_step_is_named_with_how_to_give_it_more_memory():
+    # py4j's own error ("Answer from Java side is empty", a refused connection) does not say why; killing the
+    # JVM stands in for its exit on OutOfMemoryError, which would need gigabytes of data here.
+    done = subprocess.run(
+        [sys.executable, "-c", _DYING_JVM],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
+    assert said["alive"] == "AnalysisException"
+    for attempt in ("query", "read_landing"):
+        assert said[attempt].startswith("the local Spark JVM exited (code ")
+        assert "STEDI_SPARK_DRIVER_MEMORY" in said[attempt] and "(now 700m)" in said[attempt]
+
+
 # ------------------------------------------------------------------------ a spark:// cluster
 
 

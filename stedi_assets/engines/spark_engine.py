@@ -21,8 +21,10 @@ is defined below it when dagster is importable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -109,6 +111,22 @@ def spark_session(
         _session.sparkContext.setLogLevel(log_level)
         _session_master = master
         return _session
+
+
+def jvm_exit_code(error: BaseException) -> int | None:
+    """The exit code of this process's local Spark JVM if it has exited, else None (also when the JVM is not a
+    child of this process: Glue, EMR, spark-submit). After a failed call from Python (`error`), a JVM that is
+    dying may not have exited yet: for an error of the connection to it, wait a moment."""
+    from py4j.protocol import Py4JError
+    from pyspark import SparkContext
+
+    process = getattr(SparkContext._gateway, "proc", None)
+    if process is None:
+        return None
+    try:
+        return process.wait(timeout=3 if isinstance(error, Py4JError | ConnectionError) else 0.01)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def stop_session() -> None:
@@ -265,6 +283,23 @@ if _HAS_DAGSTER:
                 raise dg.Failure(str(err)) from None
             return spark_session(self.master or None, self.app_name, self.spark_conf, self.log_level)
 
+        @contextlib.contextmanager
+        def _jvm_exit_explained(self):
+            """A local JVM that exits mid-step leaves Python with py4j's connection errors, which do not say
+            why: it exits when its heap runs out (LOCAL_CONF), so say that, and how to give it more."""
+            try:
+                yield
+            except Exception as err:
+                code = jvm_exit_code(err)
+                if code is None:
+                    raise
+                memory = self.spark_conf.get("spark.driver.memory", "Spark's default, 1g")
+                raise RuntimeError(
+                    f"the local Spark JVM exited (code {code}) during this step; it exits when it runs out of "
+                    f"memory: give it more with STEDI_SPARK_DRIVER_MEMORY or spark.driver.memory in the engine's "
+                    f"spark_conf (now {memory}). Every later Spark step of this run fails too"
+                ) from None
+
         def select_into(
             self,
             sql: str,
@@ -280,16 +315,27 @@ if _HAS_DAGSTER:
             `setup` holds DuckDB statements for reaching the lake and is not used: Spark reaches
             s3:// through its Hadoop configuration (the platform's role on EMR/Glue, or spark_conf).
             """
-            rows, files = run_select(
-                self.session(),
-                sql,
-                relations,
-                output_dir,
-                ephemerals=ephemerals,
-                pseudonym_key=pseudonym_key,
-                s3_scheme=self.s3_scheme,
-            )
+            with self._jvm_exit_explained():
+                rows, files = run_select(
+                    self.session(),
+                    sql,
+                    relations,
+                    output_dir,
+                    ephemerals=ephemerals,
+                    pseudonym_key=pseudonym_key,
+                    s3_scheme=self.s3_scheme,
+                )
             return EngineOutput(rows=rows, files=files)
 
         def query(self, sql: str, relations: Mapping[str, Sequence[str]], setup: Sequence[str] = ()) -> pa.Table:
-            return run_query(self.session(), sql, relations, self.s3_scheme)
+            with self._jvm_exit_explained():
+                return run_query(self.session(), sql, relations, self.s3_scheme)
+
+        def read_landing(self, store, source: str, schemas, folders, erased, listing):
+            """Validate the files of `listing` in Spark's executors (zones/landing/spark_reader.py), into Parquet
+            part files of `folders`; what they did not read comes back in the result's `rest`."""
+            from ..zones.landing.spark_reader import read_source_spark
+
+            with self._jvm_exit_explained():
+                session = self.session()
+                return read_source_spark(session, store, source, schemas, folders, erased, listing, self.s3_scheme)
