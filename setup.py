@@ -13,10 +13,11 @@ setup(
         "dagster-webserver==1.13.27",
         "dagster-aws==0.29.27",
         "dagster-duckdb==0.29.27",
-        "dagster-duckdb-pandas==0.29.27",
         # 1.5.5 is the newest DuckDB whose httpfs extension ships on PyPI (no run-time download).
         "duckdb==1.5.5",
-        "pandas>=2.2,<3",
+        # No pandas: nothing here uses it, and where it is installed pyarrow imports it (0.3 s of every command)
+        # along with pyarrow.dataset, which pyiceberg imports to commit.
+        "numpy>=1.26",  # the DuckDB landing reader finds line ends with it
         "pyarrow>=18",
         "sqlglot>=30",
         # The signed httpfs binary for duckdb 1.5.5: DuckDB reads and writes s3:// with no download.
@@ -26,8 +27,10 @@ setup(
         "pyiceberg[pyarrow,sql-sqlite]==0.11.1",
     ],
     extras_require={
-        # Spark engine (STEDI_ENGINE=spark): the Spark of AWS Glue 5.0 / EMR 7; needs Java 17.
-        "spark": ["pyspark==3.5.9"],
+        # Spark engine (STEDI_ENGINE=spark): the Spark of AWS Glue 5.0 / EMR 7; needs Java 17. PySpark's
+        # mapInArrow, which runs the landing reader in the executors, requires pandas (not its [sql] extra,
+        # which would hold numpy below 2).
+        "spark": ["pyspark==3.5.9", "pandas>=2.2,<3"],
         # A PostgreSQL SQL catalog (STEDI_CATALOG=postgresql+psycopg2://...) for an S3 store without Glue.
         "postgres": ["pyiceberg[sql-postgres]==0.11.1"],
         # playwright drives Debian's chromium (/usr/bin/chromium) in the ui tier; its own browser download is never
@@ -36,6 +39,7 @@ setup(
             "pytest>=8",
             "moto[server]>=5.1",
             "pyspark==3.5.9",
+            "pandas>=2.2,<3",
             "pyiceberg[sql-postgres]==0.11.1",
             "playwright==1.65.2",
             "ruff==0.17.6",
