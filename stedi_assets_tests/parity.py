@@ -8,6 +8,9 @@ rows: names, order and values of every column, floats bit for bit.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -54,3 +57,17 @@ def engine_and_run(lake, zone: str, table: str) -> tuple[str, str]:
 
 def recorded_inputs(lake, zone: str, table: str) -> dict[str, str]:
     return json.loads(commit_summary(lake, zone, table).get(INPUTS, "{}"))
+
+
+def spark_child(code: str, *args: str) -> str:
+    """The output of `python -c code args`, run to success in a child process with local Spark's address. A
+    process has one SparkSession: a test that needs another master, or kills the JVM, runs there."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

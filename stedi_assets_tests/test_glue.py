@@ -19,9 +19,6 @@ stdout messages is tested).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -54,7 +51,7 @@ from stedi_assets.zones.landing.increment import stats_of
 from stedi_assets.zones.landing.reader import Listing, landing_files, read_source
 from stedi_assets.zones.sql import PART_SUFFIX, ephemerals, load_rule
 from stedi_assets_tests.conftest import landing_records
-from stedi_assets_tests.parity import assert_same_rows, engine_and_run, multiset, multiset_of
+from stedi_assets_tests.parity import assert_same_rows, engine_and_run, multiset, multiset_of, spark_child
 from stedi_assets_tests.test_landing_duckdb import SOURCES, write_fuzzed
 from stedi_assets_tests.test_landing_spark import OPENED, WatchedLanding
 
@@ -179,15 +176,7 @@ def test_entry_runs_as_a_glue_script_from_the_job_bundle_without_dagster_or_duck
         "import stedi_assets\n"
         "assert '/stedi_assets-' in stedi_assets.__file__, stedi_assets.__file__   # unpacked from the zip\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", runner],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])  # printed when not launched by Pipes
+    result = json.loads(spark_child(runner).strip().splitlines()[-1])  # printed when not launched by Pipes
     assert_same_rows(
         multiset(lake, "curated", "machine_learning_curated"),
         folder_rows(out, result["files"]),

@@ -26,7 +26,6 @@ import os
 import queue
 import re
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -46,7 +45,14 @@ from stedi_assets.storage.lake import open_lake, part_table
 from stedi_assets.storage.runs import run_tag
 from stedi_assets.zones import TABLES, table
 from stedi_assets.zones.sql import ephemerals, load_rule
-from stedi_assets_tests.parity import assert_same_rows, engine_and_run, multiset, multiset_of, recorded_inputs
+from stedi_assets_tests.parity import (
+    assert_same_rows,
+    engine_and_run,
+    multiset,
+    multiset_of,
+    recorded_inputs,
+    spark_child,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -403,15 +409,7 @@ for name, call in calls.items():
 def test_a_local_jvm_that_exits_mid_step_is_named_with_how_to_give_it_more_memory():
     # py4j's own error ("Answer from Java side is empty", a refused connection) does not say why; killing the
     # JVM stands in for its exit on OutOfMemoryError, which would need gigabytes of data here.
-    done = subprocess.run(
-        [sys.executable, "-c", _DYING_JVM],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    said = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
+    said = dict(line.split(": ", 1) for line in spark_child(_DYING_JVM).strip().splitlines())
     assert said["alive"] == "AnalysisException"
     for attempt in ("query", "read_landing"):
         assert said[attempt].startswith("the local Spark JVM exited (code ")
@@ -534,15 +532,7 @@ def test_a_standalone_cluster_computes_the_same_tables(standalone_cluster, gener
             "ephemerals": [(s.name, s.body) for s in subrules],
         }
     job = {"master": standalone_cluster, "key": KEY, "tables": tables}
-    done = subprocess.run(
-        [sys.executable, "-c", _CLUSTER_DRIVER, json.dumps(job)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    outputs = json.loads(done.stdout.strip().splitlines()[-1])
+    outputs = json.loads(spark_child(_CLUSTER_DRIVER, json.dumps(job)).strip().splitlines()[-1])
     for name, output in outputs.items():
         assert output["app"] == standalone_cluster
         folder = Path(tables[name]["output_dir"])
