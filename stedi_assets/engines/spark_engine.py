@@ -116,15 +116,17 @@ def spark_session(
 def jvm_exit_code(error: BaseException) -> int | None:
     """The exit code of this process's local Spark JVM if it has exited, else None (also when the JVM is not a
     child of this process: Glue, EMR, spark-submit). After a failed call from Python (`error`), a JVM that is
-    dying may not have exited yet: for an error of the connection to it, wait a moment."""
-    from py4j.protocol import Py4JError
+    dying may not have exited yet: for an error of the connection to it, wait a moment (not for a Java exception,
+    which a live JVM sent)."""
+    from py4j.protocol import Py4JError, Py4JJavaError
     from pyspark import SparkContext
 
     process = getattr(SparkContext._gateway, "proc", None)
     if process is None:
         return None
+    connection = isinstance(error, Py4JError | ConnectionError) and not isinstance(error, Py4JJavaError)
     try:
-        return process.wait(timeout=3 if isinstance(error, Py4JError | ConnectionError) else 0.01)
+        return process.wait(timeout=3 if connection else 0.01)
     except subprocess.TimeoutExpired:
         return None
 
