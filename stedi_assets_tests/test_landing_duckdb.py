@@ -10,11 +10,13 @@ import json
 import os
 import random
 import threading
+import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from stedi_assets.builders import landing_reader
+from stedi_assets.builders import WritesBehind, landing_reader
 from stedi_assets.engines.duckdb_engine import DuckDBEngine
 from stedi_assets.engines.spark_engine import SparkEngine
 from stedi_assets.generator import DEFECTS, generate_landing
@@ -300,6 +302,60 @@ def test_a_failing_sink_stops_the_read_with_its_error_the_worker_done_and_the_fi
         read_source_duckdb(Watched(tmp_path), "step_trainer", STEP_TRAINER_LANDING.arrow_schema("strict"), full, full)
     assert streams and all(stream.closed for stream in streams)
     assert not [t for t in threading.enumerate() if t.name.startswith("landing-read")]
+
+
+def _batch(n: int) -> pa.RecordBatch:
+    return pa.record_batch([pa.array([n], pa.int64())], names=["source_line"])
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("landing-write")]
+
+
+def test_writes_behind_keep_their_order_and_are_all_done_when_the_block_ends():
+    written = []
+
+    def slow(batch):
+        time.sleep(0.01)  # slower than the reader: batches wait, at most WritesBehind.AHEAD of them
+        written.append(batch.column(0)[0].as_py())
+
+    with WritesBehind() as behind:
+        sink = behind.sink(slow)
+        for n in range(20):
+            sink(_batch(n))
+            assert len(behind.pending) <= WritesBehind.AHEAD
+    assert written == list(range(20))
+    assert not _writer_threads()
+
+
+def test_a_failing_write_behind_fails_the_read_with_its_error():
+    def full(batch):
+        if batch.column(0)[0].as_py() == 3:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"), WritesBehind() as behind:
+        sink = behind.sink(full)
+        for n in range(10):
+            sink(_batch(n))
+    assert not _writer_threads()
+
+
+def test_after_a_failed_read_the_write_under_way_ends_before_the_files_close_and_no_other_starts():
+    started, finished = [], []
+
+    def slow(batch):
+        started.append(batch.column(0)[0].as_py())
+        time.sleep(0.2)
+        finished.append(batch.column(0)[0].as_py())
+
+    with pytest.raises(ValueError, match="bad block"), WritesBehind() as behind:
+        sink = behind.sink(slow)
+        sink(_batch(0))
+        sink(_batch(1))  # waits behind the first
+        time.sleep(0.05)  # the first write is under way
+        raise ValueError("bad block")
+    assert started == finished == [0]  # closing the Parquet file now cannot cut a write short
+    assert not _writer_threads()
 
 
 def test_a_file_that_cannot_be_opened_is_the_python_readers(tmp_path):

@@ -4,11 +4,11 @@ How. Each landing file is read as the Python reader reads it (same store, same g
 lines. numpy finds the newlines of a block, and Arrow's RE2 tests each line, as bytes, against its source's
 *plain shape* (plain_shape below) without a copy. The block goes to DuckDB as one Arrow column over its
 bytes whose validity bitmap is that test's result: a plain line is its text, every other line NULL, never
-read by DuckDB. One query per block types the plain lines with json_transform, on every core, while a worker
-thread reads and tests the next block (of the file or of the next one). Every other line (blank, invalid, or
-valid but unusual: non-ASCII, escapes, exponents, other key orders, duplicate or unknown keys, timeStamp, a
-BOM, a CR inside...) goes through the Python reader's own per-line code (reader.judge_line), so the two
-readers share every rule.
+read by DuckDB. One query per block types the plain lines with json_transform, on every core but one, while
+a worker thread reads and tests the next block (of the file or of the next one). Every other line (blank,
+invalid, or valid but unusual: non-ASCII, escapes, exponents, other key orders, duplicate or unknown keys,
+timeStamp, a BOM, a CR inside...) goes through the Python reader's own per-line code (reader.judge_line), so
+the two readers share every rule.
 
 Why the plain shape is exact. A plain line is, byte for byte, a flat JSON object whose keys are the source's
 fields in FIELDS order, each once (optional ones may be left out), with spaces only between tokens and an
@@ -423,13 +423,17 @@ def read_source_duckdb(
     """reader.read_source on DuckDB: the same rows, quarantine rows and figures, in the same order.
 
     `erased` is the erasure register's LandingFilter (or None); `listing` the entries to read (all of the
-    source's by default); `connection` gives the DuckDB connection (an engine's session, so that its threads
-    and memory limit apply; one more thread reads ahead).
+    source's by default); `connection` gives the DuckDB connection (an engine's session, so that its memory
+    limit applies, and its threads but one: one more thread reads ahead).
     """
     listing = landing_files(store, source) if listing is None else listing
     with connection() as con:
-        # Plain rows may come back in any order (cheaper for DuckDB's threads): _write sorts by line number.
-        con.execute("SET preserve_insertion_order = false")
+        # Two more threads are busy beside DuckDB's: the worker reading and testing the next block, and the
+        # Parquet writer (builders.WritesBehind). DuckDB gets one core less than its setting: on 2 cores, K=100
+        # accelerometer landing took 6.5 s with one DuckDB thread, 7.3 s with two (and more CPU: they contend).
+        # Rows come back in line order: dropping that (and sorting here) was slower.
+        (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
+        con.execute(f"SET threads = {max(1, int(threads) - 1)}")
         reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
         reader.stats.ignored_files, reader.stats.skipped_files = listing.ignored, listing.skipped
         reader.read(sorted([*listing.files, *listing.unreadable]), listing.unreadable)  # the Python reader's order
