@@ -432,7 +432,7 @@ def read_source_duckdb(
         # Parquet writer (builders.WritesBehind). DuckDB gets one core less than its setting: on 2 cores, K=100
         # accelerometer landing took 6.5 s with one DuckDB thread, 7.3 s with two (and more CPU: they contend).
         # Rows come back in line order: dropping that (and sorting here) was slower.
-        (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
+        [(threads,)] = con.execute("SELECT current_setting('threads')").fetchall()
         con.execute(f"SET threads = {max(1, int(threads) - 1)}")
         reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
         reader.stats.ignored_files, reader.stats.skipped_files = listing.ignored, listing.skipped
