@@ -23,7 +23,7 @@ from stedi_assets.privacy.forget import STOP_AFTER
 from stedi_assets.storage.lake import open_lake, part_table
 from stedi_assets.zones import TABLES
 
-REGISTER = Path("_private") / "erasure_register.json"
+REGISTER = Path("_private") / "erasures"  # one file per erasure
 
 
 def serials_of(lake: Path, key: str) -> set[str]:
@@ -41,7 +41,13 @@ def chosen_person(lake: Path) -> tuple[str, set[str]]:
 
 
 def erasures(lake: Path) -> list[dict]:
-    return json.loads((lake / REGISTER).read_text())["erasures"]
+    """The register's erasures, as their files hold them, oldest first."""
+    found = [json.loads(p.read_text()) for p in (lake / REGISTER).glob("*.json")]
+    return sorted(found, key=lambda e: (e["requested_at"], e["id"]))
+
+
+def register_text(lake: Path) -> str:
+    return "".join(p.read_text() for p in sorted((lake / REGISTER).glob("*.json")))
 
 
 def snapshot_rows(lake: Path):
@@ -90,7 +96,7 @@ def test_a_killed_forget_is_finished_by_the_next_command(two_runs, capsys, stop_
         )
         assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
         assert [e["state"] for e in erasures(lake)] == ["pending"]  # recorded before anything was deleted
-        assert key not in (lake / REGISTER).read_text().lower()
+        assert key not in register_text(lake).lower()
         assert files_naming(landing, needles) == []  # landing goes first
         assert files_naming(lake, needles)  # killed part-way: the lake is not clean yet
         assert cli(capsys, "check", "--lake", str(lake))[0] == 1  # and the checks say so
@@ -454,10 +460,7 @@ def test_a_pending_erasure_finishes_over_a_table_rebuilt_meanwhile_under_a_new_k
     assert code == 0, err
     assert "finished a pending erasure" in out
     (kept,) = open_lake(str(lake)).snapshots("curated", "machine_learning_curated")  # the old-key one held them
-    assert (
-        kept.extra["pseudonym_key_id"]
-        != json.loads((lake / REGISTER).read_text())["erasures"][0]["pseudonyms"].popitem()[0]
-    )
+    assert kept.extra["pseudonym_key_id"] != erasures(lake)[0]["pseudonyms"].popitem()[0]
     assert not [t for t, row in snapshot_rows(lake) if belongs_to(row, CASE, {"S-CASE"})]
     assert [json.loads(line)["email"] for line in landing_lines(landing, "customer")] == [SHOWCASE]
     assert cli(capsys, "check", "--lake", str(lake))[0] == 0
@@ -470,7 +473,7 @@ def test_a_register_of_the_previous_version_keeps_its_people_erased(tmp_path, mo
     lake = open_lake(str(tmp_path / "lake"))
     old = Subjects(b"register-key")
     (tmp_path / "lake" / "_private").mkdir(parents=True)
-    (tmp_path / "lake" / REGISTER).write_text(
+    (tmp_path / "lake" / "_private" / "erasure_register.json").write_text(
         json.dumps({"version": 1, "identities": [old.digest(CASE)], "serials": [old.digest("S-CASE")]})
     )
     register = ErasureRegister.load(lake)
@@ -478,7 +481,6 @@ def test_a_register_of_the_previous_version_keeps_its_people_erased(tmp_path, mo
     assert register.landing_filter("customer")(("n", " CASE@p.com", None, None, "S-X", 1, 1, None, None, None))
     assert register.landing_filter("step_trainer")((1, "S-CASE", 1.0))
     assert not register.landing_filter("step_trainer")((1, "S-SHOW", 1.0))
-    register.record({SHOWCASE}, set(), {})
-    register.save(lake)
+    register.save(lake, register.record({SHOWCASE}, set(), {}))
     again = ErasureRegister.load(lake)
     assert again.identities == {old.digest(CASE), old.digest(SHOWCASE)} and len(again.pending()) == 1

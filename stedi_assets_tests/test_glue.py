@@ -593,8 +593,7 @@ def test_pipes_glue_client_validates_landing_in_the_job(aws, bad_landing, tmp_pa
     lake = tmp_path / "lake"
     register = ErasureRegister.load(open_lake(str(lake)), for_update=True)
     user = landing_records(bad_landing, "accelerometer")[0]["user"]
-    register.record({identity_key(user)}, set(), {})
-    register.save(open_lake(str(lake)))
+    register.save(open_lake(str(lake)), register.record({identity_key(user)}, set(), {}))
     OPENED.clear()
     result = dg.materialize(
         TABLE_ASSETS,

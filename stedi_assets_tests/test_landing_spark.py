@@ -115,8 +115,8 @@ def test_generated_and_fuzzed_lines_with_erased_people(engine, landing, source, 
     lake = open_lake(str(tmp_path / "lake"))
     register = ErasureRegister.load(lake, for_update=True)
     user = landing_records(landing, "accelerometer")[0]["user"]
-    register.record({identity_key(user)}, {landing_records(landing, "step_trainer")[0]["serialNumber"]}, {})
-    register.save(lake)
+    erasure = register.record({identity_key(user)}, {landing_records(landing, "step_trainer")[0]["serialNumber"]}, {})
+    register.save(lake, erasure)
     rows, staged = build(engine, Watched(landing), source, tmp_path / "lake")
     reference = run(read_source, LocalStore(landing), source, ErasureRegister.load(lake).landing_filter(source))
     assert_as_the_reference(rows, staged, reference)

@@ -103,8 +103,8 @@ def test_data_redelivered_for_an_erased_person_is_dropped_at_landing(tmp_path, u
     assert len(erased) == 2 and {r["raw"] for r in erased} == {""}  # counted, with no trace of the person
     assert email not in json.dumps(read_table(lake, "landing", "customer_landing"))
     assert open_lake(str(lake)).current("landing", "customer_landing").extra["erased_lines"] == 2
-    register = (lake / "_private" / "erasure_register.json").read_text()
-    assert email.lower() not in register.lower() and serial not in register  # keyed hashes only
+    register = "".join(p.read_text() for p in (lake / "_private" / "erasures").glob("*.json"))
+    assert register and email.lower() not in register.lower() and serial not in register  # keyed hashes only
 
 
 def test_revocation_removes_a_customer_from_trusted_and_curated_on_the_next_run(tmp_path, udacity_landing):
@@ -295,12 +295,15 @@ def test_the_private_area_is_0700_its_files_0600_and_key_messages_read_well(tmp_
         with caplog.at_level(logging.WARNING, logger="stedi_assets.privacy.keys"):
             pseudonym_key(lake)
             erasure_key(lake)
-        ErasureRegister.load(lake, for_update=True).save(lake)
+        register = ErasureRegister.load(lake, for_update=True)
+        erasure = register.record({"someone@example.com"}, set(), {})
+        register.save(lake, erasure)
         private = root / "_private"
         assert mode(private) == 0o700 and mode(root) == 0o755  # only the private area is closed
-        files = sorted(p.name for p in private.iterdir())
-        assert files == ["erasure_key", "erasure_register.json", "pseudonym_key"]
-        assert {p.name: mode(p) for p in private.iterdir()} == dict.fromkeys(files, 0o600)
+        assert sorted(p.name for p in private.iterdir()) == ["erasure_key", "erasures", "pseudonym_key"]
+        assert mode(private / "erasures") == 0o700
+        files = [private / "erasure_key", private / "pseudonym_key", private / "erasures" / f"{erasure.id}.json"]
+        assert [mode(p) for p in files] == [0o600] * 3
         assert "generated a pseudonym key" in caplog.text and "generated an erasure-register key" in caplog.text
         assert "a erasure" not in caplog.text
 
@@ -353,7 +356,7 @@ def test_a_full_disk_during_forget_prints_one_line_and_the_next_command_finishes
         where_args = ["--landing", str(landing), "--lake", str(lake)]
         needles = [person["email"], person["serialNumber"]]
         assert files_naming(landing, needles) and files_naming(lake, needles)
-        register = lake / "_private" / "erasure_register.json"
+        register = lake / "_private" / "erasures"
         with monkeypatch.context() as patch:
             if where == "register":  # recording the erasure fails
                 patch.setattr(LocalStore, "write_private", disk_full)
@@ -372,11 +375,11 @@ def test_a_full_disk_during_forget_prints_one_line_and_the_next_command_finishes
         assert out == "" and err.count("\n") == 1 and err.startswith("stedi: error: the erasure ")
         assert "No space left on device" in err and person["email"].lower() not in err.lower()
         if where == "register":
-            assert "nothing was erased" in err and not register.exists()
+            assert "nothing was erased" in err and not list(register.glob("*.json"))
             assert files_naming(landing, needles)  # untouched
         else:
             assert "it stays pending" in err
-            assert [e["state"] for e in json.loads(register.read_text())["erasures"]] == ["pending"]
+            assert [json.loads(e.read_text())["state"] for e in register.glob("*.json")] == ["pending"]
 
         if resume == "forget again":
             assert main(["forget", person["email"], *where_args]) == 0
@@ -387,7 +390,7 @@ def test_a_full_disk_during_forget_prints_one_line_and_the_next_command_finishes
         else:
             assert main(["run", *where_args]) == 0
             assert "finished 1 pending erasure(s) first" in capsys.readouterr().out
-        assert [e["state"] for e in json.loads(register.read_text())["erasures"]] == ["done"]
+        assert [json.loads(e.read_text())["state"] for e in register.glob("*.json")] == ["done"]
         assert files_naming(landing, needles) == [] and files_naming(lake, needles) == []
         assert files_naming(landing, [HISTORY_PEOPLE[1]["email"]])  # only them
         assert main(["check", "--lake", str(lake)]) == 0
@@ -417,3 +420,46 @@ def test_the_audit_counts_rubric_consent_by_the_identity_key(tmp_path):
     lake = open_lake(str(root))
     found = {c.table: c for c in coverage(lake, default_view(lake)[1])}
     assert found["trusted.customer_trusted"].no_consent == 0
+
+
+PERSON, OTHER = "case@p.com", "showcase@p.com"  # the register's unit tests: identity keys
+
+
+def test_two_commands_erasing_at_once_keep_both_erasures(tmp_path, monkeypatch):
+    # Two `stedi forget`s at once: each loads the register before the other saves. One file rewritten whole
+    # lost the first erasure when the second saved; each erasure now has its own file.
+    from stedi_assets.privacy.register import ErasureRegister
+
+    monkeypatch.setenv("STEDI_ERASURE_KEY", "register-key")
+    lake = open_lake(str(tmp_path / "lake"))
+    first, second = ErasureRegister.load(lake, for_update=True), ErasureRegister.load(lake, for_update=True)
+    mine = first.record({PERSON}, {"S-PERSON"}, {})
+    theirs = second.record({OTHER}, set(), {})
+    first.save(lake, mine)
+    second.save(lake, theirs)
+    first.finish(mine.id)  # from its copy, which never saw the other erasure
+    first.save(lake, mine)
+    register = ErasureRegister.load(lake)
+    assert {e.id: e.state for e in register.erasures} == {mine.id: "done", theirs.id: "pending"}
+    assert register.landing_filter("step_trainer")((1, "S-PERSON", 1.0))
+    assert register.landing_filter("customer")(("n", OTHER, None, None, "S-X", 1, 1, None, None, None))
+
+
+def test_an_erasure_of_a_version_2_register_is_finished_in_a_file_of_its_own(tmp_path, monkeypatch):
+    from stedi_assets.privacy.register import LEGACY_REGISTER, ErasureRegister
+
+    monkeypatch.setenv("STEDI_ERASURE_KEY", "register-key")
+    lake = open_lake(str(tmp_path / "lake"))
+    old = ErasureRegister.load(lake, for_update=True)
+    erasure = old.record({PERSON}, set(), {})
+    legacy = json.dumps({"version": 2, "identities": erasure.identities, "erasures": [erasure.to_json()]})
+    (tmp_path / "lake" / "_private").mkdir(parents=True)
+    (tmp_path / "lake" / LEGACY_REGISTER).write_text(legacy)
+    (pending,) = ErasureRegister.load(lake).pending()
+    register = ErasureRegister.load(lake)
+    register.finish(pending.id)
+    register.save(lake, register.erasures[0])
+    assert (tmp_path / "lake" / LEGACY_REGISTER).read_text() == legacy  # never written again
+    again = ErasureRegister.load(lake)
+    assert [(e.id, e.state) for e in again.erasures] == [(erasure.id, "done")] and not again.pending()
+    assert again.identities == set(erasure.identities)

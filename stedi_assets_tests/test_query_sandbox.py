@@ -33,7 +33,7 @@ def lake(tmp_path_factory) -> Path:
     assert main(["run", "--landing", str(landing), "--lake", str(lake)]) == 0
     email = pq.read_table(lake / data_file(lake, "curated", "customer_curated"), columns=["email"])["email"][0]
     assert main(["forget", email.as_py(), "--landing", str(landing), "--lake", str(lake)]) == 0
-    assert (lake / KEY).is_file() and (lake / REGISTER).is_file()
+    assert (lake / KEY).is_file() and len(list((lake / REGISTER).glob("*.json"))) == 1
     (root / "outside.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")  # a file beside the lake
     return lake
 
@@ -95,7 +95,7 @@ ATTACKS = {
     "read_csv of a file beside the lake": "SELECT * FROM read_csv('{root}/outside.txt', sep = ':')",
     "read_blob of a file beside the lake": "SELECT * FROM read_blob('{root}/outside.txt')",
     "read_text of the pseudonym key": f"SELECT * FROM read_text('{{lake}}/{KEY}')",
-    "read_blob of the erasure register": f"SELECT * FROM read_blob('{{lake}}/{REGISTER}')",
+    "read_blob of the erasure register": f"SELECT * FROM read_blob('{{lake}}/{REGISTER}/*.json')",
     "read_csv of the key by a path through a table's folder": (
         f"SELECT * FROM read_csv('{{lake}}/trusted/customer_trusted/data/../../../{KEY}')"
     ),

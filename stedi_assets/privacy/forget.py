@@ -137,7 +137,7 @@ def forget(lake: Lake, landing_store, emails: list[str], dry_run: bool = False) 
             erasure = probe.record(keys, serials, pseudonyms)
             return _Eraser(lake, landing_store, probe, erasure).survey(len(register.pending()))
         erasure = register.record(keys, serials, pseudonyms)
-        register.save(lake)  # first: from now on their data is dropped at landing, whatever follows
+        register.save(lake, erasure)  # first: from now on their data is dropped at landing, whatever follows
     except STORAGE_ERRORS as err:
         raise ErasureInterrupted(
             f"the erasure could not start ({_why(err)}): nothing was erased; free space (or repair the "
@@ -377,7 +377,7 @@ class _Eraser:
                 for spec in self._graph_order():
                     self._erase_table(spec)
             self.register.finish(self.erasure.id)
-            self.register.save(self.lake)
+            self.register.save(self.lake, self.erasure)
         except STORAGE_ERRORS as err:  # every step is idempotent: the next command starts it again
             raise ErasureInterrupted(
                 f"the erasure stopped ({_why(err)}); it stays pending: free space (or repair the store), "
@@ -400,7 +400,7 @@ class _Eraser:
                 if path.endswith(".gz"):
                     data = gzip.compress(data, mtime=0)  # deterministic: a resumed rewrite has this size too
                 sizes[path] = len(data)
-                self.register.save(self.lake)  # the new size first: the landing snapshots get it
+                self.register.save(self.lake, self.erasure)  # the new size first: the landing snapshots get it
                 self.landing.write_atomic(path, data)
                 self.report.landing_lines_removed += removed
                 self.report.landing_files_rewritten += 1

@@ -8,6 +8,13 @@ re-delivered for an erased person, forever.
 
 An erasure is recorded as pending before anything is deleted and marked done only when every table and
 the landing files are clean. People in a pending erasure are already dropped at landing.
+
+Each erasure is a file of its own (`_private/erasures/<id>.json`), written only by the command that records,
+advances or finishes it. Two commands at once therefore never undo each other's erasures: the register used
+to be one file that every command rewrote whole from the copy it had loaded, so of two `forget`s at once the
+second dropped the first one's erasure (there was no compare-and-set). That file, of versions 1 and 2, is
+still read and never written again: an erasure of it that a later command finishes gets its own file, which
+wins.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from ..storage.lake import Lake
 from .keys import PRIVATE, erasure_key
 from .subjects import LandingFilter, Subjects  # matching (apart, for code without the lake: the Glue job)
 
-REGISTER = f"{PRIVATE}/erasure_register.json"
+REGISTER = f"{PRIVATE}/erasures"  # one <id>.json per erasure
+LEGACY_REGISTER = f"{PRIVATE}/erasure_register.json"  # versions 1 and 2: every erasure in one file
 PENDING, DONE = "pending", "done"
 
 
@@ -65,33 +73,30 @@ class ErasureRegister:
 
     @classmethod
     def load(cls, lake: Lake, for_update: bool = False) -> ErasureRegister:
-        if not lake.store.exists(REGISTER):
+        store = lake.store
+        files = [p for p in store.list_files(REGISTER) if _is_erasure_file(p)]
+        legacy = store.exists(LEGACY_REGISTER)
+        if not files and not legacy:
             # Nobody erased yet: no key is needed (or generated) until someone is.
             return cls(key=erasure_key(lake) if for_update else b"")
-        data = json.loads(lake.store.read_bytes(REGISTER))
-        erasures = [Erasure(**e) for e in data.get("erasures", [])]
-        recorded = {h for e in erasures for h in e.identities}, {h for e in erasures for h in e.serials}
+        data = json.loads(store.read_bytes(LEGACY_REGISTER)) if legacy else {}
+        erasures = {e["id"]: Erasure(**e) for e in data.get("erasures", [])}
+        for path in files:  # an erasure's own file is newer than the legacy file's copy of it
+            erasure = Erasure(**json.loads(store.read_bytes(path)))
+            erasures[erasure.id] = erasure
+        ordered = sorted(erasures.values(), key=lambda e: (e.requested_at, e.id))
+        recorded = {h for e in ordered for h in e.identities}, {h for e in ordered for h in e.serials}
         return cls(
             key=erasure_key(lake),
-            erasures=erasures,
+            erasures=ordered,
             legacy_identities=set(data.get("identities", [])) - recorded[0],
             legacy_serials=set(data.get("serials", [])) - recorded[1],
         )
 
-    def save(self, lake: Lake) -> None:
-        lake.store.write_private(
-            REGISTER,
-            json.dumps(
-                {
-                    "version": 2,
-                    # everyone erased or being erased: what landing drops (also readable by version-1 code)
-                    "identities": sorted(self.identities),
-                    "serials": sorted(self.serials),
-                    "erasures": [e.to_json() for e in self.erasures],
-                },
-                indent=1,
-            ).encode(),
-        )
+    def save(self, lake: Lake, erasure: Erasure) -> None:
+        """Write `erasure`'s file, and only it: what this command changed (see the module's docstring)."""
+        lake.store.make_private(PRIVATE)  # 0700 before a folder is made in it
+        lake.store.write_private(f"{REGISTER}/{erasure.id}.json", json.dumps(erasure.to_json(), indent=1).encode())
 
     @property
     def identities(self) -> set[str]:
@@ -142,6 +147,11 @@ class ErasureRegister:
     def landing_filter(self, source: str) -> LandingFilter | None:
         """Which landing lines of `source` belong to an erased person (None when nobody is erased)."""
         return LandingFilter(source, self.subjects()) if self else None
+
+
+def _is_erasure_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return path.startswith(f"{REGISTER}/") and name.endswith(".json") and not name.startswith(".")  # no temp file
 
 
 def _now() -> str:
