@@ -5,6 +5,7 @@ with erasures and with unreadable files. Doubles are compared by their bits (so 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import json
 import os
@@ -205,6 +206,30 @@ def test_fuzzed_lines_across_small_blocks(tmp_path, source, monkeypatch):
     assert stats.fast_lines > 10
 
 
+def test_blocks_are_typed_in_a_lane_per_engine_thread_and_written_in_line_order(tmp_path, monkeypatch):
+    # DuckDB runs a block's query on one thread: the engine's threads are lanes typing blocks at once.
+    monkeypatch.setattr(duckdb_reader, "BLOCK_BYTES", 173)
+    store = LocalStore(write_fuzzed(tmp_path, 3, 60))
+    lock, active, most = threading.Lock(), [0], [0]
+    typed = duckdb_reader._SourceReader._typed
+
+    def watched(reader, block):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.01)  # long enough for the other lanes to start
+            return typed(reader, block)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(duckdb_reader._SourceReader, "_typed", watched)
+    with_four = functools.partial(read_source_duckdb, connection=DuckDBEngine(threads=4).session)
+    assert run(with_four, store, "accelerometer")[:2] == run(read_source, store, "accelerometer")[:2]
+    assert most[0] == 4
+
+
 # ---------------------------------------------------------------------------------------- plain shape
 
 
@@ -301,7 +326,7 @@ def test_a_failing_sink_stops_the_read_with_its_error_the_worker_done_and_the_fi
     with pytest.raises(OSError, match="disk full"):
         read_source_duckdb(Watched(tmp_path), "step_trainer", STEP_TRAINER_LANDING.arrow_schema("strict"), full, full)
     assert streams and all(stream.closed for stream in streams)
-    assert not [t for t in threading.enumerate() if t.name.startswith("landing-read")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(("landing-read", "landing-type"))]
 
 
 def _batch(n: int) -> pa.RecordBatch:

@@ -1,11 +1,12 @@
 """The landing reader on DuckDB: reader.read_source's result, row for row, with the lines typed set-wise.
 
 How. Each landing file is read as the Python reader reads it (same store, same gzip) in blocks of whole
-lines. numpy finds the newlines of a block, and Arrow's RE2 tests each line, as bytes, against its source's
-*plain shape* (plain_shape below) without a copy. The block goes to DuckDB as one Arrow column over its
+lines, and numpy finds the newlines of a block, in a worker thread that stays a block ahead. Then, in one of
+several lanes (threads) at once, Arrow's RE2 tests each line of the block, as bytes, against its source's
+*plain shape* (plain_shape below) without a copy, and the block goes to DuckDB as one Arrow column over its
 bytes whose validity bitmap is that test's result: a plain line is its text, every other line NULL, never
-read by DuckDB. One query per block types the plain lines with json_transform, on every core but one, while
-a worker thread reads and tests the next block (of the file or of the next one). Every other line (blank,
+read by DuckDB. One query per block types the plain lines with json_transform. The blocks' rows are then
+written in line order, by a writer thread (builders.WritesBehind). Every other line (blank,
 invalid, or valid but unusual: non-ASCII, escapes, exponents, other key orders, duplicate or unknown keys,
 timeStamp, a BOM, a CR inside...) goes through the Python reader's own per-line code (reader.judge_line), so
 the two readers share every rule.
@@ -43,8 +44,9 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from itertools import islice
@@ -75,10 +77,13 @@ from .validation import FIELDS, _integer, _key_string, _number, _string
 if TYPE_CHECKING:
     from ...privacy.register import LandingFilter
 
-# Lines are read in blocks of about this size (a longer line makes a longer block). Two are held at once, the
-# one DuckDB types and the next one the worker reads; 16 MB is as fast as 32 MB and holds less.
+# Lines are read in blocks of about this size (a longer line makes a longer block). A few are held at once: one
+# per lane, the next one the worker reads, and those waiting to be written; 16 MB is as fast as 32 MB and holds
+# less.
 BLOCK_BYTES = 16 << 20
-BATCH_LINES = 65_536  # DuckDB scans a block's Arrow batches in parallel
+BATCH_LINES = 65_536  # the Arrow batches of a block's table
+# Blocks tested and typed at once, at most: each holds its block and typed rows (about 30 MB) until written.
+MAX_LANES = 8
 
 T = TypeVar("T")
 
@@ -140,7 +145,7 @@ class _Block:
     data: bytes
     offsets: np.ndarray  # int64
     first: int
-    plain: pa.BooleanArray
+    plain: pa.BooleanArray | None = None  # set by test()
 
     @property
     def count(self) -> int:
@@ -149,10 +154,17 @@ class _Block:
     def line(self, i: int) -> bytes:
         return self.data[self.offsets[i] : self.offsets[i + 1]]
 
+    def test(self, pattern: str) -> None:
+        """Test each line against `pattern`, on bytes: RE2 then reads each byte as one Latin-1 character."""
+        lines = pa.Array.from_buffers(pa.large_binary(), self.count, [None, *_buffers(self.offsets, self.data)])
+        self.plain = pc.match_substring_regex(lines, pattern)
+        assert self.plain.offset == 0 and self.plain.null_count == 0  # new bits, used as a validity bitmap as is
+
     def table(self) -> pa.Table:
         """`lines(s, n)`: the text of each plain line, NULL for the others, and the line numbers. The plain
         test's bits are the validity bitmap of `s`: no copy, and DuckDB never reads the other lines (which
         need not be UTF-8)."""
+        assert self.plain is not None, "test() the block first"
         validity = self.plain.buffers()[1]
         text = pa.Array.from_buffers(pa.large_string(), self.count, [validity, *_buffers(self.offsets, self.data)])
         numbers = pa.array(np.arange(self.first, self.first + self.count, dtype=np.int64))
@@ -171,10 +183,8 @@ class _End:
     unopened: str | None = None
 
 
-def _contents(
-    store, paths: list[str], unreadable: dict[str, str], pattern: str
-) -> Generator[tuple[str, _Block | _End], None, None]:
-    """(path, block) for the blocks of each file in turn (lines tested against `pattern`), then (path, its _End);
+def _contents(store, paths: list[str], unreadable: dict[str, str]) -> Generator[tuple[str, _Block | _End], None, None]:
+    """(path, block) for the blocks of each file in turn (lines not tested yet), then (path, its _End);
     `unreadable` are the listed entries that cannot be examined, with why."""
     for path in paths:
         if path in unreadable:
@@ -197,7 +207,7 @@ def _contents(
                 if chunk is None:
                     yield path, _End(size=size)
                     break
-                block = _split(*chunk, first, pattern)
+                block = _split(*chunk, first)
                 first += block.count
                 yield path, block
 
@@ -216,18 +226,14 @@ def _chunks(stream) -> Iterator[tuple[bytes, int]]:
         yield tail, len(tail)
 
 
-def _split(data: bytes, whole: int, first: int, pattern: str) -> _Block:
-    """The block of the first `whole` bytes of `data`, its first line numbered `first`, its lines tested
-    against `pattern` (on bytes: RE2 then reads each byte as one Latin-1 character)."""
+def _split(data: bytes, whole: int, first: int) -> _Block:
+    """The block of the first `whole` bytes of `data`, its first line numbered `first`."""
     newlines = np.flatnonzero(np.frombuffer(data, np.uint8, count=whole) == 10)
     offsets = np.empty(len(newlines) + 1 + (data[whole - 1] != 10), np.int64)
     offsets[0] = 0
     offsets[1 : len(newlines) + 1] = newlines + 1
     offsets[-1] = whole
-    lines = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1, [None, *_buffers(offsets, data)])
-    plain = pc.match_substring_regex(lines, pattern)
-    assert plain.offset == 0 and plain.null_count == 0  # a new array of bits, used as a validity bitmap as is
-    return _Block(data, offsets, first, plain)
+    return _Block(data, offsets, first)
 
 
 def _buffers(offsets: np.ndarray, data: bytes) -> list[pa.Buffer]:
@@ -272,6 +278,7 @@ class _SourceReader:
         erased: LandingFilter | None,
     ) -> None:
         self.con, self.store, self.source, self.erased = con, store, source, erased
+        self.lanes = 1
         self.schemas = {
             "rows": data_schema,
             "rejected": pa.schema([(c.name, ARROW_TYPES[c.type]) for c in REJECTED_COLUMNS]),
@@ -282,31 +289,54 @@ class _SourceReader:
         self.stats = SourceStats()
 
     def read(self, paths: list[str], unreadable: dict[str, str]) -> None:
-        """Read `paths` in turn; `unreadable` are those that cannot be examined, with why. A worker reads and
-        tests the next block, of this file or the next, while DuckDB types this one."""
+        """Read `paths` in turn; `unreadable` are those that cannot be examined, with why. A worker reads the
+        next block, of this file or the next, while `lanes` blocks are tested and typed at once; their rows
+        are written in block order."""
         figures, written = SourceStats(), 0  # the current file's, and the lines written so far
-        with closing(_ahead(_contents(self.store, paths, unreadable, self.pattern))) as contents:
-            for path, item in contents:
-                if isinstance(item, _Block):
-                    self._block(path, item, figures)
-                    written += item.count
-                    continue
-                if item.size is not None:
-                    figures.files[path] = item.size
-                    self.stats.add(figures)
-                elif item.unopened is not None:
-                    self.python(path, item.unopened)
-                else:
-                    self._python_from(path, written, figures)
-                figures, written = SourceStats(), 0
+        typing = ThreadPoolExecutor(self.lanes, thread_name_prefix="landing-type")
+        lanes: deque[tuple[str, _Block, Future[pa.Table]]] = deque()  # the blocks being typed, in order
 
-    def _block(self, path: str, block: _Block, figures: SourceStats) -> None:
-        """Write the rows and quarantine rows of a block, and count them in `figures`."""
-        self.con.register("lines", block.table())
+        def settle(busy: int) -> None:  # write the typed blocks in order, until `busy` are left being typed
+            nonlocal written
+            while len(lanes) > busy:
+                path, block, typed = lanes.popleft()
+                self._block(path, block, typed.result(), figures)
+                written += block.count
+
         try:
-            plain = self.con.execute(self.sql).to_arrow_table()
+            with closing(_ahead(_contents(self.store, paths, unreadable))) as contents:
+                for path, item in contents:
+                    if isinstance(item, _Block):
+                        lanes.append((path, item, typing.submit(self._typed, item)))
+                        settle(self.lanes)
+                        continue
+                    settle(0)  # the file's blocks, before what its end means
+                    self._end(path, item, written, figures)
+                    figures, written = SourceStats(), 0
         finally:
-            self.con.unregister("lines")
+            typing.shutdown(wait=True, cancel_futures=True)
+
+    def _end(self, path: str, item: _End, written: int, figures: SourceStats) -> None:
+        """A file's end: count it, or hand it to the Python reader if it could not be opened or failed."""
+        if item.size is not None:
+            figures.files[path] = item.size
+            self.stats.add(figures)
+        elif item.unopened is not None:
+            self.python(path, item.unopened)
+        else:
+            self._python_from(path, written, figures)
+
+    def _typed(self, block: _Block) -> pa.Table:
+        """In a lane: test the block's lines, and type its plain ones (plain_rows_sql's columns), on a
+        connection of the lane's own (a registered table is the connection's)."""
+        block.test(self.pattern)
+        with self.con.cursor() as con:
+            con.register("lines", block.table())
+            return con.execute(self.sql).to_arrow_table()
+
+    def _block(self, path: str, block: _Block, plain: pa.Table, figures: SourceStats) -> None:
+        """Write the rows and quarantine rows of a block, whose plain lines are typed in `plain`, and count
+        them in `figures`."""
         figures.fast_lines += plain.num_rows
         numbers = plain.column("source_line")
         blank = figures.blank_lines
@@ -424,17 +454,17 @@ def read_source_duckdb(
 
     `erased` is the erasure register's LandingFilter (or None); `listing` the entries to read (all of the
     source's by default); `connection` gives the DuckDB connection (an engine's session, so that its memory
-    limit applies, and its threads but one: one more thread reads ahead).
+    limit applies, and its threads are the lanes; one more thread reads ahead).
     """
     listing = landing_files(store, source) if listing is None else listing
     with connection() as con:
-        # Two more threads are busy beside DuckDB's: the worker reading and testing the next block, and the
-        # Parquet writer (builders.WritesBehind). DuckDB gets one core less than its setting: on 2 cores, K=100
-        # accelerometer landing took 6.5 s with one DuckDB thread, 7.3 s with two (and more CPU: they contend).
-        # Rows come back in line order: dropping that (and sorting here) was slower.
+        # DuckDB runs a block's query on one thread however many it has (16 MB blocks: 96 ms on one, 100 ms on
+        # two), so the cores go to lanes: as many as the engine's threads, up to MAX_LANES, each query on one
+        # thread. Rows come back in line order: dropping that (and sorting here) was slower.
         [(threads,)] = con.execute("SELECT current_setting('threads')").fetchall()
-        con.execute(f"SET threads = {max(1, int(threads) - 1)}")
+        con.execute("SET threads = 1")
         reader = _SourceReader(con, store, source, data_schema, write_rows, write_rejected, erased)
+        reader.lanes = max(1, min(int(threads), MAX_LANES))
         reader.stats.ignored_files, reader.stats.skipped_files = listing.ignored, listing.skipped
         reader.read(sorted([*listing.files, *listing.unreadable]), listing.unreadable)  # the Python reader's order
     return reader.stats
