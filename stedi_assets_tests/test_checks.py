@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from stedi_assets.assets import TABLE_ASSETS
-from stedi_assets.checks import CHECKS
+from stedi_assets.checks import CHECKS, integrity
 from stedi_assets.checks.audit import failed
 from stedi_assets.storage.lake import open_lake
 from stedi_assets_tests.conftest import checks_of, read_table, restored_afterwards, run_pipeline, write_landing
@@ -254,6 +254,26 @@ def test_distinct_rows_catches_an_exact_duplicate(lake_copy):
     result = run_checks(landing, lake, "accelerometer_trusted")
     assert_fails(result, "accelerometer_trusted", "distinct_rows", rows=3, distinct_rows=2)
     assert checks_of(result)[("accelerometer_trusted", "consent")].passed
+
+
+@pytest.mark.parametrize("row_hash", ["hash(_row)", "0"], ids=["own hashes", "one hash for every row"])
+def test_distinct_rows_compares_rows_that_share_a_hash_whole(lake_copy, monkeypatch, row_hash):
+    # Two new rows alike but for x = 0.0 and x = -0.0, which SELECT DISTINCT takes as one value; with a
+    # hash shared by every row, the distinct rows among them are still told apart.
+    monkeypatch.setattr(integrity, "ROW_HASH", row_hash)
+    landing, lake = lake_copy
+    rows = len(read_table(lake, "trusted", "accelerometer_trusted"))
+    result = run_checks(landing, lake, "accelerometer_trusted")
+    assert checks_of(result)[("accelerometer_trusted", "distinct_rows")].passed  # none alike yet
+
+    def zeros(table: pa.Table) -> pa.Table:
+        new = table.slice(0, 1).set_column(1, "timestamp", pa.array([999_999], pa.int64()))
+        x = new.schema.get_field_index("x")
+        return pa.concat_tables([table, *(new.set_column(x, "x", pa.array([v])) for v in (0.0, -0.0))])
+
+    tamper(lake, "accelerometer_trusted", zeros)
+    result = run_checks(landing, lake, "accelerometer_trusted")
+    assert_fails(result, "accelerometer_trusted", "distinct_rows", rows=rows + 2, distinct_rows=rows + 1)
 
 
 def test_row_count_catches_a_fan_out(lake_copy):

