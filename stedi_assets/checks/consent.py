@@ -50,15 +50,18 @@ def consent(audit: Audit) -> Outcome:
     """No row of a customer without research consent; in strict, no reading before the consent date."""
     name = audit.spec.name
     register = audit.register
-    violations = audit.scalar(
-        VIOLATIONS[audit.policy][name].format(t=name),
-        (name,),
-        consent=register.strict_table(audit.pseudonym_key),
-        consent_records=register.rubric_table(),
+    # only the policy's table: the strict one costs a pseudonym per consenting customer (3 s at 1000 x Udacity)
+    oracle = (
+        {"consent": register.strict_table(audit.pseudonym_key)}
+        if audit.policy == "strict"
+        else {"consent_records": register.rubric_table()}
     )
+    violations = audit.scalar(VIOLATIONS[audit.policy][name].format(t=name), (name,), **oracle)
     metadata = {
         "rows_violating_consent": int(violations),
-        "consenting_customers": len(register.consenting()) if audit.policy == "strict" else len(register.rubric_emails),
+        "consenting_customers": (
+            register.consenting().num_rows if audit.policy == "strict" else len(register.rubric_emails())
+        ),
     }
     return passed(**metadata) if violations == 0 else failed(**metadata)
 

@@ -65,9 +65,9 @@ def coverage(lake: Lake, view: dict[str, Snapshot]) -> list[Coverage]:
             )
             continue
         consenting = (
-            audit.register.consenting()
+            audit.register.consenting_keys()
             if policy == "strict"
-            else {identity_key(e) for e in audit.register.rubric_emails}
+            else {identity_key(e) for e in audit.register.rubric_emails()}
         )
         before = None
         if policy == "strict" and spec.name in ("accelerometer_trusted", "machine_learning_curated"):
@@ -88,7 +88,7 @@ def coverage(lake: Lake, view: dict[str, Snapshot]) -> list[Coverage]:
                 snap.policy,
                 covered,
                 unit,
-                no_consent=len(audit.register.winners) - len(consenting),
+                no_consent=audit.register.winners.num_rows - len(consenting),
                 before_consent=before,
                 ambiguous=ambiguous,
             )
