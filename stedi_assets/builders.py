@@ -110,7 +110,7 @@ class _LandingReads:
         if executors and self.reader in EXECUTORS:
             folders = {part: self.lake.uri(staged.part_folder(part)) for part in schemas}
             what = (self.landing_store, self.source, schemas, folders, self.erased, listing)
-            done = self.engine.read_landing(*what)
+            done = self.engine.read_landing(*what, on_rows=self.on_rows)
             lake_files = {part: staged.add_files(part, names) for part, names in done.files.items()}
             rest, stats = done.rest, done.stats
         if rest.files or rest.unreadable or not lake_files:
@@ -123,7 +123,7 @@ class _LandingReads:
                 parquet_writer(rejects, schemas["rejected"]) as bad,
                 WritesBehind() as behind,  # left first: its writes end before the files close
             ):
-                write_rows = counted(behind.sink(rows.write_batch), self.on_rows)
+                write_rows = counted(behind.sink(rows.write_batch), self._after(stats.rows))
                 args = (self.landing_store, self.source, schemas["data"], write_rows, behind.sink(bad.write_batch))
                 if self.reader == "duckdb":
                     here = read_source_duckdb(*args, self.erased, rest, connection=self.engine.session)
@@ -138,6 +138,11 @@ class _LandingReads:
         else:
             group.failures = self.causes(lake_files["rejected"])
         return group
+
+    def _after(self, executors_rows: int) -> Callable[[int], None] | None:
+        """on_rows for the rows read here, after the `executors_rows` that Spark's executors typed first."""
+        on_rows = self.on_rows
+        return None if on_rows is None else lambda total: on_rows(executors_rows + total)
 
     def causes(self, rejected_files: list[str]) -> dict[str, str]:
         """Why each unreadable entry of a read could not be read to its end, from its quarantine row (Spark's

@@ -9,12 +9,17 @@ one a second, the first after it has run that long. Only counts and times: nothi
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from . import settings
 
+T = TypeVar("T")
 MARKER = "progress: "
+POLL_SECONDS = 0.5  # how often an engine's figure is read while its work runs
 _MESSAGE = re.compile(r"progress: (\d+) (rows|%)")
 
 
@@ -45,6 +50,29 @@ class StepProgress:
         if now - self.last >= self.every:
             self.last = now
             self.log.debug(MARKER + what)
+
+
+@contextmanager
+def polling(read: Callable[[], T], tell: Callable[[T], None] | None, name: str) -> Iterator[None]:
+    """While the block runs, a thread of its own reads an engine's progress figure with `read` every
+    POLL_SECONDS and gives it to `tell` (nothing at all when `tell` is None): for engines that work in
+    calls which do not return until they are done (a DuckDB query, a Spark job)."""
+    if tell is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(POLL_SECONDS):
+            tell(read())
+
+    watcher = threading.Thread(target=watch, name=name, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
 
 
 def parse(message: str) -> tuple[int, str] | None:

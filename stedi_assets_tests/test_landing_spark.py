@@ -21,6 +21,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from stedi_assets import step_progress
 from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.builders import build_landing
 from stedi_assets.engines.spark_engine import SparkEngine
@@ -63,12 +64,12 @@ def nothing_opened_yet():
     OPENED.clear()
 
 
-def build(engine, store, source: str, lake_root: Path):
+def build(engine, store, source: str, lake_root: Path, on_rows=None):
     """Build the source's landing table into a staged write as a run does: (its rows per part, the write)."""
     spec = SPEC[source]
     lake = open_lake(str(lake_root))
     staged = lake.stage(spec.zone, spec.name, {part: spec.arrow_schema("strict", part) for part in spec.parts})
-    build_landing(spec, staged, lake, store, engine)
+    build_landing(spec, staged, lake, store, engine, on_rows=on_rows)
     rows = {
         part: [r for f in staged.files[part] for r in pq.read_table(lake.uri(f)).to_pylist()] for part in spec.parts
     }
@@ -123,6 +124,20 @@ def test_generated_and_fuzzed_lines_with_erased_people(engine, landing, source, 
     stats = reference[2]
     assert stats.rejected > 300 and stats.blank_lines and stats.erased and any(p.endswith(".gz") for p in stats.files)
     assert OPENED == []  # every line was validated in the executors
+
+
+def test_rows_so_far_come_from_the_executors_while_spark_works(engine, landing, tmp_path, monkeypatch):
+    """A long Spark landing step shows its rows so far, as a DuckDB one does: while Spark's jobs run, the typed
+    rows of the files whose tasks have ended (an accumulator the executors add to), then the exact total."""
+    monkeypatch.setattr(step_progress, "POLL_SECONDS", 0.005)  # many figures while the (short) jobs run
+    heard: list[int] = []
+    rows, staged = build(engine, Watched(landing), "accelerometer", tmp_path / "lake", on_rows=heard.append)
+    total = len(rows["data"])
+    assert total > 1000 and staged.rows["data"] == total
+    assert heard[-1] == total  # the exact figure last
+    assert heard == sorted(heard) and max(heard) == total  # never back, never beyond
+    assert max(heard[:-1]) > 0  # figures from the executors came while Spark worked, before the final one
+    assert OPENED == []
 
 
 # ------------------------------------------------------------------------- files Spark does not deliver

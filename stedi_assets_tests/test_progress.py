@@ -10,9 +10,8 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from stedi_assets import settings
+from stedi_assets import settings, step_progress
 from stedi_assets.cli.progress import ProgressHandler
-from stedi_assets.engines import duckdb_engine
 from stedi_assets.engines.duckdb_engine import DuckDBEngine
 from stedi_assets.step_progress import StepProgress, parse
 
@@ -117,7 +116,7 @@ def test_duckdb_tells_a_running_querys_percentage(tmp_path, monkeypatch, capfd):
     """query_progress, read from another thread while the COPY runs; its progress bar prints nothing."""
     source = tmp_path / "in.parquet"
     duckdb.execute(f"COPY (SELECT i, md5(i::VARCHAR) AS h FROM range(1000000) t(i)) TO '{source}' (FORMAT parquet)")
-    monkeypatch.setattr(duckdb_engine, "PROGRESS_POLL_SECONDS", 0.001)
+    monkeypatch.setattr(step_progress, "POLL_SECONDS", 0.001)
     seen: list[float] = []
     (tmp_path / "out").mkdir()
     output = DuckDBEngine().select_into(

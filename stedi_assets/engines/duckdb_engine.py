@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,10 +24,10 @@ from pydantic import Field
 
 from .. import settings
 from ..identity import IDENTITY_KEY_SQL
+from ..step_progress import polling
 from .base import Engine, EngineOutput
 
 OUTPUT_FILE = "part-00000.parquet"
-PROGRESS_POLL_SECONDS = 0.5
 
 
 def quote_identifier(identifier: str) -> str:
@@ -135,25 +134,12 @@ def define_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
 def watching_progress(con: duckdb.DuckDBPyConnection, on_percent: Callable[[float], None] | None) -> Iterator[None]:
     """While the block runs, tell `on_percent` the percentage of the connection's query that DuckDB estimates
     done (query_progress reads atomics: it may be called from another thread while execute() runs)."""
-    if on_percent is None:
+    if on_percent is not None:
+        # DuckDB estimates progress only for its progress bar, which must not print (to stdout): first that, then on
+        con.execute("SET enable_progress_bar_print = false")
+        con.execute("SET enable_progress_bar = true")
+    with polling(con.query_progress, on_percent, "duckdb-progress"):  # -1 while DuckDB has no estimate
         yield
-        return
-    # DuckDB estimates progress only for its progress bar, which must not print (to stdout): first that, then on
-    con.execute("SET enable_progress_bar_print = false")
-    con.execute("SET enable_progress_bar = true")
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(PROGRESS_POLL_SECONDS):
-            on_percent(con.query_progress())  # -1 while DuckDB has no estimate
-
-    watcher = threading.Thread(target=watch, name="duckdb-progress", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
 
 
 class DuckDBEngine(DuckDBResource, Engine):

@@ -333,11 +333,14 @@ if _HAS_DAGSTER:
             with self._jvm_exit_explained():
                 return run_query(self.session(), sql, relations, self.s3_scheme)
 
-        def read_landing(self, store, source: str, schemas, folders, erased, listing):
+        def read_landing(self, store, source: str, schemas, folders, erased, listing, on_rows=None):
             """Validate the files of `listing` in Spark's executors (zones/landing/spark_reader.py), into Parquet
-            part files of `folders`; what they did not read comes back in the result's `rest`."""
+            part files of `folders`; what they did not read comes back in the result's `rest`. `on_rows` hears
+            the typed rows so far (as the executors' tasks end)."""
             from ..zones.landing.spark_reader import read_source_spark
 
             with self._jvm_exit_explained():
                 session = self.session()
-                return read_source_spark(session, store, source, schemas, folders, erased, listing, self.s3_scheme)
+                return read_source_spark(
+                    session, store, source, schemas, folders, erased, listing, self.s3_scheme, on_rows
+                )

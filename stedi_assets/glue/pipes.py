@@ -29,7 +29,7 @@ import json
 import os
 import uuid
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -271,12 +271,20 @@ class GlueEngine(Engine):
         return EngineOutput(rows=run.rows, files=run.files)
 
     def read_landing(
-        self, store, source: str, schemas: Mapping[str, pa.Schema], folders: Mapping[str, str], erased, listing: Listing
+        self,
+        store,
+        source: str,
+        schemas: Mapping[str, pa.Schema],
+        folders: Mapping[str, str],
+        erased,
+        listing: Listing,
+        on_rows: Callable[[int], None] | None = None,
     ) -> SparkRead:
         """Validate the files of `listing` in a Glue job run's executors, as SparkEngine's executors do
         (spark_reader.read_files_spark), into Parquet part files of `folders` (part -> the staged folder's URI).
         What the job did not read comes back in `rest` (with the listing's unreadable entries), for the
-        reference reader here."""
+        reference reader here. `on_rows` hears the typed rows once, when the job run has ended: the job reports
+        its figures only then."""
         uris = {path: store.uri(path) for path in listing.files}
         self._on_s3(source, [*folders.values(), store.uri(), *uris.values()])
         subjects = erased.subjects if erased is not None else None
@@ -299,8 +307,11 @@ class GlueEngine(Engine):
         rest = result["rest"]
         if not set(rest) <= set(uris):
             raise dg.Failure(f"the Glue job's read of {source} left files it was not given: a different job script?")
+        stats = stats_of(result["figures"])
+        if on_rows is not None:
+            on_rows(stats.rows)
         return SparkRead(
-            stats_of(result["figures"]),
+            stats,
             {part: list(names) for part, names in result["files"].items()},
             Listing(files=list(rest), unreadable=dict(listing.unreadable)),
         )

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from ...step_progress import polling
 from .increment import figures_of, stats_of
 from .reader import Listing, SourceStats, read_source
 
@@ -78,17 +79,26 @@ def _rows(schema: pa.Schema, kind: str, batch: pa.RecordBatch | None = None, sta
 
 
 def validate_files(
-    batches: Iterator[pa.RecordBatch], source: str, prefix: str, planned: frozenset[str], schema: pa.Schema, erased
+    batches: Iterator[pa.RecordBatch],
+    source: str,
+    prefix: str,
+    planned: frozenset[str],
+    schema: pa.Schema,
+    erased,
+    typed=None,
 ) -> Iterator[pa.RecordBatch]:
-    """In an executor: (path, content) rows of binaryFile in, the reference reader's output rows out."""
+    """In an executor: (path, content) rows of binaryFile in, the reference reader's output rows out. `typed`
+    (a Spark accumulator, or None) adds up the typed rows: the driver sees a task's share when the task ends."""
     for batch in batches:
         for uri, content in zip(batch.column("path").to_pylist(), batch.column("content"), strict=True):
             path = uri[len(prefix) :] if uri.startswith(prefix) else None
             if path in planned:  # else not a file asked for: the driver reads what Spark did not deliver
-                yield from _validate_file(path, content.as_py(), source, schema, erased)
+                yield from _validate_file(path, content.as_py(), source, schema, erased, typed)
 
 
-def _validate_file(path: str, content: bytes, source: str, schema: pa.Schema, erased) -> list[pa.RecordBatch]:
+def _validate_file(
+    path: str, content: bytes, source: str, schema: pa.Schema, erased, typed=None
+) -> list[pa.RecordBatch]:
     out: list[pa.RecordBatch] = []
     stats = read_source(
         _OneFile(content),
@@ -99,6 +109,8 @@ def _validate_file(path: str, content: bytes, source: str, schema: pa.Schema, er
         erased,
         Listing(files=[path]),
     )
+    if typed is not None:
+        typed.add(stats.rows)
     return [*out, _rows(schema, STATS, stats=json.dumps({"path": path, **figures_of(stats)}))]
 
 
@@ -111,10 +123,11 @@ def read_source_spark(
     erased,
     listing: Listing,
     s3_scheme: str = "s3",
+    on_rows: Callable[[int], None] | None = None,
 ) -> SparkRead:
     """Validate the files of `listing` on Spark's executors into Parquet part files of `folders` (part -> the
     folder's URI, replaced whole). `store` is the landing store: the driver never opens its files, Spark reads
-    them by URI (s3:// as `s3_scheme`, see spark_engine.spark_uri)."""
+    them by URI (s3:// as `s3_scheme`, see spark_engine.spark_uri). `on_rows` hears the typed rows so far."""
     done = read_files_spark(
         spark,
         source,
@@ -125,6 +138,7 @@ def read_source_spark(
         {path: store.uri(path) for path in listing.files},
         functools.partial(_gone, store),
         s3_scheme,
+        on_rows,
     )
     return SparkRead(done.stats, done.files, Listing(files=done.rest.files, unreadable=dict(listing.unreadable)))
 
@@ -139,10 +153,13 @@ def read_files_spark(
     uris: dict[str, str],
     gone: Callable[[str], bool] | None = None,
     s3_scheme: str = "s3",
+    on_rows: Callable[[int], None] | None = None,
 ) -> SparkRead:
     """Validate the landing files `uris` (landing path -> URI, under the landing root `root`) on Spark's
     executors into Parquet part files of `folders`; the rest lists the files left to the reference reader.
-    `gone(path)` tells whether a file can no longer be examined (by default, Hadoop's file system says)."""
+    `gone(path)` tells whether a file can no longer be examined (by default, Hadoop's file system says).
+    `on_rows` hears the typed rows so far: those of the files whose tasks have ended, while Spark works, then
+    the exact total (a retried task may count twice in the first figures, never in the last)."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -159,6 +176,7 @@ def read_files_spark(
     if files is None:
         return SparkRead(SourceStats(), {}, Listing(files=list(uris)))
     schema = output_schema(schemas)
+    typed = session.sparkContext.accumulator(0) if on_rows is not None else None
     validate = functools.partial(
         validate_files,
         source=source,
@@ -166,6 +184,7 @@ def read_files_spark(
         planned=frozenset(pending),
         schema=schema,
         erased=erased,
+        typed=typed,
     )
     validated = (
         files.where((F.col("length") > 0) & (F.col("length") <= MAX_FILE_BYTES))
@@ -174,12 +193,13 @@ def read_files_spark(
         .persist()
     )
     try:
-        written = {
-            part: write_parquet(
-                validated.where(F.col("kind") == part).select(f"{part}.*"), spark_uri(folders[part], s3_scheme)
-            )
-            for part in (DATA, REJECTED)
-        }
+        with polling(lambda: typed.value if typed is not None else 0, on_rows, "spark-landing-progress"):
+            written = {
+                part: write_parquet(
+                    validated.where(F.col("kind") == part).select(f"{part}.*"), spark_uri(folders[part], s3_scheme)
+                )
+                for part in (DATA, REJECTED)
+            }
         reads = sorted(
             (json.loads(r[0]) for r in validated.where(F.col("kind") == STATS).select(STATS).collect()),
             key=lambda r: r["path"],
@@ -196,6 +216,8 @@ def read_files_spark(
     ):
         raise RuntimeError(f"Spark's read of {source} does not add up: a landing file was read twice or changed")
     rest = Listing(files=[p for p in uris if p not in set(read_paths)])
+    if on_rows is not None:
+        on_rows(stats.rows)
     return SparkRead(stats, {part: names for part, (_, names) in written.items()}, rest)
 
 
