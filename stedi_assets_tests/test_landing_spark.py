@@ -176,7 +176,8 @@ def test_damaged_vanished_empty_and_oddly_named_files(engine, tmp_path, monkeypa
     os.mkfifo(folder / "pipe.json")
     store = Vanishing(tmp_path / "landing")
     listing = landing_files(store, "customer")
-    rows, staged = build(engine, store, "customer", tmp_path / "lake")
+    heard: list[int] = []
+    rows, staged = build(engine, store, "customer", tmp_path / "lake", on_rows=heard.append)
     on_driver = sorted(OPENED)
     reference = run(lambda *args: read_source(*args, listing=listing), LocalStore(tmp_path / "landing"), "customer")
     assert_as_the_reference(rows, staged, reference)
@@ -186,6 +187,8 @@ def test_damaged_vanished_empty_and_oddly_named_files(engine, tmp_path, monkeypa
     assert staged.extra["unreadable_files"] == ["customer/cut.json.gz", "customer/dangling.json", "customer/gone.json"]
     assert rows["rejected"][-1]["reason"] == "unreadable_file: no such file or directory"
     assert staged.extra["skipped_files"] == ["customer/pipe.json"]
+    # rows so far: the driver's rows count on from the executors' total
+    assert heard == sorted(heard) and heard[-1] == len(rows["data"]) > max(h for h in heard if h < heard[-1])
 
 
 # ------------------------------------------------------------------------------------------- a run
