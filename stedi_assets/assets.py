@@ -177,7 +177,7 @@ def _write_audit_publish(
             build_landing(spec, staged, lake, landing_store, engine, on_rows=progress.rows)
             _log_landing_files(context, spec, staged)
         else:
-            build_sql(
+            how = build_sql(
                 spec,
                 staged,
                 lake,
@@ -187,6 +187,7 @@ def _write_audit_publish(
                 lambda: policy.pseudonym_key(lake),
                 on_percent=progress.percent,
             )
+            context.log.info(f"{spec.qualified_name}: {how.how} ({how.reason})")
         # what the volume check compares with, recorded so that a checks-only run judges the same
         staged.extra["volume_baseline"] = staged.base.get("data")
         if volume.allow_shrink:

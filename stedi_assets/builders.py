@@ -15,6 +15,7 @@ from .engines.duckdb_engine import DuckDBEngine, attach_parquet, connect
 from .privacy.keys import key_id
 from .privacy.register import ErasureRegister
 from .storage.lake import Lake, Snapshot, StagedWrite
+from .zones import incremental
 from .zones.landing import increment
 from .zones.landing.duckdb_reader import read_source_duckdb
 from .zones.landing.reader import UNREADABLE, Listing, Sink, SourceStats, landing_files, read_source
@@ -220,39 +221,57 @@ def build_sql(
     inputs: dict[str, Snapshot],
     pseudonym_key,
     on_percent: Callable[[float], None] | None = None,
-) -> None:
-    """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot. `on_percent`
-    hears DuckDB's estimate of how much of the query is done (other engines give none)."""
+) -> incremental.Plan:
+    """Run the table's SELECT for `policy` over the input snapshots into the staged snapshot, or over just the
+    rows an input gained, or not at all, where that gives the same rows (zones/incremental.py); returns how.
+    `on_percent` hears DuckDB's estimate of how much of the query is done (other engines give none)."""
     rule = load_rule(spec.name, policy)
     if rule is None:
         raise FileNotFoundError(f"{spec.name} has no SQL rule under the {policy!r} policy")
     subrules = ephemerals(rule, policy)
-    relations: dict[str, list[str]] = {}
+    files: dict[str, list[str]] = {}  # relation -> its lake-relative files
     for r in [rule, *subrules]:
         for name in r.relations:
             if name.startswith("_"):
                 continue
             base = name.removesuffix(PART_SUFFIX)
-            part = "data" if base == name else "rejected"
-            relations[name] = [lake.uri(f) for f in inputs[base].files[part]]
+            files[name] = inputs[base].files["data" if base == name else "rejected"]
+    key = pseudonym_key() if any("pseudonym" in r.functions for r in [rule, *subrules]) else None
+    built_by = incremental.fingerprint([rule, *subrules], policy, str(staged.schemas["data"]), key and key_id(key))
+    current = lake.snapshot(spec.zone, spec.name, staged.base["data"]) if staged.base.get("data") else None
+    plan = incremental.plan(lake, rule, subrules, files, inputs, current, built_by)
+    staged.policy = None if spec.zone == "landing" else policy
+    staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
+    staged.extra = {"engine": engine.name, "sql": rule.path.name, "fingerprint": built_by, "build": plan.how}
+    if plan.how != incremental.REBUILT or plan.reason != "first build":
+        staged.extra["build_reason"] = plan.reason
+    if key is not None:  # which key made the pseudonyms: erasure must match them with the same key
+        staged.extra["pseudonym_key_id"] = key_id(key)
+    staged.files["data"] = list(plan.kept)
+    staged.rows = {"data": plan.rows}
+    if plan.how == incremental.REUSED or (plan.how == incremental.APPENDED and not plan.added):
+        return plan
+    if plan.how == incremental.APPENDED and plan.grown is not None:
+        files[plan.grown] = plan.added
     folder = staged.part_folder("data")
     lake.make_dirs(folder)
-    key = pseudonym_key() if any("pseudonym" in r.functions for r in [rule, *subrules]) else None
     # only DuckDB can tell a query's progress: Engine.select_into stays as every engine implements it
     progress = {"on_percent": on_percent} if isinstance(engine, DuckDBEngine) and on_percent else {}
     output = engine.select_into(
         rule.body,
-        relations,
+        {name: [lake.uri(f) for f in paths] for name, paths in files.items()},
         lake.uri(folder),
         ephemerals=[(s.name, s.body) for s in subrules],
         pseudonym_key=key,
         setup=lake.store.duckdb_setup(),
         **progress,
     )
-    staged.add_files("data", output.files)
-    staged.rows = {"data": output.rows}
-    staged.policy = None if spec.zone == "landing" else policy
-    staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
-    staged.extra = {"engine": engine.name, "sql": rule.path.name}  # duckdb, spark or glue
-    if key is not None:  # which key made the pseudonyms: erasure must match them with the same key
-        staged.extra["pseudonym_key_id"] = key_id(key)
+    written = staged.add_files("data", output.files)
+    staged.rows["data"] += output.rows
+    if plan.how == incremental.REBUILT and incremental.same_rows(lake, written, output.rows, current):
+        assert current is not None
+        lake.store.delete_tree(folder)
+        staged.files["data"] = list(current.files["data"])
+        plan = incremental.Plan(incremental.KEPT, f"{plan.reason}; the same rows as before", staged.files["data"])
+        staged.extra["build"], staged.extra["build_reason"] = plan.how, plan.reason
+    return plan

@@ -109,7 +109,11 @@ def test_failed_build_commits_nothing(tmp_path, monkeypatch):
         raise RuntimeError("engine died")
 
     monkeypatch.setattr("stedi_assets.engines.duckdb_engine.DuckDBEngine.select_into", broken)
-    result = run_pipeline(landing, lake, selection=dg.AssetSelection.assets(["trusted", "customer_trusted"]))
+    (customers,) = (landing / "customer").rglob("*.json")
+    with customers.open("ab") as out:  # new landing rows: customer_trusted's rule must run again
+        out.write(customers.read_bytes().splitlines(keepends=True)[0])
+    selection = dg.AssetSelection.assets(["landing", "customer_landing"], ["trusted", "customer_trusted"])
+    result = run_pipeline(landing, lake, selection=selection)
     assert not result.success
     assert open_lake(str(lake)).current("trusted", "customer_trusted").snapshot == before
     assert data_files(lake, "trusted", "customer_trusted") == files  # the staged files were discarded

@@ -31,8 +31,12 @@ class SqlRule:
 
     @property
     def body(self) -> str:
-        """The SELECT without comments or trailing semicolon, ready to embed."""
-        return self.text.strip().rstrip(";")
+        """The SELECT without trailing comments or semicolon, ready to embed (in `COPY (...)`, a last line
+        that is a comment would swallow the closing parenthesis)."""
+        lines = self.text.strip().splitlines()
+        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+            lines.pop()
+        return "\n".join(lines).rstrip().rstrip(";")
 
 
 def _find(name: str, policy: str) -> Path | None:
@@ -100,3 +104,41 @@ def rule_text(spec: TableSpec) -> str:
     if len({r.path for r in rules.values() if r}) == 1:
         return next(r for r in rules.values() if r).header
     return "\n\n".join(f"{r.header}" for p, r in rules.items() if r)
+
+
+# What makes a SELECT combine its rows across rows of its input: then a rule's result over grown input is not
+# its result over the old input plus its result over the rows added.
+_WHOLE_SET_CLAUSES = ("distinct", "group", "having", "qualify", "limit", "offset")
+
+
+def linear_in(rule: SqlRule, relation: str) -> bool:
+    """True if `rule`'s result over `relation` grown by some rows is exactly its result before plus its result
+    over just the rows added, every other relation unchanged: rule(R + D) = rule(R) + rule(D), as bags.
+
+    Decided from the SQL's shape, conservatively: the rule is one SELECT (no set operation) that reads
+    `relation` once, in its own FROM or as an inner join of it, and has no DISTINCT, GROUP BY, HAVING,
+    QUALIFY, LIMIT, OFFSET, window or aggregate function, nor a function that reads the clock or randomness.
+    Each input row then yields its own output rows, whatever the other input rows are. A relation read by an
+    ephemeral sub-rule, in a subquery (IN, EXISTS), or in an outer join that keeps unmatched rows of another
+    relation is not linear (an added row can remove or change rows of the result)."""
+    tree = sqlglot.parse_one(rule.text, read="duckdb")
+    occurrences = [t for t in tree.find_all(exp.Table) if t.name == relation]
+    if not isinstance(tree, exp.Select) or len(occurrences) != 1:
+        return False
+    if any(tree.args.get(clause) for clause in _WHOLE_SET_CLAUSES):
+        return False
+    joins = tree.args.get("joins") or []
+    source = occurrences[0].parent
+    if isinstance(source, exp.Join):
+        if source.parent is not tree or source.args.get("side") or source.args.get("kind") not in (None, "INNER"):
+            return False
+    elif not (isinstance(source, exp.From) and source.parent is tree):
+        return False
+    if any(j.args.get("side") in ("RIGHT", "FULL") for j in joins):  # they keep rows `relation` does not match
+        return False
+
+    def at_top(node) -> bool:
+        return node.find_ancestor(exp.Select) is tree
+
+    whole_set = (exp.Window, exp.AggFunc, exp.Rand, exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime)
+    return not any(at_top(node) for node in tree.find_all(*whole_set))

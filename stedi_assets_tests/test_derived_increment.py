@@ -1,0 +1,175 @@
+"""Incremental derived tables (zones/incremental.py): a derived table keeps its files when its inputs did not
+change, adds only the rows of an input's new files where its rule is linear in that input, and is built again
+otherwise; whichever way, every table equals a build from an empty lake over the same landing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import landing_records, run_pipeline, write_landing
+from parity import multiset
+from test_incremental import assert_same_as_a_fresh_build, consenting_customer
+
+from stedi_assets.generator import DEFECTS, generate_landing
+from stedi_assets.storage.lake import open_lake
+from stedi_assets.zones import TABLES
+from stedi_assets.zones.incremental import APPENDED, KEPT, REBUILT, REUSED
+from stedi_assets.zones.sql import SqlRule, linear_in, load_rule
+
+DERIVED = [spec for spec in TABLES if load_rule(spec.name, "strict") is not None]
+
+
+@pytest.fixture(autouse=True)
+def one_pseudonym_key(monkeypatch):
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "test-pseudonym-key")
+
+
+@pytest.fixture
+def landing(tmp_path) -> Path:
+    root = tmp_path / "landing"
+    generate_landing(root, customers=16, seed=11, defects=DEFECTS)
+    return root
+
+
+def builds(lake: Path) -> dict[str, str]:
+    """How each derived table's current snapshot was built (reused, appended, kept or rebuilt)."""
+    opened = open_lake(str(lake))
+    return {spec.name: opened.current(spec.zone, spec.name).extra["build"] for spec in DERIVED}
+
+
+def data_files(lake: Path, name: str) -> list[str]:
+    spec = next(s for s in DERIVED if s.name == name)
+    return open_lake(str(lake)).current(spec.zone, spec.name).files["data"]
+
+
+def later_readings(landing: Path, person: dict, shift: int = 7_000) -> list[dict]:
+    return [
+        {**r, "timestamp": r["timestamp"] + shift}
+        for r in landing_records(landing, "accelerometer")
+        if r.get("user") == person["email"] and isinstance(r.get("timestamp"), int)
+    ]
+
+
+@pytest.mark.parametrize("policy", ["rubric", "strict"])
+def test_a_run_over_unchanged_landing_keeps_every_derived_table_s_files(landing, tmp_path, policy):
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy=policy).success
+    assert set(builds(lake).values()) == {REBUILT}
+    before = {spec.name: data_files(lake, spec.name) for spec in DERIVED}
+    assert run_pipeline(landing, lake, policy=policy).success
+    assert builds(lake) == {spec.name: REUSED for spec in DERIVED}
+    assert {spec.name: data_files(lake, spec.name) for spec in DERIVED} == before
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy=policy)
+
+
+def test_new_readings_are_appended_where_the_rule_is_linear_and_the_rest_kept(landing, tmp_path):
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy="rubric").success
+    trusted_before = data_files(lake, "accelerometer_trusted")
+    person = consenting_customer(landing)
+    write_landing(landing, "accelerometer", later_readings(landing, person), name="later/day-2.json")
+    assert run_pipeline(landing, lake, policy="rubric").success
+    assert builds(lake) == {
+        "rejected": REBUILT,  # a UNION ALL of the three quarantines: not linear in one of them
+        "customer_trusted": REUSED,  # its input did not change
+        "accelerometer_trusted": APPENDED,  # a filter of accelerometer_landing: the new file's readings added
+        "step_trainer_trusted": REUSED,  # customer_curated kept its files
+        "customer_curated": KEPT,  # a semi-join on the readings: run again, and its rows are the same
+        "machine_learning_curated": APPENDED,  # an inner join: the new readings' pairs added
+    }
+    files = data_files(lake, "accelerometer_trusted")
+    assert set(trusted_before) < set(files) and len(files) == len(trusted_before) + 1  # one file added
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="rubric")
+
+
+def test_a_new_customer_with_readings_rebuilds_what_is_not_linear_in_the_new_rows(landing, tmp_path):
+    """A consenting newcomer grows customer_trusted: the readings' semi-join on it is built again (its readings
+    were in the lake already), and so is everything after it."""
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy="rubric").success
+    person = consenting_customer(landing)
+    newcomer = {**person, "email": "Newcomer." + person["email"], "serialNumber": "newcomer-serial"}
+    write_landing(landing, "accelerometer", [{**r, "user": newcomer["email"]} for r in later_readings(landing, person)])
+    assert run_pipeline(landing, lake, policy="rubric").success  # readings of nobody known yet
+    readings = sum(multiset(lake, "trusted", "accelerometer_trusted").values())
+    write_landing(landing, "customer", [newcomer], name="newcomers.json")
+    assert run_pipeline(landing, lake, policy="rubric").success
+    built = builds(lake)
+    assert built["customer_trusted"] == APPENDED
+    assert built["accelerometer_trusted"] == REBUILT
+    assert sum(multiset(lake, "trusted", "accelerometer_trusted").values()) > readings
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="rubric")
+
+
+def test_a_consent_revocation_re_derives_every_table_after_it(landing, tmp_path):
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy="strict").success
+    person = consenting_customer(landing)
+    revoked = {k: v for k, v in person.items() if k != "shareWithResearchAsOfDate"}
+    revoked["lastUpdateDate"] = person["lastUpdateDate"] + 1
+    write_landing(landing, "customer", [revoked], name="revocations.json")
+    assert run_pipeline(landing, lake, policy="strict").success
+    built = builds(lake)
+    assert built["customer_trusted"] == REBUILT  # the latest record wins: not linear in the landing rows
+    assert built["accelerometer_trusted"] == REBUILT
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="strict")
+
+
+def test_strict_distinct_readings_are_built_again_not_appended(landing, tmp_path):
+    """A new file may repeat readings the table holds: DISTINCT makes the rule not linear."""
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy="strict").success
+    person = consenting_customer(landing)
+    repeated = [r for r in landing_records(landing, "accelerometer") if r.get("user") == person["email"]]
+    write_landing(landing, "accelerometer", repeated, name="repeated.json")
+    assert run_pipeline(landing, lake, policy="strict").success
+    assert builds(lake)["accelerometer_trusted"] in (REBUILT, KEPT)
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="strict")
+
+
+def test_a_changed_rule_builds_the_table_again(landing, tmp_path, monkeypatch):
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy="rubric").success
+    rule = load_rule("customer_trusted", "rubric")
+    changed = SqlRule(**{**rule.__dict__, "text": rule.text.strip() + " AND email IS NOT NULL\n-- reworded\n"})
+    monkeypatch.setattr(
+        "stedi_assets.builders.load_rule",
+        lambda name, policy: changed if name == "customer_trusted" else load_rule(name, policy),
+    )
+    assert run_pipeline(landing, lake, policy="rubric").success
+    assert builds(lake)["customer_trusted"] == KEPT  # built again: the same rows, so its files stay
+
+
+def rule(sql: str) -> SqlRule:
+    return SqlRule(name="t", path=Path("t.sql"), text=sql, header="", relations=())
+
+
+@pytest.mark.parametrize(
+    ("sql", "linear"),
+    [
+        ("SELECT a.x FROM r a WHERE a.y > 0", True),
+        ("SELECT a.x FROM r a JOIN s ON a.k = s.k", True),
+        ("SELECT a.x FROM s JOIN r a ON a.k = s.k", True),
+        ("SELECT a.x FROM r a LEFT JOIN s ON a.k = s.k", True),  # r's rows are kept, one by one
+        ("SELECT a.x FROM r a WHERE a.k IN (SELECT k FROM s)", True),
+        ("SELECT s.x FROM s WHERE s.k IN (SELECT k FROM r)", False),  # r decides which rows of s stay
+        ("SELECT s.x FROM s WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.k = s.k)", False),
+        ("SELECT s.x FROM s LEFT JOIN r ON r.k = s.k", False),  # an added row of r changes a row of s
+        ("SELECT a.x FROM r a RIGHT JOIN s ON a.k = s.k", False),
+        ("SELECT a.x FROM r a FULL JOIN s ON a.k = s.k", False),
+        ("SELECT DISTINCT a.x FROM r a", False),
+        ("SELECT a.k, count(*) FROM r a GROUP BY a.k", False),
+        ("SELECT count(*) FROM r", False),
+        ("SELECT a.x, row_number() OVER (ORDER BY a.x) FROM r a", False),
+        ("SELECT a.x FROM r a LIMIT 10", False),
+        ("SELECT a.x FROM r a QUALIFY a.x > 1", False),
+        ("SELECT a.x, random() FROM r a", False),
+        ("SELECT x FROM r UNION ALL SELECT x FROM s", False),
+        ("SELECT a.x FROM r a JOIN r b ON a.k = b.k", False),  # a self-join grows by D x D too
+        ("WITH w AS (SELECT k, count(*) AS n FROM s GROUP BY k) SELECT a.x FROM r a JOIN w ON a.k = w.k", True),
+        ("WITH w AS (SELECT DISTINCT k FROM r) SELECT s.x FROM s JOIN w ON s.k = w.k", False),
+    ],
+)
+def test_linear_in_decides_from_the_sql_s_shape(sql, linear):
+    assert linear_in(rule(sql), "r") is linear
