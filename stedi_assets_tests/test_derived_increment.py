@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import landing_records, run_pipeline, write_landing
 from parity import multiset
-from test_incremental import assert_same_as_a_fresh_build, consenting_customer
+from test_incremental import assert_same_as_a_fresh_build, consenting_customer, generated_landing
 
-from stedi_assets.generator import DEFECTS, generate_landing
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.zones import TABLES
 from stedi_assets.zones.incremental import APPENDED, KEPT, REBUILT, REUSED
@@ -20,16 +19,11 @@ from stedi_assets.zones.sql import SqlRule, linear_in, load_rule
 DERIVED = [spec for spec in TABLES if load_rule(spec.name, "strict") is not None]
 
 
-@pytest.fixture(autouse=True)
-def one_pseudonym_key(monkeypatch):
-    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "test-pseudonym-key")
-
-
 @pytest.fixture
-def landing(tmp_path) -> Path:
-    root = tmp_path / "landing"
-    generate_landing(root, customers=16, seed=11, defects=DEFECTS)
-    return root
+def landing(tmp_path, monkeypatch) -> Path:
+    """test_incremental's landing; the incremental lake and the fresh one make the same pseudonyms."""
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", "test-pseudonym-key")
+    return generated_landing(tmp_path)
 
 
 def builds(lake: Path) -> dict[str, str]:

@@ -55,6 +55,7 @@ from ..storage.maintenance import expire
 from ..storage.stores import StoreError
 from ..zones import TABLES
 from ..zones import table as table_spec
+from ..zones.incremental import ERASED
 from ..zones.landing.reader import BOM, landing_files, open_landing_file, parse_line, physical_lines
 from ..zones.landing.schema import SOURCE_OF
 from .keys import key_id, pseudonym_key
@@ -491,6 +492,9 @@ class _Eraser:
             extra["landing_files"] = {p: rewritten.get(p, size) for p, size in extra["landing_files"].items()}
         if "nonblank_lines" in extra:
             extra["nonblank_lines"] -= theirs
+        if "fingerprint" in extra:  # not the rule's result over the erased inputs: the next run builds it again
+            del extra["fingerprint"]
+            extra["build"] = ERASED
         return {
             INPUTS: json.dumps(inputs, sort_keys=True),
             EXTRA: json.dumps(extra, sort_keys=True),

@@ -13,9 +13,13 @@ table compares, input by input, the files it is about to read with the files its
 - kept:     rebuilt (below), and the result has exactly the current snapshot's rows, as a bag: the current
             files are kept, so the tables built from this one see an input with the same files (a table of
             at most SAME_ROWS_LIMIT rows; comparing bigger ones would cost more than it saves);
-- rebuilt:  anything else (a first build, a changed rule or policy, an input that lost or replaced files,
-            as erasure, a changed or vanished landing file, or a rule not linear in the input that grew,
-            as every consent change): the rule runs over the whole inputs.
+- rebuilt:  anything else: a first build, a changed rule or policy, an input that lost or replaced files
+            (an erasure, a changed or vanished landing file), growth of an input the rule is not linear in
+            (every consent change), or a current snapshot that an erasure made. An erasure takes a person's
+            rows out of each table, by e-mail, serial or pseudonym as the table holds them, which is not
+            always the rule's result over the erased inputs (machine_learning_curated keeps the pairs that
+            another customer sharing the erased serial has, step_trainer_trusted loses them): the rule runs
+            over the whole inputs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..storage.lake import Lake, Snapshot
 from .sql import PART_SUFFIX, SqlRule, linear_in
 
 REUSED, APPENDED, KEPT, REBUILT = "reused", "appended", "kept", "rebuilt"
+ERASED = "erased"  # an erasure's snapshot: the rule's result without a person's rows (privacy/forget.py)
 SAME_ROWS_LIMIT = 1_000_000
 
 
@@ -80,6 +85,9 @@ def plan(
     each relation the rule reads, from the snapshots `inputs`)."""
     if current is None:
         return Plan(REBUILT, "first build")
+    if current.extra.get("build") == ERASED:
+        # erasing a person can change other rows of a rule's result (a shared serial is no longer ambiguous)
+        return Plan(REBUILT, "the current snapshot is an erasure's, not the rule's result over its inputs")
     if current.extra.get("fingerprint") != fingerprint_now:
         return Plan(REBUILT, "the rule, policy, columns or pseudonym key differ from the current snapshot's")
     before = _files_read(lake, current.inputs, list(relations))
