@@ -101,7 +101,9 @@ def _check_result(spec: TableSpec, name: str, outcome) -> dg.AssetCheckResult:
     )
 
 
-def _audit(spec, policy, target, lake, inputs, policy_resource, volume: VolumeResource, lookup) -> Audit:
+def _audit(
+    spec, policy, target, lake, inputs, policy_resource, volume: VolumeResource, lookup, from_recorded=False
+) -> Audit:
     needs_key = needs_pseudonym_key(spec, policy)
     return Audit(
         spec=spec,
@@ -114,6 +116,7 @@ def _audit(spec, policy, target, lake, inputs, policy_resource, volume: VolumeRe
         lookup=lookup,
         max_shrink=volume.max_shrink,
         allow_shrink=volume.allow_shrink,
+        from_recorded=from_recorded,
     )
 
 
@@ -192,13 +195,16 @@ def _write_audit_publish(
         staged.extra["volume_baseline"] = staged.base.get("data")
         if volume.allow_shrink:
             staged.extra["shrink_allowed"] = True
-        audit = _audit(spec, policy.name, staged, lake, inputs, policy, volume, lookup)
+        audit = _audit(spec, policy.name, staged, lake, inputs, policy, volume, lookup, from_recorded=True)
         gate = [n for n in spec.checks if CHECKS[n].blocking]
         outcomes = run_checks(audit, dict.fromkeys([*gate, *selected]))
     except BaseException:
         lake.discard(staged)
         raise
     blocked = [n for n in gate if not outcomes[n].passed and outcomes[n].severity == "ERROR"]
+    checked = {n: dict(o.metadata) for n, o in outcomes.items() if CHECKS[n].recorded}
+    if checked:
+        staged.extra["checked"] = checked
     if blocked:
         lake.discard(staged)
     else:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import landing_records, run_pipeline, write_landing
+from conftest import checks_of, landing_records, run_pipeline, write_landing
 from parity import multiset
 from test_incremental import assert_same_as_a_fresh_build, consenting_customer, generated_landing
 
+from stedi_assets.assets import TABLE_ASSETS
+from stedi_assets.checks import integrity
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.zones import TABLES
 from stedi_assets.zones.incremental import APPENDED, KEPT, REBUILT, REUSED
@@ -167,3 +172,38 @@ def rule(sql: str) -> SqlRule:
 )
 def test_linear_in_decides_from_the_sql_s_shape(sql, linear):
     assert linear_in(rule(sql), "r") is linear
+
+
+@pytest.mark.parametrize("row_hash", ["hash(_row)", "0"], ids=["own hashes", "one hash for every row"])
+def test_distinct_rows_of_an_appended_table_are_those_of_a_whole_read(landing, tmp_path, monkeypatch, row_hash):
+    """The check of an appended snapshot starts from the figures recorded on the one it replaced and reads the
+    added rows (and the kept rows sharing their hash): new rows repeating kept rows, or each other, count once."""
+    monkeypatch.setattr(integrity, "ROW_HASH", row_hash)
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy="rubric").success
+    person = consenting_customer(landing)
+    kept = [r for r in landing_records(landing, "accelerometer") if r.get("user") == person["email"]]
+    new = later_readings(landing, person)
+    write_landing(landing, "accelerometer", [*kept[:2], new[0], *new], name="day-2.json")
+    appended = checks_of(run_pipeline(landing, lake, policy="rubric"))[("accelerometer_trusted", "distinct_rows")]
+    assert builds(lake)["accelerometer_trusted"] == APPENDED
+    trusted = next(a for a in TABLE_ASSETS if a.key.path[-1] == "accelerometer_trusted")
+    whole = checks_of(run_pipeline(landing, lake, "rubric", selection=dg.AssetSelection.checks_for_assets(trusted)))
+    figures = {k: v.value for k, v in appended.metadata.items()}
+    assert figures == {k: v.value for k, v in whole[("accelerometer_trusted", "distinct_rows")].metadata.items()}
+    assert figures["rows"] - figures["distinct_rows"] >= 3  # two kept readings again, one new reading twice
+
+
+def test_a_checks_only_run_reads_a_reused_table_whole(landing, tmp_path):
+    """Recorded figures are a write's shortcut: `stedi check` reads the files, so it finds one damaged in place."""
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake).success
+    assert run_pipeline(landing, lake).success
+    assert builds(lake)["accelerometer_trusted"] == REUSED
+    (path,) = [lake / f for f in data_files(lake, "accelerometer_trusted")]
+    table = pq.read_table(path)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), path)  # one row twice, the manifest unchanged
+    trusted = next(a for a in TABLE_ASSETS if a.key.path[-1] == "accelerometer_trusted")
+    result = run_pipeline(landing, lake, selection=dg.AssetSelection.checks_for_assets(trusted))
+    check = checks_of(result)[("accelerometer_trusted", "distinct_rows")]
+    assert not check.passed and check.metadata["rows"].value == check.metadata["distinct_rows"].value + 1

@@ -16,7 +16,14 @@ import duckdb
 import pyarrow as pa
 
 from ..contract import TableSpec
-from ..engines.duckdb_engine import attach_parquet, define_identity_key, define_pseudonym, detach_all, open_database
+from ..engines.duckdb_engine import (
+    attach_parquet,
+    connect,
+    define_identity_key,
+    define_pseudonym,
+    detach_all,
+    open_database,
+)
 from ..settings import DEFAULT_MAX_SHRINK
 from ..storage.lake import Lake, Snapshot
 from ..zones import table as table_spec
@@ -57,6 +64,10 @@ class Audit:
     _database: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
     max_shrink: float = DEFAULT_MAX_SHRINK
     allow_shrink: bool = False
+    # Whether checks may start from the figures recorded on the snapshot this one replaces (CheckDef.recorded):
+    # a write's audit may, as the files it kept are immutable; a checks-only audit reads everything, which is
+    # how it finds a data file damaged in place.
+    from_recorded: bool = False
 
     @functools.cached_property
     def baseline(self) -> Snapshot | None:
@@ -160,12 +171,15 @@ class Audit:
         uris = tuple(self.uris("customer_landing"))
         cached = _REGISTERS.get(uris)
         if cached is None:
-            with self._connection() as con:
-                relations = {"customer_landing": list(uris)}
-                attach_parquet(con, relations)
-                records = con.execute(f"SELECT {', '.join(ConsentRegister.FIELDS)} FROM customer_landing")
-                cached = ConsentRegister.from_table(records.to_arrow_table())
-                detach_all(con, relations)
+            setup = self.lake.store.duckdb_setup()
+
+            def records() -> pa.Table:  # read when a part of the register is made (this audit may be closed)
+                with connect(setup) as con:
+                    attach_parquet(con, {"customer_landing": list(uris)})
+                    fields = ", ".join(ConsentRegister.FIELDS)
+                    return con.execute(f"SELECT {fields} FROM customer_landing").to_arrow_table()
+
+            cached = ConsentRegister(records)
             _REGISTERS.clear()  # one customer_landing at a time: a run's audits all read the same one
             _REGISTERS[uris] = cached
         return cached

@@ -44,7 +44,22 @@ def distinct_rows(audit: Audit) -> Outcome:
     from every other row, and only rows that share a hash are compared whole. Three times as fast as
     SELECT DISTINCT * alone, which holds every whole row in its hash table (accelerometer_trusted at K=1000,
     41 M rows: 6.8 s against 20 s).
+
+    A snapshot that kept every file of the one it replaces (zones/incremental.py) starts from that one's
+    recorded figures (`checked` in its extra) and reads only the rows it added, and the kept rows that share a
+    hash with one of them.
     """
+    known = _recorded_before(audit, "distinct_rows")
+    if known is not None:
+        rows, distinct = _distinct_after_adding(audit, *known)
+    else:
+        rows, distinct = _distinct(audit)
+    metadata = {"rows": int(rows), "distinct_rows": int(distinct)}
+    return passed(**metadata) if rows == distinct else failed(_strict_only(audit), **metadata)
+
+
+def _distinct(audit: Audit) -> tuple[int, int]:
+    """(rows, distinct rows) of the audited table, read whole."""
     name = audit.spec.name
     hashed = f"SELECT {ROW_HASH} AS h, count(*) AS n FROM {name} AS _row GROUP BY h"
     groups, rows, shared = audit.query(
@@ -58,8 +73,34 @@ def distinct_rows(audit: Audit) -> Outcome:
             (name,),
         )
         distinct = groups - shared + alike
-    metadata = {"rows": int(rows), "distinct_rows": int(distinct)}
-    return passed(**metadata) if rows == distinct else failed(_strict_only(audit), **metadata)
+    return rows, distinct
+
+
+def _recorded_before(audit: Audit, check: str) -> tuple[list[str], dict] | None:
+    """The files of the snapshot the audited one replaces and the figures `check` recorded on it, if the audited
+    snapshot holds all of those files (it kept them, and maybe added some: zones/incremental.py)."""
+    baseline = audit.baseline if audit.from_recorded else None
+    figures = baseline.extra.get("checked", {}).get(check) if baseline is not None else None
+    if baseline is None or figures is None or not set(baseline.files["data"]) <= set(audit.files["data"]):
+        return None
+    return baseline.files["data"], figures
+
+
+def _distinct_after_adding(audit: Audit, kept: list[str], before: dict) -> tuple[int, int]:
+    """(rows, distinct rows) of kept files whose figures are `before`, plus the audited snapshot's other files:
+    the added rows, and of those the distinct ones that no kept row equals (kept rows are compared whole only
+    where they share a hash with an added row)."""
+    added = sorted(set(audit.files["data"]) - set(kept))
+    if not added:
+        return before["rows"], before["distinct_rows"]
+    new_rows, new_distinct = audit.query(
+        f"""
+        WITH hashes AS (SELECT DISTINCT {ROW_HASH} AS h FROM added AS _row),
+             alike AS (SELECT * FROM kept AS _row WHERE {ROW_HASH} IN (SELECT h FROM hashes))
+        SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM (FROM added EXCEPT FROM alike))""",
+        files={"added": added, "kept": kept},
+    )[0]
+    return before["rows"] + new_rows, before["distinct_rows"] + new_distinct
 
 
 def ambiguous_readings(audit: Audit) -> Outcome:
@@ -68,15 +109,18 @@ def ambiguous_readings(audit: Audit) -> Outcome:
     Strict: a reading whose serial belongs to several winning customer records and where not exactly
     one of them has an accelerometer reading at that time. Rubric: a reading whose serial belongs to
     several consenting e-mails (the rubric keeps it, possibly for the wrong person).
+
+    Only readings of serials with several owners can count, so those are picked before DISTINCT: the serial is
+    one of the distinct columns, so filtering first gives the same readings (K=100 rubric: 0.32 s -> 0.01 s).
     """
     tables = ("step_trainer_landing", "accelerometer_landing")
     register = audit.register
     if audit.policy == "strict":
         count = audit.scalar(
             """
-            WITH readings AS (SELECT DISTINCT sensorReadingTime AS t, serialNumber AS s, distanceFromObject AS d
-                              FROM step_trainer_landing),
-                 owners AS (SELECT serial, count(*) AS n FROM candidates GROUP BY serial HAVING count(*) > 1),
+            WITH owners AS (SELECT serial, count(*) AS n FROM candidates GROUP BY serial HAVING count(*) > 1),
+                 readings AS (SELECT DISTINCT sensorReadingTime AS t, serialNumber AS s, distanceFromObject AS d
+                              FROM step_trainer_landing WHERE serialNumber IN (SELECT serial FROM owners)),
                  matches AS (SELECT r.t, r.s, r.d, count(DISTINCT c.customer_key) AS m
                              FROM readings r JOIN owners o ON r.s = o.serial
                              JOIN candidates c ON c.serial = r.s
@@ -95,7 +139,7 @@ def ambiguous_readings(audit: Audit) -> Outcome:
             """
             WITH shared AS (SELECT serial FROM consent_records GROUP BY serial HAVING count(DISTINCT email) > 1)
             SELECT count(*) FROM (SELECT DISTINCT sensorReadingTime, serialNumber, distanceFromObject
-                                  FROM step_trainer_landing) r JOIN shared ON r.serialNumber = shared.serial""",
+                                  FROM step_trainer_landing WHERE serialNumber IN (SELECT serial FROM shared))""",
             tables,
             consent_records=register.rubric_table(),
         )

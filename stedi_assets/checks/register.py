@@ -6,7 +6,7 @@ merely re-run the queries they audit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import NamedTuple
 
 import pyarrow as pa
@@ -26,54 +26,47 @@ class Record(NamedTuple):
     source_line: int
 
 
-@dataclass(frozen=True)
 class ConsentRegister:
-    """Kept as Arrow tables once made: at 1000 x Udacity (956 k customer records) the Python records took
-    480 MB for the rest of the run (the register is cached for the run's audits), the tables 60 MB."""
-
-    # strict: the winning record of each identity key, consent or not: customer_key, serial, since (null
-    # without research consent)
-    winners: pa.Table
-    # rubric: consent_records(email, serial), (e-mail as written, serial) of the records with consent, sorted
-    rubric: pa.Table
-    # The strict tables by pseudonym key, made once: a run's consent checks ask for them again and again.
-    _tables: dict[tuple, pa.Table] = field(default_factory=dict, compare=False, repr=False)
+    """Made from customer_landing's FIELDS columns, which `records()` reads. Each policy's part is made the first
+    time a check asks for it (a run audits one policy: a rubric run never needs the winners) and then kept as an
+    Arrow table; the records are read again for the other part rather than kept. At 1000 x Udacity (956 k
+    customer records) Python records took 480 MB for the rest of the run (the register is cached for the run's
+    audits), the tables 60 MB."""
 
     # The customer_landing columns the register reads, in Record's order.
     FIELDS = ("email", "serialNumber", "shareWithResearchAsOfDate", "lastUpdateDate", "source_file", "source_line")
 
-    @classmethod
-    def from_table(cls, table: pa.Table) -> ConsentRegister:
-        """The register of customer_landing's FIELDS columns, read a batch at a time."""
-        winners: dict[str, Record] = {}
-        pairs: set[tuple[str, str]] = set()
-        files: dict[str, str] = {}  # one string object per file name, not one per record
-        for batch in table.select(list(cls.FIELDS)).to_batches():
-            columns = [column.to_pylist() for column in batch.columns]
-            columns[4] = [files.setdefault(f, f) for f in columns[4]]
-            for r in map(Record._make, zip(*columns, strict=True)):
-                key = identity_key(r.email)
-                best = winners.get(key)
-                if best is None or _precedence(r) > _precedence(best):
-                    winners[key] = r
-                if r.since is not None:
-                    pairs.add((r.email, r.serial))
-        rubric = sorted(pairs)
-        return cls(
-            winners=pa.table(
+    def __init__(self, records: Callable[[], pa.Table]) -> None:
+        self.records = records
+        self._winners: pa.Table | None = None
+        self._rubric: pa.Table | None = None
+        # The strict tables by pseudonym key, made once: a run's consent checks ask for them again and again.
+        self._tables: dict[tuple, pa.Table] = {}
+
+    @property
+    def winners(self) -> pa.Table:
+        """Strict: the winning record of each identity key, consent or not: customer_key, serial, since (null
+        without research consent)."""
+        if self._winners is None:
+            self._winners = _winners(self.records().select(list(self.FIELDS)))
+        return self._winners
+
+    @property
+    def rubric(self) -> pa.Table:
+        """Rubric: consent_records(email, serial), (e-mail as written, serial) of the records with consent,
+        sorted."""
+        if self._rubric is None:
+            records = self.records()
+            consented = records.filter(pc.is_valid(records["shareWithResearchAsOfDate"]))
+            emails, serials = consented["email"].to_pylist(), consented["serialNumber"].to_pylist()
+            pairs = sorted(set(zip(emails, serials, strict=True)))
+            self._rubric = pa.table(
                 {
-                    "customer_key": pa.array(list(winners), pa.string()),
-                    "serial": pa.array([r.serial for r in winners.values()], pa.string()),
-                    "since": pa.array([r.since for r in winners.values()], pa.int64()),
+                    "email": pa.array([p[0] for p in pairs], pa.string()),
+                    "serial": pa.array([p[1] for p in pairs], pa.string()),
                 }
-            ),
-            rubric=pa.table(
-                {
-                    "email": pa.array([p[0] for p in rubric], pa.string()),
-                    "serial": pa.array([p[1] for p in rubric], pa.string()),
-                }
-            ),
-        )
+            )
+        return self._rubric
 
     def consenting(self) -> pa.Table:
         """Strict: the winners with research consent (customer_key, serial, since)."""
@@ -103,6 +96,27 @@ class ConsentRegister:
     def rubric_table(self) -> pa.Table:
         """consent_records(email, serial) of every landing record with research consent."""
         return self.rubric
+
+
+def _winners(records: pa.Table) -> pa.Table:
+    """The winning record of each identity key, read a batch at a time."""
+    winners: dict[str, Record] = {}
+    files: dict[str, str] = {}  # one string object per file name, not one per record
+    for batch in records.to_batches():
+        columns = [column.to_pylist() for column in batch.columns]
+        columns[4] = [files.setdefault(f, f) for f in columns[4]]
+        for r in map(Record._make, zip(*columns, strict=True)):
+            key = identity_key(r.email)
+            best = winners.get(key)
+            if best is None or _precedence(r) > _precedence(best):
+                winners[key] = r
+    return pa.table(
+        {
+            "customer_key": pa.array(list(winners), pa.string()),
+            "serial": pa.array([r.serial for r in winners.values()], pa.string()),
+            "since": pa.array([r.since for r in winners.values()], pa.int64()),
+        }
+    )
 
 
 def _precedence(record: Record) -> tuple:

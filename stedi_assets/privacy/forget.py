@@ -495,6 +495,7 @@ class _Eraser:
         if "fingerprint" in extra:  # not the rule's result over the erased inputs: the next run builds it again
             del extra["fingerprint"]
             extra["build"] = ERASED
+        extra.pop("checked", None)  # figures of rows that are no longer all there
         return {
             INPUTS: json.dumps(inputs, sort_keys=True),
             EXTRA: json.dumps(extra, sort_keys=True),
