@@ -34,7 +34,7 @@ def open_lake(args, must_have_tables: bool = True, convertible: bool = False) ->
     """The lake named by --lake / STEDI_LAKE; a lake in the pre-Iceberg format is refused in one line."""
     root = lake_root(args)
     lake = open_iceberg_lake(root)
-    require_tables(root, lake, bool(lake.tables()), must_have_tables, convertible)
+    require_tables(root, lake, lake.has_tables(), must_have_tables, convertible)
     return lake
 
 

@@ -78,7 +78,7 @@ def _execute(
     # Fail fast, in one line, if the lake is unreachable: its catalog, and its store (a missing bucket would
     # otherwise surface as a failed step, since a new lake's catalog has nothing that points into the bucket).
     target = open_lake(args, must_have_tables=False)
-    target.tables()
+    target.has_tables()
     target.store.is_dir()
     chosen = resources(landing=landing, lake=lake, policy=policy, allow_shrink=allow_shrink)
     if needs_landing:

@@ -285,6 +285,18 @@ def _without_their_lines(store, path: str, source: str, subjects: Subjects) -> t
 # -- the erasure -------------------------------------------------------------------------------------
 
 
+def _as_erased(extra_json: str) -> str:
+    """The extra of an erasure's snapshot: a derived table's rows, once a person's are taken out (or its inputs
+    erased), are not the rule's result over the erased inputs, so the next run builds it again
+    (zones/incremental.py); figures recorded by checks are of rows no longer all there."""
+    extra = json.loads(extra_json)
+    if "fingerprint" in extra:
+        del extra["fingerprint"]
+        extra["build"] = ERASED
+    extra.pop("checked", None)
+    return json.dumps(extra, sort_keys=True)
+
+
 def _summary(snapshot) -> dict[str, str]:
     return dict(snapshot.summary.additional_properties) if snapshot is not None and snapshot.summary else {}
 
@@ -492,10 +504,6 @@ class _Eraser:
             extra["landing_files"] = {p: rewritten.get(p, size) for p, size in extra["landing_files"].items()}
         if "nonblank_lines" in extra:
             extra["nonblank_lines"] -= theirs
-        if "fingerprint" in extra:  # not the rule's result over the erased inputs: the next run builds it again
-            del extra["fingerprint"]
-            extra["build"] = ERASED
-        extra.pop("checked", None)  # figures of rows that are no longer all there
         return {
             INPUTS: json.dumps(inputs, sort_keys=True),
             EXTRA: json.dumps(extra, sort_keys=True),
@@ -520,6 +528,8 @@ class _Eraser:
         updated = fields(summary) if fields else {}
         if not doomed and all(summary.get(k, "") == v for k, v in updated.items()):
             return False
+        if EXTRA in updated:
+            updated[EXTRA] = _as_erased(updated[EXTRA])
         erased = sum(self.count(self.lake.relative(f.file_path), key) for f in doomed)
         folder = f"{zone}/{name}/data/{STAGE_PREFIX}{RUN_PREFIX}{self.erasure.id}-{uuid.uuid4().hex[:8]}"
         added = [self._rewrite(self.lake.relative(f.file_path), folder, key) for f in doomed]

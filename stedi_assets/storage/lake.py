@@ -216,6 +216,12 @@ class Lake:
         except TableNotPublished:
             return False
 
+    def has_tables(self) -> bool:
+        """Whether any table of the contract has a committed snapshot (stops at the first: each test loads one)."""
+        from ..zones import TABLES
+
+        return any(self.has_current(t.zone, t.name) for t in TABLES)
+
     def tables(self) -> list[tuple[str, str]]:
         """(zone, table) of every table of the contract that has a committed snapshot."""
         from ..zones import TABLES
