@@ -17,8 +17,8 @@ from test_incremental import assert_same_as_a_fresh_build, consenting_customer, 
 from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.checks import integrity
 from stedi_assets.storage.lake import open_lake
-from stedi_assets.zones import TABLES
-from stedi_assets.zones.incremental import APPENDED, KEPT, REBUILT, REUSED
+from stedi_assets.zones import TABLES, incremental
+from stedi_assets.zones.incremental import APPENDED, KEPT, REBUILT, REUSED, fingerprint
 from stedi_assets.zones.sql import SqlRule, linear_in, load_rule
 
 DERIVED = [spec for spec in TABLES if load_rule(spec.name, "strict") is not None]
@@ -207,3 +207,15 @@ def test_a_checks_only_run_reads_a_reused_table_whole(landing, tmp_path):
     result = run_pipeline(landing, lake, selection=dg.AssetSelection.checks_for_assets(trusted))
     check = checks_of(result)[("accelerometer_trusted", "distinct_rows")]
     assert not check.passed and check.metadata["rows"].value == check.metadata["distinct_rows"].value + 1
+
+
+def test_the_fingerprint_changes_with_anything_that_decides_a_rule_s_rows(monkeypatch):
+    rules = [load_rule("accelerometer_trusted", "strict")]
+    base = fingerprint(rules, "strict", "columns", "key-1")
+    assert fingerprint(rules, "strict", "columns", "key-1") == base
+    assert fingerprint(rules, "rubric", "columns", "key-1") != base
+    assert fingerprint(rules, "strict", "other columns", "key-1") != base
+    assert fingerprint(rules, "strict", "columns", "key-2") != base
+    assert fingerprint([load_rule("accelerometer_trusted", "rubric")], "strict", "columns", "key-1") != base
+    monkeypatch.setattr(incremental, "IDENTITY_KEY_SQL", "lower(x)")  # a new definition of identity_key
+    assert fingerprint(rules, "strict", "columns", "key-1") != base

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from ..identity import IDENTITY_KEY_SQL
 from ..storage.lake import Lake, Snapshot
 from .sql import PART_SUFFIX, SqlRule, linear_in
 
@@ -46,8 +47,11 @@ class Plan:
 
 
 def fingerprint(rules: list[SqlRule], policy: str, columns: str, key_id: str | None) -> str:
-    """What, besides its inputs' rows, decides a rule's result: equal fingerprints and inputs, equal rows."""
-    text = "\0".join([policy, columns, key_id or "", *(f"{r.name}\0{r.text}" for r in rules)])
+    """What, besides its inputs' rows, decides a rule's result: equal fingerprints and inputs, equal rows. The
+    functions the project defines for its rules are part of it (identity_key's SQL; pseudonym() is HMAC-SHA256
+    under the key named by `key_id`)."""
+    functions = f"identity_key(x) = {IDENTITY_KEY_SQL}"
+    text = "\0".join([policy, columns, key_id or "", functions, *(f"{r.name}\0{r.text}" for r in rules)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
