@@ -242,6 +242,9 @@ def _snapshot_metadata(spec: TableSpec, staged: StagedWrite, lake: Lake) -> dict
         "preview": preview(lake, spec, staged.files["data"]),
         "policy": staged.policy or "(any)",
     }
+    if "build" in staged.extra:  # how a derived table's snapshot was made (zones/incremental.py): table names only
+        metadata["build"] = staged.extra["build"]
+        metadata["build_reason"] = staged.extra.get("build_reason", "first build")
     if "rejected" in staged.rows:
         metadata["rejected_lines"] = staged.rows["rejected"]
         metadata["ignored_files"] = len(staged.extra["ignored_files"])

@@ -68,7 +68,11 @@ def test_new_readings_are_appended_where_the_rule_is_linear_and_the_rest_kept(la
     trusted_before = data_files(lake, "accelerometer_trusted")
     person = consenting_customer(landing)
     write_landing(landing, "accelerometer", later_readings(landing, person), name="later/day-2.json")
-    assert run_pipeline(landing, lake, policy="rubric").success
+    result = run_pipeline(landing, lake, policy="rubric")
+    assert result.success
+    (shown,) = result.asset_materializations_for_node("accelerometer_trusted")  # what the UI shows
+    assert shown.metadata["build"].value == APPENDED
+    assert shown.metadata["build_reason"].value == "accelerometer_landing gained 1 file"
     assert builds(lake) == {
         "rejected": REBUILT,  # a UNION ALL of the three quarantines: not linear in one of them
         "customer_trusted": REUSED,  # its input did not change

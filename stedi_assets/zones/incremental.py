@@ -110,7 +110,8 @@ def plan(
     if any(grown in s.relations for s in subrules) or not linear_in(rule, grown):
         return Plan(REBUILT, f"{grown} grew and the rule is not linear in it")
     added = [f for f in relations[grown] if f not in before[grown]]
-    return Plan(APPENDED, f"{grown} gained {len(added)} files", kept, rows, grown, added)
+    files = f"{len(added)} file{'' if len(added) == 1 else 's'}"
+    return Plan(APPENDED, f"{grown} gained {files}", kept, rows, grown, added)
 
 
 def same_rows(lake: Lake, new: list[str], new_rows: int, current: Snapshot | None) -> bool:
