@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -268,7 +269,12 @@ def build_sql(
     )
     written = staged.add_files("data", output.files)
     staged.rows["data"] += output.rows
-    if plan.how == incremental.REBUILT and incremental.same_rows(lake, written, output.rows, current):
+    if plan.how == incremental.APPENDED and output.rows == 0:  # no new file: the tables after it stay unchanged
+        lake.store.delete_tree(folder)
+        staged.files["data"] = list(plan.kept)
+        plan = dataclasses.replace(plan, reason=f"{plan.reason}, none of whose rows passes the rule")
+        staged.extra["build_reason"] = plan.reason
+    elif plan.how == incremental.REBUILT and incremental.same_rows(lake, written, output.rows, current):
         assert current is not None
         lake.store.delete_tree(folder)
         staged.files["data"] = list(current.files["data"])

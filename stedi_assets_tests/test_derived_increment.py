@@ -94,7 +94,11 @@ def test_a_new_customer_with_readings_rebuilds_what_is_not_linear_in_the_new_row
     person = consenting_customer(landing)
     newcomer = {**person, "email": "Newcomer." + person["email"], "serialNumber": "newcomer-serial"}
     write_landing(landing, "accelerometer", [{**r, "user": newcomer["email"]} for r in later_readings(landing, person)])
+    trusted_before = data_files(lake, "accelerometer_trusted")
     assert run_pipeline(landing, lake, policy="rubric").success  # readings of nobody known yet
+    built = builds(lake)  # no trusted row: no file added, so nothing after it changes
+    assert built["accelerometer_trusted"] == APPENDED and data_files(lake, "accelerometer_trusted") == trusted_before
+    assert built["customer_curated"] == built["machine_learning_curated"] == REUSED
     readings = sum(multiset(lake, "trusted", "accelerometer_trusted").values())
     write_landing(landing, "customer", [newcomer], name="newcomers.json")
     assert run_pipeline(landing, lake, policy="rubric").success
