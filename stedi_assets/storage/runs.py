@@ -97,8 +97,12 @@ def close_run(lake: Lake, run_id: str, selected: set[str]) -> dict[str, Snapshot
     Returns the tagged view, or None while the run is unfinished or when its lake is not consistent.
     Safe to call from several steps at once: tagging is idempotent.
     """
+    from ..zones import graph_order
+
     tables = {}
-    for name in selected:  # cheap first: has the run committed every table it selected?
+    # cheap first: has the run committed every table it selected? Asked last table first: until the run's last
+    # commit, the first no is usually there (each of a run's commits asks)
+    for name in [t.name for t in reversed(graph_order()) if t.name in selected]:
         try:
             tables[name] = lake.iceberg(_spec(name).zone, name)
         except TableNotPublished:
