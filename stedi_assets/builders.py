@@ -240,7 +240,7 @@ def build_sql(
     key = pseudonym_key() if any("pseudonym" in r.functions for r in [rule, *subrules]) else None
     built_by = incremental.fingerprint([rule, *subrules], policy, str(staged.schemas["data"]), key and key_id(key))
     current = lake.snapshot(spec.zone, spec.name, staged.base["data"]) if staged.base.get("data") else None
-    plan = incremental.plan(lake, rule, subrules, files, inputs, current, built_by)
+    plan = incremental.plan(lake, rule, subrules, files, current, built_by)
     staged.policy = None if spec.zone == "landing" else policy
     staged.inputs = {name: snap.snapshot for name, snap in inputs.items()}
     staged.extra = {"engine": engine.name, "sql": rule.path.name, "fingerprint": built_by, "build": plan.how}
@@ -251,6 +251,8 @@ def build_sql(
     staged.files["data"] = list(plan.kept)
     staged.rows = {"data": plan.rows}
     if plan.how == incremental.REUSED or (plan.how == incremental.APPENDED and not plan.added):
+        if current is not None and current.engine:  # the engine that made the files it keeps
+            staged.extra["engine"] = current.engine
         return plan
     if plan.how == incremental.APPENDED and plan.grown is not None:
         files[plan.grown] = plan.added
@@ -278,6 +280,7 @@ def build_sql(
         assert current is not None
         lake.store.delete_tree(folder)
         staged.files["data"] = list(current.files["data"])
+        staged.extra["engine"] = current.engine or engine.name  # the engine that made the files it keeps
         plan = incremental.Plan(incremental.KEPT, f"{plan.reason}; the same rows as before", staged.files["data"])
         staged.extra["build"], staged.extra["build_reason"] = plan.how, plan.reason
     return plan

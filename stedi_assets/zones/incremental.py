@@ -38,7 +38,7 @@ SAME_ROWS_LIMIT = 1_000_000
 
 @dataclass(frozen=True)
 class Plan:
-    how: str  # REUSED, APPENDED or REBUILT
+    how: str  # REUSED, APPENDED, KEPT or REBUILT
     reason: str  # why, in words (table names only), for the run's log and the snapshot's extra
     kept: list[str] = field(default_factory=list)  # the current snapshot's data files the next one keeps
     rows: int = 0  # their rows
@@ -58,6 +58,8 @@ def fingerprint(rules: list[SqlRule], policy: str, columns: str, key_id: str | N
 def _files_read(lake: Lake, inputs: dict[str, str], relations: list[str]) -> dict[str, set[str]] | None:
     """Each relation's data files in the input snapshots `inputs` (table -> snapshot id); None if one of those
     snapshots is gone (expired by retention)."""
+    from . import table
+
     files: dict[str, set[str]] = {}
     snapshots: dict[str, Snapshot] = {}
     for relation in relations:
@@ -66,8 +68,6 @@ def _files_read(lake: Lake, inputs: dict[str, str], relations: list[str]) -> dic
         if base not in snapshots:
             if base not in inputs:
                 return None
-            from . import table
-
             try:
                 snapshots[base] = lake.snapshot(table(base).zone, base, inputs[base])
             except LookupError:
@@ -81,12 +81,11 @@ def plan(
     rule: SqlRule,
     subrules: list[SqlRule],
     relations: dict[str, list[str]],
-    inputs: dict[str, Snapshot],
     current: Snapshot | None,
     fingerprint_now: str,
 ) -> Plan:
     """How to build the table whose current snapshot is `current` from `relations` (the lake-relative files of
-    each relation the rule reads, from the snapshots `inputs`)."""
+    each relation the rule reads, from this run's input snapshots)."""
     if current is None:
         return Plan(REBUILT, "first build")
     if current.extra.get("build") == ERASED:
