@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 
+import duckdb
 import pytest
 
 from stedi_assets import settings
 from stedi_assets.checks.audit import Audit
-from stedi_assets.engines.duckdb_engine import DuckDBEngine, open_database
+from stedi_assets.engines.duckdb_engine import DuckDBEngine, connect, open_database
 from stedi_assets.storage.lake import open_lake
 from stedi_assets.zones import table
 
@@ -17,8 +18,9 @@ SETTINGS = "SELECT current_setting('memory_limit'), current_setting('temp_direct
 
 
 def _databases(tmp_path):
-    """(name, settings) of each kind of database the pipeline opens: a private one (checks' audits, erasure,
-    previews), an engine session (every table's SQL and the landing reader) and an audit's cursor."""
+    """(name, settings) of each kind of database the pipeline opens: an engine session (every table's SQL and the
+    landing reader), a private one (the query sandbox) and the process's shared one (checks' audits, erasure,
+    previews)."""
     with DuckDBEngine().session() as con:
         yield "engine session", con.execute(SETTINGS).fetchone()
     con = open_database()
@@ -27,10 +29,7 @@ def _databases(tmp_path):
     finally:
         con.close()
     audit = Audit(spec=table("customer_landing"), policy="strict", files={}, extra={}, lake=open_lake(str(tmp_path)))
-    try:
-        yield "audit", audit.query(SETTINGS)[0]
-    finally:
-        audit.close()
+    yield "shared (an audit)", audit.query(SETTINGS)[0]
 
 
 def test_each_database_holds_to_the_setting_and_spills_into_its_own_private_folder(tmp_path, monkeypatch):
@@ -85,3 +84,42 @@ def test_a_closed_database_leaves_no_spill_folder_behind(monkeypatch):
     folder = unused.execute(SETTINGS).fetchone()[1]
     unused.close()
     assert not os.path.exists(folder)  # a database that never spilled made no folder at all
+
+
+def test_sessions_of_the_shared_database_see_nothing_of_each_other():
+    """connect() hands out sessions of one database per process: each session's views, schemas and macros
+    are its own (also while another is open), and nothing is left when it closes."""
+    with connect() as first, connect() as second:
+        first.execute("CREATE SCHEMA landing")
+        first.execute("CREATE VIEW landing.t AS SELECT 1 AS v")
+        first.execute("CREATE TEMP MACRO secret_key() AS 'k1'")
+        second.execute("CREATE SCHEMA landing")
+        second.execute("CREATE VIEW landing.t AS SELECT 2 AS v")  # the same name, at the same time
+        assert first.execute("SELECT v FROM landing.t").fetchall() == [(1,)]
+        assert second.execute("SELECT v FROM landing.t").fetchall() == [(2,)]
+        with pytest.raises(duckdb.CatalogException):
+            second.execute("SELECT secret_key()")
+        assert first.execute("SELECT identity_key(' A@B.com ')").fetchall() == [("a@b.com",)]
+    with connect() as later:
+        with pytest.raises(duckdb.CatalogException):
+            later.execute("SELECT v FROM landing.t")
+        with pytest.raises(duckdb.CatalogException):
+            later.execute("SELECT secret_key()")
+        # the sessions' own catalogs are gone, not only out of sight
+        names = {r[0] for r in later.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+        assert len([n for n in names if n.startswith("session_")]) == 1, names
+
+
+def test_the_query_sandbox_s_locked_settings_stay_in_its_own_database(tmp_path):
+    """The sandbox of `stedi query` locks its database's configuration and closes external access; the
+    sessions the pipeline's checks use afterwards in the same process must still read the lake's files."""
+    from stedi_assets.engines.sandbox import sandbox
+
+    data = tmp_path / "t.parquet"
+    with connect() as con:
+        con.execute(f"COPY (SELECT 1 AS v) TO '{data}' (FORMAT parquet)")
+    with sandbox([], [str(data)]) as locked:
+        assert locked.execute(f"SELECT v FROM read_parquet('{data}')").fetchall() == [(1,)]
+    with connect() as con:
+        assert con.execute(f"SELECT v FROM read_parquet('{data}')").fetchall() == [(1,)]
+        assert con.execute("SELECT current_setting('enable_external_access')").fetchone() == (True,)

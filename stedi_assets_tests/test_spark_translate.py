@@ -180,11 +180,8 @@ def test_identity_key_is_one_macro_in_every_duckdb_connection_and_matches_python
         con.register("t", emails)
         assert set(con.execute(sql).fetchall()) == expected
     audit = Audit(spec=table("customer_landing"), policy="strict", files={}, extra={}, lake=open_lake(str(tmp_path)))
-    try:
-        for _ in range(2):  # a fresh cursor per question
-            assert set(audit.query(sql, t=emails)) == expected
-    finally:
-        audit.close()
+    for _ in range(2):  # a fresh session per question
+        assert set(audit.query(sql, t=emails)) == expected
 
 
 def test_pseudonym_needs_a_key_and_one_argument():

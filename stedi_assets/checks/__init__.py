@@ -52,7 +52,4 @@ CHECKS: dict[str, CheckDef] = {
 
 
 def run_checks(audit: Audit, names) -> dict[str, Outcome]:
-    try:
-        return {name: CHECKS[name].run(audit) for name in names}
-    finally:
-        audit.close()
+    return {name: CHECKS[name].run(audit) for name in names}

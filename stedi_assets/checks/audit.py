@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,14 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from ..contract import TableSpec
-from ..engines.duckdb_engine import (
-    attach_parquet,
-    connect,
-    define_identity_key,
-    define_pseudonym,
-    detach_all,
-    open_database,
-)
+from ..engines.duckdb_engine import attach_parquet, connect, define_pseudonym
 from ..settings import DEFAULT_MAX_SHRINK
 from ..storage.lake import Lake, Snapshot
 from ..zones import table as table_spec
@@ -61,7 +55,6 @@ class Audit:
     pseudonym_key: bytes | None = None
     # The snapshot of any other table this audit reads: the run's pinned one (default: the current one).
     lookup: Callable[[str], Snapshot] | None = None
-    _database: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
     max_shrink: float = DEFAULT_MAX_SHRINK
     allow_shrink: bool = False
     # Whether checks may start from the figures recorded on the snapshot this one replaces (CheckDef.recorded):
@@ -110,19 +103,10 @@ class Audit:
     def _relation(name: str, part: str) -> str:
         return name if part == "data" else f"{name}{PART_SUFFIX}"
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        """A fresh connection to this audit's private in-memory DuckDB. The database is set up once per audit:
-        on S3, loading httpfs takes a quarter of a second, and an audit asks dozens of questions."""
-        if self._database is None:
-            self._database = open_database(self.lake.store.duckdb_setup())
-        cursor = self._database.cursor()
-        define_identity_key(cursor)
-        return cursor
-
-    def close(self) -> None:
-        if self._database is not None:
-            self._database.close()
-            self._database = None
+    def _connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A session of the process's DuckDB for this lake (engines/duckdb_engine.connect): an audit asks dozens
+        of questions, and each gets a clean catalog without paying for a database (or, on S3, for httpfs)."""
+        return connect(self.lake.store.duckdb_setup())
 
     def _query_uris(self, sql: str) -> list[tuple]:
         with self._connection() as con:
@@ -143,16 +127,13 @@ class Audit:
         for name in tables:
             base = name.removesuffix(PART_SUFFIX)
             relations[name] = self.uris(base, "rejected" if base != name else "data")
-        with self._connection() as con:
+        with self._connection() as con:  # the session's views, key and Arrow tables go with it
             attach_parquet(con, relations)
-            try:
-                if keyed_hash is not None:
-                    define_pseudonym(con, keyed_hash)
-                for name, value in arrow.items():
-                    con.register(name, value)
-                return con.execute(sql).fetchall()
-            finally:  # the audit's database outlives this question: leave no view or key behind for the next
-                detach_all(con, relations)
+            if keyed_hash is not None:
+                define_pseudonym(con, keyed_hash)
+            for name, value in arrow.items():
+                con.register(name, value)
+            return con.execute(sql).fetchall()
 
     def scalar(
         self,

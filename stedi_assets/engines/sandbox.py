@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import duckdb
 
-from .duckdb_engine import connect, sql_literal
+from .duckdb_engine import private, sql_literal
 
 
 class ReadOnly(ValueError):
@@ -44,7 +44,7 @@ def _lockdown(files: Sequence[str], spill: str) -> list[str]:
 @contextmanager
 def sandbox(setup: Sequence[str], files: Sequence[str]) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB that can read `files` (after `setup`, the store's access to them) and nothing else."""
-    with tempfile.TemporaryDirectory(prefix="stedi-query-") as spill, connect(setup) as con:
+    with tempfile.TemporaryDirectory(prefix="stedi-query-") as spill, private(setup) as con:
         for statement in _lockdown(files, spill):
             con.execute(statement)
         yield con

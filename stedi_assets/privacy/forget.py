@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from ..engines.duckdb_engine import connect
+from ..engines.duckdb_engine import connect, private
 from ..identity import identity_key, pseudonym
 from ..storage.lake import (
     ENGINE,
@@ -327,8 +327,9 @@ class _Eraser:
     # -- matching rows in data files, through one DuckDB connection
     @contextmanager
     def _matching(self) -> Iterator[None]:
-        """A DuckDB connection that can compare the lake's rows with their hashes (see Subjects.bind)."""
-        with connect(self.lake.store.duckdb_setup()) as con:
+        """A DuckDB connection that can compare the lake's rows with their hashes (see Subjects.bind). A private
+        database: Subjects.bind registers a Python function, which DuckDB keeps database-wide."""
+        with private(self.lake.store.duckdb_setup()) as con:
             self.subjects.bind(con)
             self.con = con
             try:

@@ -57,7 +57,6 @@ def coverage(lake: Lake, view: dict[str, Snapshot]) -> list[Coverage]:
         covered = audit.scalar(f"SELECT count(DISTINCT {column}) FROM {spec.name}", (spec.name,))
         unit = "devices" if column == "serialNumber" else "customers"
         if spec.zone == "landing":
-            audit.close()
             found.append(
                 Coverage(
                     snap.qualified_name, snap.policy, covered, unit, erased_at_landing=snap.extra.get("erased_lines")
@@ -81,7 +80,6 @@ def coverage(lake: Lake, view: dict[str, Snapshot]) -> list[Coverage]:
         ambiguous = None
         if spec.name == "step_trainer_trusted":
             ambiguous = ambiguous_readings(audit).metadata["ambiguous_readings"]
-        audit.close()
         found.append(
             Coverage(
                 snap.qualified_name,

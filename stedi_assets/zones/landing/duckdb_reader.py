@@ -58,7 +58,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...contract import ARROW_TYPES
-from ...engines.duckdb_engine import connect
+from ...engines.duckdb_engine import private
 from .reader import (
     ERASED,
     Listing,
@@ -448,7 +448,7 @@ def read_source_duckdb(
     write_rejected: Sink,
     erased: LandingFilter | None = None,
     listing: Listing | None = None,
-    connection: Connect = connect,
+    connection: Connect = private,
 ) -> SourceStats:
     """reader.read_source on DuckDB: the same rows, quarantine rows and figures, in the same order.
 
