@@ -102,6 +102,7 @@ class _LandingReads:
         self.reader = landing_reader(engine)
         self.erased = register.landing_filter(self.source)
         self.written = 0  # Parquet files written here: each read gets new names
+        self.empty: set[str] = set()  # those of them that hold no row
         self.on_rows = on_rows
 
     def group(self, listing: Listing, fingerprints: dict[str, str], executors: bool = True) -> increment.Group:
@@ -118,6 +119,7 @@ class _LandingReads:
         if rest.files or rest.unreadable or not lake_files:
             here_files = {part: [staged.file(part, self.written)] for part in schemas}
             self.written += 1
+            written = dict.fromkeys(schemas, 0)
             with (
                 self.lake.local_output(here_files["data"][0]) as data,
                 self.lake.local_output(here_files["rejected"][0]) as rejects,
@@ -126,13 +128,19 @@ class _LandingReads:
                 WritesBehind() as behind,  # left first: its writes end before the files close
             ):
                 write_rows = counted(behind.sink(rows.write_batch), self._after(stats.rows))
-                args = (self.landing_store, self.source, schemas["data"], write_rows, behind.sink(bad.write_batch))
+                write_rows, write_bad = (
+                    counted(sink, lambda total, part=part: written.__setitem__(part, total))
+                    for part, sink in (("data", write_rows), ("rejected", behind.sink(bad.write_batch)))
+                )
+                args = (self.landing_store, self.source, schemas["data"], write_rows, write_bad)
                 if self.reader == "duckdb":
                     here = read_source_duckdb(*args, self.erased, rest, connection=self.engine.session)
                 else:
                     here = read_source(*args, self.erased, rest)
             for part, paths in here_files.items():
                 lake_files.setdefault(part, []).extend(paths)
+                if written[part] == 0:
+                    self.empty.update(paths)
             stats.add(increment.stats_of(increment.figures_of(here)))  # the figures a group records
         group = increment.Group.of_read({p: fingerprints[p] for p in listing.files}, lake_files, stats)
         if set(stats.unreadable_files) <= set(listing.unreadable):  # their causes are known already
@@ -183,6 +191,7 @@ def build_landing(
     if plan.unexamined:  # no fingerprint, so never kept: re-made on each run, apart from the readable files
         # read last (Spark replaces its folder whole); its files come first in the snapshot
         groups.insert(0, reads.group(Listing(unreadable=plan.unexamined), {}, executors=False))
+    _drop_empty_files(groups, reads.empty, lake)
     # the snapshot's files are its groups', in their order
     staged.files = {part: [f for g in groups for f in g.lake_files.get(part, [])] for part in reads.schemas}
     stats = increment.total(groups, listing)
@@ -211,6 +220,26 @@ def build_landing(
         },
         **increment.record(groups, key),
     }
+
+
+# The relation of the current snapshot's rows, in a semi-join's append (no table has this name)
+KEPT_ROWS = "kept_rows_of_the_current_snapshot"
+
+
+def _drop_empty_files(groups: list[increment.Group], empty: set[str], lake: Lake) -> None:
+    """Leave out of the snapshot the files this run wrote without a row (a new landing file without an invalid
+    line writes an empty quarantine file), where the part keeps another file: the tables built on that part
+    then see it unchanged and are reused (zones/incremental.py). A part always keeps one file, maybe empty."""
+    for part in {p for g in groups for p in g.lake_files}:
+        files = [f for g in groups for f in g.lake_files.get(part, [])]
+        dropped = [f for f in files if f in empty]
+        if len(dropped) == len(files):  # nothing but empty files: the first stays
+            dropped = dropped[1:]
+        for g in groups:
+            if part in g.lake_files:
+                g.lake_files[part] = [f for f in g.lake_files[part] if f not in dropped]
+        for f in dropped:
+            lake.store.delete_tree(f)
 
 
 def build_sql(
@@ -254,14 +283,18 @@ def build_sql(
         if current is not None and current.engine:  # the engine that made the files it keeps
             staged.extra["engine"] = current.engine
         return plan
+    sql = rule.body
     if plan.how == incremental.APPENDED and plan.grown is not None:
         files[plan.grown] = plan.added
+        if plan.new_only:  # a semi-join: of the rows the added files give, those the kept files lack
+            files[KEPT_ROWS] = plan.kept
+            sql = f"SELECT * FROM ({sql}) EXCEPT ALL SELECT * FROM {KEPT_ROWS}"
     folder = staged.part_folder("data")
     lake.make_dirs(folder)
     # only DuckDB can tell a query's progress: Engine.select_into stays as every engine implements it
     progress = {"on_percent": on_percent} if isinstance(engine, DuckDBEngine) and on_percent else {}
     output = engine.select_into(
-        rule.body,
+        sql,
         {name: [lake.uri(f) for f in paths] for name, paths in files.items()},
         lake.uri(folder),
         ephemerals=[(s.name, s.body) for s in subrules],
@@ -274,7 +307,8 @@ def build_sql(
     if plan.how == incremental.APPENDED and output.rows == 0:  # no new file: the tables after it stay unchanged
         lake.store.delete_tree(folder)
         staged.files["data"] = list(plan.kept)
-        plan = dataclasses.replace(plan, reason=f"{plan.reason}, none of whose rows passes the rule")
+        news = "is new" if plan.new_only else "passes the rule"
+        plan = dataclasses.replace(plan, reason=f"{plan.reason}, none of whose rows {news}")
         staged.extra["build_reason"] = plan.reason
     elif plan.how == incremental.REBUILT and incremental.same_rows(lake, written, output.rows, current):
         assert current is not None

@@ -17,9 +17,9 @@ from test_incremental import assert_same_as_a_fresh_build, consenting_customer, 
 from stedi_assets.assets import TABLE_ASSETS
 from stedi_assets.checks import integrity
 from stedi_assets.storage.lake import open_lake
-from stedi_assets.zones import TABLES, incremental
+from stedi_assets.zones import TABLES, incremental, table
 from stedi_assets.zones.incremental import APPENDED, KEPT, REBUILT, REUSED, fingerprint
-from stedi_assets.zones.sql import SqlRule, linear_in, load_rule
+from stedi_assets.zones.sql import SqlRule, linear_in, load_rule, semi_join_on
 
 DERIVED = [spec for spec in TABLES if load_rule(spec.name, "strict") is not None]
 
@@ -37,9 +37,9 @@ def builds(lake: Path) -> dict[str, str]:
     return {spec.name: opened.current(spec.zone, spec.name).extra["build"] for spec in DERIVED}
 
 
-def data_files(lake: Path, name: str) -> list[str]:
-    spec = next(s for s in DERIVED if s.name == name)
-    return open_lake(str(lake)).current(spec.zone, spec.name).files["data"]
+def data_files(lake: Path, name: str, part: str = "data") -> list[str]:
+    spec = table(name)
+    return open_lake(str(lake)).current(spec.zone, spec.name).files[part]
 
 
 def later_readings(landing: Path, person: dict, shift: int = 7_000) -> list[dict]:
@@ -74,11 +74,11 @@ def test_new_readings_are_appended_where_the_rule_is_linear_and_the_rest_kept(la
     assert shown.metadata["build"].value == APPENDED
     assert shown.metadata["build_reason"].value == "accelerometer_landing gained 1 file"
     assert builds(lake) == {
-        "rejected": REBUILT,  # a UNION ALL of the three quarantines: not linear in one of them
+        "rejected": REBUILT,  # readings moved past 2^63 ms are quarantined: a UNION ALL is not linear in one
         "customer_trusted": REUSED,  # its input did not change
         "accelerometer_trusted": APPENDED,  # a filter of accelerometer_landing: the new file's readings added
         "step_trainer_trusted": REUSED,  # customer_curated kept its files
-        "customer_curated": KEPT,  # a semi-join on the readings: run again, and its rows are the same
+        "customer_curated": APPENDED,  # a semi-join on the readings: no row that it lacked
         "machine_learning_curated": APPENDED,  # an inner join: the new readings' pairs added
     }
     files = data_files(lake, "accelerometer_trusted")
@@ -86,27 +86,66 @@ def test_new_readings_are_appended_where_the_rule_is_linear_and_the_rest_kept(la
     assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="rubric")
 
 
-def test_a_new_customer_with_readings_rebuilds_what_is_not_linear_in_the_new_rows(landing, tmp_path):
-    """A consenting newcomer grows customer_trusted: the readings' semi-join on it is built again (its readings
-    were in the lake already), and so is everything after it."""
+def test_a_landing_file_adds_no_empty_file_so_the_tables_on_that_part_are_reused(landing, tmp_path):
+    """A new landing file without an invalid line adds no quarantine file, and one without a valid line no data
+    file: the tables built on that part see the files they read, and are reused."""
     lake = tmp_path / "lake"
     assert run_pipeline(landing, lake, policy="rubric").success
+    person = consenting_customer(landing)
+    valid = [
+        {"user": person["email"], "timestamp": 1_700_000_000_000 + i, "x": 1.0, "y": 2.0, "z": 3.0} for i in range(3)
+    ]
+    before = {part: data_files(lake, "accelerometer_landing", part) for part in ("data", "rejected")}
+    write_landing(landing, "accelerometer", valid, name="clean.json")
+    assert run_pipeline(landing, lake, policy="rubric").success
+    assert data_files(lake, "accelerometer_landing", "rejected") == before["rejected"]
+    assert len(data_files(lake, "accelerometer_landing")) == len(before["data"]) + 1
+    assert builds(lake)["rejected"] == REUSED
+    assert builds(lake)["accelerometer_trusted"] == APPENDED
+    before = {part: data_files(lake, "accelerometer_landing", part) for part in ("data", "rejected")}
+    write_landing(landing, "accelerometer", [{"user": person["email"], "timestamp": 1.5}], name="invalid.json")
+    assert run_pipeline(landing, lake, policy="rubric").success
+    assert data_files(lake, "accelerometer_landing") == before["data"]
+    assert len(data_files(lake, "accelerometer_landing", "rejected")) == len(before["rejected"]) + 1
+    assert builds(lake)["accelerometer_trusted"] == REUSED
+    assert builds(lake)["rejected"] == REBUILT
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="rubric")
+
+
+# How accelerometer_trusted is built after readings of nobody known, then customer_trusted and it after a
+# consenting newcomer. The strict rules are neither linear nor semi-joins: the readings' has DISTINCT, and both
+# read the latest record of each customer through a sub-rule (a window).
+@pytest.mark.parametrize(
+    ("policy", "unknown_build", "customers_build", "readings_build"),
+    [("rubric", APPENDED, APPENDED, APPENDED), ("strict", KEPT, REBUILT, REBUILT)],
+)
+def test_a_new_consenting_customer_re_derives_their_readings(
+    landing, tmp_path, policy, unknown_build, customers_build, readings_build
+):
+    """A consenting newcomer grows customer_trusted, and their readings already in the lake become trusted. The
+    rubric's readings are a semi-join on customer_trusted: the newcomer's are added to the kept files. The
+    strict rule (consent dates, an ephemeral sub-rule) is built again. So is everything after it."""
+    lake = tmp_path / "lake"
+    assert run_pipeline(landing, lake, policy=policy).success
     person = consenting_customer(landing)
     newcomer = {**person, "email": "Newcomer." + person["email"], "serialNumber": "newcomer-serial"}
     write_landing(landing, "accelerometer", [{**r, "user": newcomer["email"]} for r in later_readings(landing, person)])
     trusted_before = data_files(lake, "accelerometer_trusted")
-    assert run_pipeline(landing, lake, policy="rubric").success  # readings of nobody known yet
+    assert run_pipeline(landing, lake, policy=policy).success  # readings of nobody known yet
     built = builds(lake)  # no trusted row: no file added, so nothing after it changes
-    assert built["accelerometer_trusted"] == APPENDED and data_files(lake, "accelerometer_trusted") == trusted_before
+    assert built["accelerometer_trusted"] == unknown_build
+    assert data_files(lake, "accelerometer_trusted") == trusted_before
     assert built["customer_curated"] == built["machine_learning_curated"] == REUSED
     readings = sum(multiset(lake, "trusted", "accelerometer_trusted").values())
     write_landing(landing, "customer", [newcomer], name="newcomers.json")
-    assert run_pipeline(landing, lake, policy="rubric").success
+    assert run_pipeline(landing, lake, policy=policy).success
     built = builds(lake)
-    assert built["customer_trusted"] == APPENDED
-    assert built["accelerometer_trusted"] == REBUILT
+    assert built["customer_trusted"] == customers_build
+    assert built["accelerometer_trusted"] == readings_build
+    if readings_build == APPENDED:
+        assert set(trusted_before) < set(data_files(lake, "accelerometer_trusted"))
     assert sum(multiset(lake, "trusted", "accelerometer_trusted").values()) > readings
-    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="rubric")
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy=policy)
 
 
 def test_a_consent_revocation_re_derives_every_table_after_it(landing, tmp_path):
@@ -180,6 +219,68 @@ def rule(sql: str) -> SqlRule:
 )
 def test_linear_in_decides_from_the_sql_s_shape(sql, linear):
     assert linear_in(rule(sql), "r") is linear
+
+
+@pytest.mark.parametrize(
+    ("sql", "semi_join"),
+    [
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT a.user FROM r a)", True),
+        ("SELECT * FROM t WHERE email IN (SELECT user FROM r)", True),
+        ("SELECT c.* FROM t c WHERE c.x > 1 AND (c.email IN (SELECT a.user FROM r a WHERE a.z > 0))", True),
+        (
+            "SELECT c.* FROM t c WHERE lower(c.email) IN (SELECT lower(a.user) FROM r a JOIN u ON a.k = u.k)",
+            True,
+        ),
+        ("SELECT c.email, c.x FROM t c WHERE c.x > 2 AND lower(c.email) IN (SELECT a.user FROM r a)", True),
+        # equal output rows could differ in what IN tests: one kept over R, the other only over D
+        ("SELECT c.x FROM t c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT email, c.x FROM t c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.email AS e FROM t c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* EXCLUDE (x) FROM t c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* REPLACE (1 AS x) FROM t c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.email FROM t c WHERE 1 IN (SELECT a.user FROM r a)", False),
+        # an added row of r can take rows away
+        ("SELECT c.* FROM t c WHERE NOT c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* FROM t c WHERE c.email NOT IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* FROM t c WHERE c.x > 1 OR c.email IN (SELECT a.user FROM r a)", False),  # monotone, not shown
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT a.user FROM u a LEFT JOIN r b ON a.k = b.k)", False),
+        # the result's rows are not rows of one table, or are not kept one by one
+        ("SELECT DISTINCT c.* FROM t c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT a.user FROM r a) LIMIT 3", False),
+        ("SELECT c.*, random() AS z FROM t c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* FROM t c JOIN v ON c.k = v.k WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT a.user FROM r a) UNION ALL SELECT * FROM t", False),
+        # the subquery is not linear in r, or r is read elsewhere too
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT DISTINCT a.user FROM r a)", False),
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT max(a.user) FROM r a)", False),
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT a.user FROM (SELECT * FROM r) a)", False),
+        ("SELECT c.* FROM t c WHERE c.email IN (SELECT a.user FROM r a) AND c.k IN (SELECT k FROM r)", False),
+        ("SELECT c.* FROM r c WHERE c.email IN (SELECT a.user FROM r a)", False),
+        ("SELECT c.* FROM t c WHERE EXISTS (SELECT 1 FROM r a WHERE a.user = c.email)", False),  # not recognised
+    ],
+)
+def test_semi_join_on_decides_from_the_sql_s_shape(sql, semi_join):
+    assert semi_join_on(rule(sql), "r") is semi_join
+
+
+def test_a_semi_join_s_append_adds_each_row_as_often_as_a_whole_build(landing, tmp_path):
+    """customer_curated (rubric) keeps the trusted customer rows with readings. A consenting newcomer whose record
+    came twice has two equal rows in customer_trusted; readings of theirs, and of a customer already curated,
+    arrive later: both of the newcomer's rows are added (EXCEPT ALL takes away only rows already there), none of
+    the other's."""
+    lake = tmp_path / "lake"
+    person = consenting_customer(landing)
+    newcomer = {**person, "email": "Twice." + person["email"], "serialNumber": "twice-serial"}
+    write_landing(landing, "customer", [newcomer, newcomer], name="twice.json")
+    assert run_pipeline(landing, lake, policy="rubric").success
+    curated = multiset(lake, "curated", "customer_curated")
+    readings = later_readings(landing, person)
+    write_landing(landing, "accelerometer", [*readings, *({**r, "user": newcomer["email"]} for r in readings)])
+    assert run_pipeline(landing, lake, policy="rubric").success
+    assert builds(lake)["customer_curated"] == APPENDED
+    grown = multiset(lake, "curated", "customer_curated")
+    assert sum(grown.values()) == sum(curated.values()) + 2
+    assert_same_as_a_fresh_build(landing, lake, tmp_path, policy="rubric")
 
 
 @pytest.mark.parametrize("row_hash", ["hash(_row)", "0"], ids=["own hashes", "one hash for every row"])

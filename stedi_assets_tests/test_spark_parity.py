@@ -324,6 +324,14 @@ def test_literals_with_backslashes_and_quotes(spark_engine, tmp_path):
     assert sum(r["is_backslash"] for r in spark) == sum(r["is_quote"] for r in spark) == 1
 
 
+def test_except_all_takes_away_each_row_as_often_as_it_comes(spark_engine, tmp_path):
+    # a semi-join's append (builders.build_sql): its new rows EXCEPT ALL the rows kept
+    table = pa.table({"s": ["a", "a", "a", "b", "c"], "n": pa.array([1, 2, 3, 1, 2], pa.int64())})
+    sql = "SELECT s FROM t EXCEPT ALL SELECT s FROM t WHERE n >= 2"
+    duck, spark = both(spark_engine, sql, table, tmp_path)
+    assert sorted(r["s"] for r in duck) == sorted(r["s"] for r in spark) == ["a", "b"]
+
+
 def test_an_empty_result_is_one_part_file_with_the_schema(spark_engine, tmp_path):
     table = pa.table({"s": ["x"], "n": pa.array([1], pa.int64()), "d": [1.5]})
     duck, spark = both_into(spark_engine, "SELECT s, n, d FROM t WHERE n > 1", table, tmp_path)

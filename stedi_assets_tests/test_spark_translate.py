@@ -74,6 +74,15 @@ def test_is_not_null_and_in_subquery_pass_through():
     )
 
 
+def test_except_all_stays_a_bag_difference():
+    # what a semi-join's append runs (builders.build_sql); EXCEPT without ALL is a set difference on both
+    assert (
+        spark("SELECT * FROM (SELECT x FROM t) EXCEPT ALL SELECT * FROM u")
+        == "SELECT * FROM (SELECT `x` FROM `t`) EXCEPT ALL SELECT * FROM `u`"
+    )
+    assert duck("SELECT count(*) FROM (SELECT a.range FROM range(3) a, range(2) b EXCEPT ALL FROM range(3))") == 3
+
+
 # ------------------------------------------------------------------------------------ our fixes
 
 

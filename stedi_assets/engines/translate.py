@@ -77,6 +77,7 @@ PORTABLE: tuple[type[exp.Expression], ...] = (
     exp.With,
     exp.CTE,
     exp.Union,
+    exp.Except,  # EXCEPT ALL: a semi-join's append (builders.build_sql); a bag difference on both
     exp.Subquery,
     exp.Table,
     exp.TableAlias,

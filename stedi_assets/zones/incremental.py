@@ -9,17 +9,19 @@ table compares, input by input, the files it is about to read with the files its
             current snapshot's data: its files are kept, no query runs;
 - appended: one input only gained files (it lost none), every other input is the same, and the rule is
             linear in that input (zones/sql.py `linear_in`): rule(R + D) = rule(R) + rule(D). The rule runs
-            over the added files only, and its rows are added to the current files;
+            over the added files only, and its rows are added to the current files. Or the rule is a
+            semi-join on that input (`semi_join_on`): rule(R + D) = rule(R) + (rule(D) EXCEPT ALL rule(R));
+            the rule runs over the added files, and its rows that the current files lack are added;
 - kept:     rebuilt (below), and the result has exactly the current snapshot's rows, as a bag: the current
             files are kept, so the tables built from this one see an input with the same files (a table of
             at most SAME_ROWS_LIMIT rows; comparing bigger ones would cost more than it saves);
 - rebuilt:  anything else: a first build, a changed rule or policy, an input that lost or replaced files
-            (an erasure, a changed or vanished landing file), growth of an input the rule is not linear in
-            (every consent change), or a current snapshot that an erasure made. An erasure takes a person's
-            rows out of each table, by e-mail, serial or pseudonym as the table holds them, which is not
-            always the rule's result over the erased inputs (machine_learning_curated keeps the pairs that
-            another customer sharing the erased serial has, step_trainer_trusted loses them): the rule runs
-            over the whole inputs.
+            (an erasure, a changed or vanished landing file, a consent revoked), growth of an input the rule
+            is neither linear in nor a semi-join on (a strict consent change), or a current snapshot that an
+            erasure made. An erasure takes a person's rows out of each table, by e-mail, serial or pseudonym
+            as the table holds them, which is not always the rule's result over the erased inputs
+            (machine_learning_curated keeps the pairs that another customer sharing the erased serial has,
+            step_trainer_trusted loses them): the rule runs over the whole inputs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ..identity import IDENTITY_KEY_SQL
 from ..storage.lake import Lake, Snapshot
-from .sql import PART_SUFFIX, SqlRule, linear_in
+from .sql import PART_SUFFIX, SqlRule, linear_in, semi_join_on
 
 REUSED, APPENDED, KEPT, REBUILT = "reused", "appended", "kept", "rebuilt"
 ERASED = "erased"  # an erasure's snapshot: the rule's result without a person's rows (privacy/forget.py)
@@ -44,6 +46,8 @@ class Plan:
     rows: int = 0  # their rows
     grown: str | None = None  # APPENDED: the relation that gained files
     added: list[str] = field(default_factory=list)  # APPENDED: its added files, the only ones the rule reads
+    # APPENDED to a semi-join: the rule's rows over the added files that the kept files do not hold already
+    new_only: bool = False
 
 
 def fingerprint(rules: list[SqlRule], policy: str, columns: str, key_id: str | None) -> str:
@@ -106,11 +110,17 @@ def plan(
     grown = changed[0]
     if not before[grown] <= now[grown]:
         return Plan(REBUILT, f"{grown} lost or replaced files")
-    if any(grown in s.relations for s in subrules) or not linear_in(rule, grown):
-        return Plan(REBUILT, f"{grown} grew and the rule is not linear in it")
+    if any(grown in s.relations for s in subrules):
+        return Plan(REBUILT, f"{grown} grew and a sub-rule reads it")
+    if linear_in(rule, grown):
+        new_only = False
+    elif semi_join_on(rule, grown):
+        new_only = True
+    else:
+        return Plan(REBUILT, f"{grown} grew and the rule is neither linear in it nor a semi-join on it")
     added = [f for f in relations[grown] if f not in before[grown]]
     files = f"{len(added)} file{'' if len(added) == 1 else 's'}"
-    return Plan(APPENDED, f"{grown} gained {files}", kept, rows, grown, added)
+    return Plan(APPENDED, f"{grown} gained {files}", kept, rows, grown, added, new_only)
 
 
 def same_rows(lake: Lake, new: list[str], new_rows: int, current: Snapshot | None) -> bool:

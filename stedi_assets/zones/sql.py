@@ -120,25 +120,78 @@ def linear_in(rule: SqlRule, relation: str) -> bool:
     QUALIFY, LIMIT, OFFSET, window or aggregate function, nor a function that reads the clock or randomness.
     Each input row then yields its own output rows, whatever the other input rows are. A relation read by an
     ephemeral sub-rule, in a subquery (IN, EXISTS), or in an outer join that keeps unmatched rows of another
-    relation is not linear (an added row can remove or change rows of the result)."""
+    relation is not linear (an added row can remove or change rows of the result): see `semi_join_on`."""
     tree = sqlglot.parse_one(rule.text, read="duckdb")
-    occurrences = [t for t in tree.find_all(exp.Table) if t.name == relation]
-    if not isinstance(tree, exp.Select) or len(occurrences) != 1:
+    return isinstance(tree, exp.Select) and _linear(tree, relation)
+
+
+def _linear(select: exp.Select, relation: str) -> bool:
+    occurrences = [t for t in select.find_all(exp.Table) if t.name == relation]
+    if len(occurrences) != 1 or not _row_by_row(select):
         return False
-    if any(tree.args.get(clause) for clause in _WHOLE_SET_CLAUSES):
-        return False
-    joins = tree.args.get("joins") or []
+    joins = select.args.get("joins") or []
     source = occurrences[0].parent
     if isinstance(source, exp.Join):
-        if source.parent is not tree or source.args.get("side") or source.args.get("kind") not in (None, "INNER"):
+        if source.parent is not select or source.args.get("side") or source.args.get("kind") not in (None, "INNER"):
             return False
-    elif not (isinstance(source, exp.From) and source.parent is tree):
+    elif not (isinstance(source, exp.From) and source.parent is select):
         return False
-    if any(j.args.get("side") in ("RIGHT", "FULL") for j in joins):  # they keep rows `relation` does not match
+    return not any(j.args.get("side") in ("RIGHT", "FULL") for j in joins)  # they keep rows `relation` misses
+
+
+def _row_by_row(select: exp.Select) -> bool:
+    """No clause or function of this SELECT's own level combines its rows or reads the clock or randomness."""
+    if any(select.args.get(clause) for clause in _WHOLE_SET_CLAUSES):
         return False
-
-    def at_top(node) -> bool:
-        return node.find_ancestor(exp.Select) is tree
-
     whole_set = (exp.Window, exp.AggFunc, exp.Rand, exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime)
-    return not any(at_top(node) for node in tree.find_all(*whole_set))
+    return not any(node.find_ancestor(exp.Select) is select for node in select.find_all(*whole_set))
+
+
+def semi_join_on(rule: SqlRule, relation: str) -> bool:
+    """True if `rule` keeps the rows of one other table that match `relation` through `x IN (subquery)`, and
+    x is a function of the output row: SELECT t.* (or columns of t, x's among them) FROM t WHERE ... AND
+    x IN (SELECT ... FROM relation ...) AND ...
+
+    Then, with every other relation unchanged, rule(R + D) = rule(R) + (rule(D) EXCEPT ALL rule(R)), as bags:
+    - a row of t is kept over R + D if and only if it passes the other conditions and x is among the
+      subquery's values over R or over D: the subquery is linear in `relation` (its rows over R + D are its
+      rows over R and over D, and IN asks only whether x is among them), and the IN is one of the WHERE's
+      AND-ed conditions (not under NOT or OR);
+    - rows of t with equal output have equal x, so IN decides the same for all of them: each output value
+      comes out as often as the rows passing the other conditions give it, or not at all, over R as over D.
+      rule(D) EXCEPT ALL rule(R) is then exactly what is kept over R + D and not over R.
+    Also conservative: one SELECT with one table in FROM and no join, its output `*`, `t.*` or plain columns,
+    its own level row by row (`linear_in`'s conditions), `relation` read once, in that subquery."""
+    tree = sqlglot.parse_one(rule.text, read="duckdb")
+    if not isinstance(tree, exp.Select) or tree.args.get("joins") or not _row_by_row(tree):
+        return False
+    source = tree.args.get("from_")
+    if source is None or not isinstance(source.this, exp.Table) or source.this.name == relation:
+        return False
+    occurrences = [t for t in tree.find_all(exp.Table) if t.name == relation]
+    if len(occurrences) != 1:
+        return False
+    inner = occurrences[0].find_ancestor(exp.Select)
+    test = inner.parent.parent if inner is not None and isinstance(inner.parent, exp.Subquery) else None
+    if not isinstance(test, exp.In) or test.args.get("query") is not inner.parent or not _linear(inner, relation):
+        return False
+    if not _determined_by_output(tree, test.this):
+        return False
+    node = test
+    while isinstance(node.parent, (exp.And, exp.Paren)):  # only AND-ed conditions up to the WHERE
+        node = node.parent
+    return isinstance(node.parent, exp.Where) and node.parent.parent is tree
+
+
+def _determined_by_output(select: exp.Select, value: exp.Expression) -> bool:
+    """Whether `value` (over the FROM table's columns) is the same for any two rows with the same output: the
+    output is the whole row (`*` or `t.*`, without EXCLUDE or REPLACE), or holds every column `value` reads."""
+    output = select.expressions
+    if len(output) == 1 and output[0].is_star:
+        star = output[0].find(exp.Star)
+        return star is not None and not any(star.args.values())
+    if not all(isinstance(e, exp.Column) and not e.is_star for e in output):
+        return False
+    shown = {(c.table, c.name) for c in output}
+    used = list(value.find_all(exp.Column))
+    return bool(used) and all((c.table, c.name) in shown for c in used)
