@@ -158,6 +158,24 @@ def test_a_landing_file_that_got_shorter_is_reported(tmp_path, capsys):
     assert count(capsys, lake, "landing.accelerometer_landing") == 13
 
 
+def test_a_landing_file_with_fewer_lines_and_as_many_bytes_is_reported(tmp_path, capsys):
+    """No file is smaller, so only the lines ingested per file show it: the check counts them when the new
+    snapshot does not keep every lake file of the published one (it counts them only then)."""
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    write_good_landing(landing)
+    write_landing(landing, "accelerometer", [accel(200 + t) for t in range(4)], name="part-3.json")
+    assert run(capsys, landing, lake)[0] == 0
+    fewer = landing / "accelerometer" / "landing" / "part-3.json"
+    size = fewer.stat().st_size
+    lines = fewer.read_bytes().splitlines(keepends=True)[:3]
+    fewer.write_bytes(b"".join(lines) + b" " * (size - sum(map(len, lines)) - 1) + b"\n")
+    code, output = run(capsys, landing, lake)
+    assert code == 0, output
+    assert _volume_check_alone(landing, lake)["shorter_files"] == [
+        f"accelerometer/landing/part-3.json: {size:,} -> {size:,} bytes, 4 -> 3 lines ingested"
+    ]
+
+
 def _lines(landing, source: str) -> list[str]:
     return (landing / source / "landing" / "part-1.json").read_text().splitlines()
 

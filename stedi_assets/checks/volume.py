@@ -38,7 +38,11 @@ def volume(audit: Audit) -> Outcome:
     if read_now is not None:  # a landing table: which of the files read last time got shorter, or went
         if read_before and not read_now:
             problems.append(f"no landing file left ({len(read_before)} read before)")
-        lines_before, lines_now = _lines_per_file(audit, baseline.files), _lines_per_file(audit, audit.files)
+        smaller = [p for p, size in read_now.items() if p in read_before and size < read_before[p]]
+        if smaller or not _keeps_every_file(audit, baseline):
+            lines_before, lines_now = _lines_per_file(audit, baseline.files), _lines_per_file(audit, audit.files)
+        else:  # every lake file of the baseline is still here: no landing file can have fewer lines ingested
+            lines_before = lines_now = {}
         shorter = sorted(
             p
             for p, size in read_now.items()
@@ -86,6 +90,11 @@ def _rows(audit: Audit, snapshot: Snapshot) -> int:
     """Rows of another snapshot of the audited table, from its Parquet footers."""
     files = snapshot.files.get("data", [])
     return int(audit.scalar("SELECT count(*) FROM published", files={"published": files})) if files else 0
+
+
+def _keeps_every_file(audit: Audit, baseline: Snapshot) -> bool:
+    """Whether the audited snapshot holds every file of `baseline`, in each part (files never change in place)."""
+    return all(set(files) <= set(audit.files.get(part, [])) for part, files in baseline.files.items())
 
 
 def _lines_per_file(audit: Audit, files) -> dict[str, int]:
