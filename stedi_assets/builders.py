@@ -127,11 +127,12 @@ class _LandingReads:
                 parquet_writer(rejects, schemas["rejected"]) as bad,
                 WritesBehind() as behind,  # left first: its writes end before the files close
             ):
-                write_rows = counted(behind.sink(rows.write_batch), self._after(stats.rows))
-                write_rows, write_bad = (
-                    counted(sink, lambda total, part=part: written.__setitem__(part, total))
-                    for part, sink in (("data", write_rows), ("rejected", behind.sink(bad.write_batch)))
-                )
+
+                def tallied(part: str, sink: Sink) -> Sink:  # `written` learns the rows each file got
+                    return counted(sink, lambda total: written.__setitem__(part, total))
+
+                write_rows = tallied("data", counted(behind.sink(rows.write_batch), self._after(stats.rows)))
+                write_bad = tallied("rejected", behind.sink(bad.write_batch))
                 args = (self.landing_store, self.source, schemas["data"], write_rows, write_bad)
                 if self.reader == "duckdb":
                     here = read_source_duckdb(*args, self.erased, rest, connection=self.engine.session)

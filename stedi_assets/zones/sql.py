@@ -172,12 +172,14 @@ def semi_join_on(rule: SqlRule, relation: str) -> bool:
     if len(occurrences) != 1:
         return False
     inner = occurrences[0].find_ancestor(exp.Select)
-    test = inner.parent.parent if inner is not None and isinstance(inner.parent, exp.Subquery) else None
-    if not isinstance(test, exp.In) or test.args.get("query") is not inner.parent or not _linear(inner, relation):
+    if inner is None or not isinstance(inner.parent, exp.Subquery) or not _linear(inner, relation):
+        return False
+    test = inner.parent.parent
+    if not isinstance(test, exp.In) or test.args.get("query") is not inner.parent:
         return False
     if not _determined_by_output(tree, test.this):
         return False
-    node = test
+    node: exp.Expression = test
     while isinstance(node.parent, (exp.And, exp.Paren)):  # only AND-ed conditions up to the WHERE
         node = node.parent
     return isinstance(node.parent, exp.Where) and node.parent.parent is tree
