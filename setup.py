@@ -46,5 +46,5 @@ setup(
             "mypy==2.4.1",
         ],
     },
-    entry_points={"console_scripts": ["stedi=stedi_assets.cli:main"]},
+    entry_points={"console_scripts": ["stedi=stedi_assets.cli:command_line"]},
 )

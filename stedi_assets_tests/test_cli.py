@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import sys
 
 import dagster as dg
 import pyarrow as pa
@@ -13,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from stedi_assets.cli import main
+from stedi_assets.cli.common import EXIT_USAGE
 from stedi_assets.generator import DEFECTS
 from stedi_assets.report import print_table
 from stedi_assets.storage.lake import open_lake
@@ -187,6 +190,29 @@ def test_run_is_recorded_in_the_dagster_home_instance_as_the_named_job(generated
         }
         record = instance.get_latest_materialization_event(dg.AssetKey(["landing", "customer_landing"]))
         assert record.asset_materialization.metadata["dagster/row_count"].value > 0
+
+
+def test_the_stedi_process_ends_with_main_s_code_after_everything_an_exit_owes(generated, tmp_path):
+    """`stedi` ends its process without the interpreter's teardown (cli.command_line): its output is all there,
+    its exit code is main's, the atexit handlers ran (DuckDB's spill folders are gone) and its Dagster run is
+    recorded whole in DAGSTER_HOME."""
+    import subprocess
+
+    temp, home = tmp_path / "tmp", tmp_path / "home"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "DAGSTER_HOME": str(home)}
+    landing, lake = str(generated / "landing"), str(tmp_path / "lake")
+    command = [sys.executable, "-m", "stedi_assets.cli"]
+    done = subprocess.run([*command, "run", "--landing", landing, "--lake", lake], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    last = done.stdout.decode().rstrip().splitlines()[-1]  # the summary, printed last
+    assert last.startswith("49 checks: ") and ", 0 failed, " in last
+    assert [p.name for p in temp.iterdir() if p.name.startswith("stedi-duckdb-spill-")] == []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+    failed = subprocess.run([*command, "check", "--lake", str(tmp_path / "none")], env=env, capture_output=True)
+    assert failed.returncode == EXIT_USAGE and failed.stderr.decode().startswith("stedi: error:")
 
 
 def test_all_defect_kinds_are_known_to_the_cli():

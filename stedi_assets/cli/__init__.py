@@ -7,9 +7,13 @@ and exit non-zero when any ERROR check fails: Dagster itself has no such command
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import settings
 from ..contract import POLICIES
@@ -123,3 +127,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, settings.SettingError, StoreError, CommitConflict, LookupError, MissingKey) as err:
         print(f"stedi: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def command_line() -> NoReturn:
+    """The `stedi` command (and `python -m stedi_assets.cli`): main(), then the end of the process without the
+    interpreter's teardown.
+
+    Freeing the objects of the 2,000 or so modules a run imports takes the interpreter half a second after the
+    work is done (a K=100 lake plus 1 %: 3.8 s with it, 3.3 s without). Everything an exit owes still happens,
+    in the order Python does it: the threads that are not daemons are waited for, every atexit handler runs
+    (logging's flush, the removal of DuckDB's spill folders and of temporary directories), stdout and stderr
+    are flushed. Only objects' own finalizers are skipped, and nothing the command did waits on one: its files
+    are closed and its commits made before main returns. An exception, or output that cannot be flushed (a
+    closed pipe), takes the ordinary way out.
+    """
+    code = main()
+    # What Python's exit runs, in its order (Py_FinalizeEx): threading's exit hooks (an idle thread pool's
+    # workers are told to stop) and the wait for threads that are not daemons, then the atexit handlers.
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)

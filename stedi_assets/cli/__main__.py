@@ -1,5 +1,3 @@
-import sys
+from . import command_line
 
-from . import main
-
-sys.exit(main())
+command_line()
