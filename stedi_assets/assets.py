@@ -205,6 +205,8 @@ def _write_audit_publish(
     checked = {n: dict(o.metadata) for n, o in outcomes.items() if CHECKS[n].recorded}
     if checked:
         staged.extra["checked"] = checked
+    if audit.memo:  # outcomes the next snapshot may reuse (checks/memo.py)
+        staged.extra["outcomes"] = audit.memo
     if blocked:
         lake.discard(staged)
     else:

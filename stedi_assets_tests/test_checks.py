@@ -448,3 +448,28 @@ def test_consent_oracle_lower_cases_like_sql(tmp_path):
     result = run_pipeline(landing, tmp_path / "lake")
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name == "consent")
+
+
+def test_the_rubric_register_holds_each_consenting_email_and_serial_once_in_python_s_order():
+    from stedi_assets.checks.register import ConsentRegister
+
+    records = pa.table(
+        {
+            "email": ["b@x", "a@x", "b@x", "é@x", "Z@x", "a@x", "c@x"],
+            "serialNumber": ["s2", "s1", "s2", "s3", None, "s0", "s4"],
+            "shareWithResearchAsOfDate": pa.array([1, 2, 3, 4, 5, 6, None], pa.int64()),
+        }
+    )
+    asked = []
+
+    def read(fields):
+        asked.append(fields)
+        return records.select(list(fields))
+
+    table = ConsentRegister(read).rubric_table()
+    columns = (records[c].to_pylist() for c in records.column_names)
+    consenting = {(e, s) for e, s, d in zip(*columns, strict=True) if d is not None}
+    expected = sorted(consenting, key=lambda pair: (pair[0], pair[1] is None, pair[1] or ""))  # nulls last
+    assert list(zip(table["email"].to_pylist(), table["serial"].to_pylist(), strict=True)) == expected
+    assert table.schema == pa.schema([("email", pa.string()), ("serial", pa.string())])
+    assert asked == [("email", "serialNumber", "shareWithResearchAsOfDate")]  # not the strict part's columns

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import consent, counts, integrity, volume
+from . import consent, counts, integrity, memo, volume
 from .audit import Audit, Outcome
 
 
@@ -22,6 +22,9 @@ class CheckDef:
     # Figures that depend only on the audited snapshot's files, recorded with it (`checked` in its extra) so that
     # the next snapshot, if it keeps those files, starts from them.
     recorded: bool = False
+    # It reads the lake only through its audit's files, extra values and consent register: a write's audit may
+    # reuse its outcome when those are the same as when it last ran (checks/memo.py).
+    reusable: bool = False
 
     @property
     def description(self) -> str:
@@ -31,25 +34,32 @@ class CheckDef:
 CHECKS: dict[str, CheckDef] = {
     c.name: c
     for c in (
-        CheckDef("schema", integrity.schema, blocking=True),
-        CheckDef("consent", consent.consent, blocking=True, reads=("customer_landing",)),
-        CheckDef("no_pii", consent.no_pii, blocking=True),
+        CheckDef("schema", integrity.schema, blocking=True, reusable=True),
+        CheckDef("consent", consent.consent, blocking=True, reads=("customer_landing",), reusable=True),
+        CheckDef("no_pii", consent.no_pii, blocking=True, reusable=True),
         CheckDef("erasure", consent.erasure, blocking=True),
-        CheckDef("reconciliation", counts.reconciliation, blocking=True),
-        CheckDef("row_count", counts.row_count, blocking=True),
-        CheckDef("quarantine_complete", counts.quarantine_complete, blocking=True),
+        CheckDef("reconciliation", counts.reconciliation, blocking=True, reusable=True),
+        CheckDef("row_count", counts.row_count, blocking=True, reusable=True),
+        CheckDef("quarantine_complete", counts.quarantine_complete, blocking=True, reusable=True),
         CheckDef("volume", volume.volume, blocking=True),
-        CheckDef("unique_customers", integrity.unique_customers, blocking=True),
+        CheckDef("unique_customers", integrity.unique_customers, blocking=True, reusable=True),
         CheckDef("distinct_rows", integrity.distinct_rows, blocking=True, recorded=True),
         CheckDef(
             "ambiguous_readings",
             integrity.ambiguous_readings,
             blocking=False,
             reads=("customer_landing", "step_trainer_landing", "accelerometer_landing"),
+            reusable=True,
         ),
     )
 }
 
 
 def run_checks(audit: Audit, names) -> dict[str, Outcome]:
-    return {name: CHECKS[name].run(audit) for name in names}
+    """The outcome of each named check; a write's audit reuses those that read what they read before."""
+    return {
+        name: memo.outcome(audit, name, CHECKS[name].run)
+        if audit.from_recorded and CHECKS[name].reusable
+        else CHECKS[name].run(audit)
+        for name in names
+    }

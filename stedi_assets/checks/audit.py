@@ -61,6 +61,12 @@ class Audit:
     # a write's audit may, as the files it kept are immutable; a checks-only audit reads everything, which is
     # how it finds a data file damaged in place.
     from_recorded: bool = False
+    # While a check runs in a write's audit: what it reads through this audit (checks/memo.py), by key
+    # ("<table>:<part>" -> its files, "extra:<key>" -> the value, "files:<name>" -> files it named itself).
+    reads: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    # The outcomes this audit's checks may hand on to the next snapshot (checks/memo.py), by check.
+    memo: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
+    _snapshots: dict[str, Snapshot] = field(default_factory=dict, init=False, repr=False)
 
     @functools.cached_property
     def baseline(self) -> Snapshot | None:
@@ -77,13 +83,26 @@ class Audit:
     def snapshot_of(self, name: str) -> Snapshot:
         if name in self.inputs:
             return self.inputs[name]
-        if self.lookup is not None:
-            return self.lookup(name)
-        spec = table_spec(name)
-        return self.lake.current(spec.zone, spec.name)
+        if name not in self._snapshots:  # the same one for every question of this audit
+            if self.lookup is not None:
+                self._snapshots[name] = self.lookup(name)
+            else:
+                spec = table_spec(name)
+                self._snapshots[name] = self.lake.current(spec.zone, spec.name)
+        return self._snapshots[name]
 
     def _files(self, name: str, part: str = "data") -> list[str]:
-        return list(self.files[part]) if name == self.spec.name else self.snapshot_of(name).files[part]
+        files = list(self.files[part]) if name == self.spec.name else self.snapshot_of(name).files[part]
+        if self.reads is not None:
+            self.reads[f"{name}:{part}"] = sorted(files)
+        return files
+
+    def extra_value(self, key: str, default: Any = None) -> Any:
+        """A value the audited snapshot's builder recorded (its extra), or `default`."""
+        value = self.extra.get(key, default)
+        if self.reads is not None:
+            self.reads[f"extra:{key}"] = value
+        return value
 
     def uris(self, name: str, part: str = "data") -> list[str]:
         return [self.lake.uri(f) for f in self._files(name, part)]
@@ -124,6 +143,8 @@ class Audit:
         lake-relative data `files` (name -> files) and Arrow tables; with `keyed_hash`, SQL can call
         pseudonym(x) = hex HMAC-SHA256 of x under that key."""
         relations = {name: [self.lake.uri(f) for f in paths] for name, paths in (files or {}).items()}
+        if self.reads is not None:
+            self.reads.update({f"files:{name}": sorted(paths) for name, paths in (files or {}).items()})
         for name in tables:
             base = name.removesuffix(PART_SUFFIX)
             relations[name] = self.uris(base, "rejected" if base != name else "data")
@@ -145,8 +166,9 @@ class Audit:
     ) -> Any:
         return self.query(sql, tables, keyed_hash, files, **arrow)[0][0]
 
-    @functools.cached_property
+    @property
     def register(self):
+        """The consent register of the customer_landing snapshot this audit reads (made once per snapshot)."""
         from .register import ConsentRegister
 
         uris = tuple(self.uris("customer_landing"))
@@ -154,11 +176,10 @@ class Audit:
         if cached is None:
             setup = self.lake.store.duckdb_setup()
 
-            def records() -> pa.Table:  # read when a part of the register is made (this audit may be closed)
+            def records(fields: tuple[str, ...]) -> pa.Table:  # read when a part of the register is made
                 with connect(setup) as con:
                     attach_parquet(con, {"customer_landing": list(uris)})
-                    fields = ", ".join(ConsentRegister.FIELDS)
-                    return con.execute(f"SELECT {fields} FROM customer_landing").to_arrow_table()
+                    return con.execute(f"SELECT {', '.join(fields)} FROM customer_landing").to_arrow_table()
 
             cached = ConsentRegister(records)
             _REGISTERS.clear()  # one customer_landing at a time: a run's audits all read the same one

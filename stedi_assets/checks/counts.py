@@ -8,18 +8,18 @@ from .audit import Audit, Outcome, failed, passed
 
 def reconciliation(audit: Audit) -> Outcome:
     """valid + rejected = the non-blank lines the reader read, plus one row per file it could not read."""
-    lines = audit.extra.get("nonblank_lines")
+    lines = audit.extra_value("nonblank_lines")
     if lines is None:
         return failed("WARN", note="this snapshot records no reader counts (an older version wrote it)")
     # the landing files are read once, by the reader: it counted their lines as it read them
-    unreadable = len(audit.extra.get("unreadable_files", []))
+    unreadable = len(audit.extra_value("unreadable_files", []))
     valid, rejected = audit.rows(audit.spec.name), audit.rows(audit.spec.name, "rejected")
     metadata = {
         "nonblank_lines": lines,
         "unreadable_files": unreadable,
         "valid_rows": valid,
         "rejected_rows": rejected,
-        "files": len(audit.extra.get("landing_files", {})),
+        "files": len(audit.extra_value("landing_files", {})),
     }
     return passed(**metadata) if valid + rejected == lines + unreadable else failed(**metadata)
 
@@ -35,7 +35,7 @@ def row_count(audit: Audit) -> Outcome:
         if rows > bound:
             return failed(**metadata)
     if audit.spec.zone == "landing":
-        inputs_nonempty = sum(audit.extra.get("landing_files", {}).values()) > 0
+        inputs_nonempty = sum(audit.extra_value("landing_files", {}).values()) > 0
     else:
         inputs_nonempty = all(audit.rows(n) > 0 for n in audit.inputs)
     if rows == 0 and inputs_nonempty:
