@@ -473,3 +473,42 @@ def test_the_rubric_register_holds_each_consenting_email_and_serial_once_in_pyth
     assert list(zip(table["email"].to_pylist(), table["serial"].to_pylist(), strict=True)) == expected
     assert table.schema == pa.schema([("email", pa.string()), ("serial", pa.string())])
     assert asked == [("email", "serialNumber", "shareWithResearchAsOfDate")]  # not the strict part's columns
+
+
+@pytest.mark.parametrize("row_hash", ["hash(_row)", "0"], ids=["own hashes", "one hash for every row"])
+def test_added_rows_are_compared_with_every_kept_row_they_equal_nulls_and_all(tmp_path, monkeypatch, row_hash):
+    """distinct_rows of an appended snapshot hashes only the kept rows within the added rows' range of each
+    column (NULL where an added row has NULL): the same count as a whole DISTINCT, whatever the rows hold."""
+    from stedi_assets.checks.audit import Audit
+    from stedi_assets.zones import table
+
+    monkeypatch.setattr(integrity, "ROW_HASH", row_hash)
+    kept = pa.table(
+        {
+            "user": ["a", "b", None, "c", "z", "a"],
+            "timestamp": pa.array([1, 2, 3, None, 9, 1], pa.int64()),
+            "x": [0.5, -0.0, 1.0, 2.0, 3.0, 0.5],
+        }
+    )
+    added = pa.table(
+        {
+            "user": ["a", None, "c", "d", "d"],
+            "timestamp": pa.array([1, 3, None, 4, 4], pa.int64()),
+            "x": [0.5, 1.0, 2.0, 0.0, 0.0],
+        }
+    )
+    (tmp_path / "t").mkdir()
+    pq.write_table(kept, tmp_path / "t" / "kept.parquet")
+    pq.write_table(added, tmp_path / "t" / "added.parquet")
+    audit = Audit(
+        spec=table("accelerometer_trusted"),
+        policy="rubric",
+        files={"data": ["t/kept.parquet", "t/added.parquet"]},
+        extra={},
+        lake=open_lake(str(tmp_path)),
+    )
+    before = {"rows": 6, "distinct_rows": 5}  # ("a", 1, 0.5) twice
+    rows, distinct = integrity._distinct_after_adding(audit, ["t/kept.parquet"], before)
+    whole = pa.concat_tables([kept, added])
+    expected = len(set(zip(*(whole[c].to_pylist() for c in whole.column_names), strict=True)))
+    assert (rows, distinct) == (11, expected) == (11, 6)

@@ -8,7 +8,7 @@ cannot also vouch for itself. They always run on DuckDB, whichever engine built 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,11 +137,12 @@ class Audit:
         tables: tuple[str, ...] = (),
         keyed_hash: bytes | None = None,
         files: Mapping[str, list[str]] | None = None,
+        parameters: Sequence[Any] = (),
         **arrow: pa.Table,
     ) -> list[tuple]:
-        """Run `sql` over the named lake tables (`<t>_rejected` for a rejected part), relations over other
-        lake-relative data `files` (name -> files) and Arrow tables; with `keyed_hash`, SQL can call
-        pseudonym(x) = hex HMAC-SHA256 of x under that key."""
+        """Run `sql` (with `parameters` for its `?`) over the named lake tables (`<t>_rejected` for a rejected
+        part), relations over other lake-relative data `files` (name -> files) and Arrow tables; with
+        `keyed_hash`, SQL can call pseudonym(x) = hex HMAC-SHA256 of x under that key."""
         relations = {name: [self.lake.uri(f) for f in paths] for name, paths in (files or {}).items()}
         if self.reads is not None:
             self.reads.update({f"files:{name}": sorted(paths) for name, paths in (files or {}).items()})
@@ -154,7 +155,7 @@ class Audit:
                 define_pseudonym(con, keyed_hash)
             for name, value in arrow.items():
                 con.register(name, value)
-            return con.execute(sql).fetchall()
+            return con.execute(sql, list(parameters)).fetchall()
 
     def scalar(
         self,
