@@ -136,15 +136,20 @@ class CpuTrace:
         self.samples.append((time.time(), time.process_time()))
 
 
-def run_module(module: str, args: list[str], env: dict, tree: bool = False) -> Measured:
+def run_module(module: str, args: list[str], env: dict, tree: bool = False, python: str | None = None) -> Measured:
     """Measure a fresh process running `python -m module args` (one at a time: CPU time is the children's delta).
 
     `tree`: the peak memory is that of the whole process tree (sampled), for a module that starts other
-    processes; their CPU time counts only if the module waits for them before it exits.
+    processes; their CPU time counts only if the module waits for them before it exits. `python`: the
+    interpreter (another virtual environment's), this one's by default.
     """
     start, cpu = time.perf_counter(), _children_cpu()
     process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, module, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [python or sys.executable, "-c", CHILD, module, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     peak = TreePeak(process.pid)
     with peak if tree else contextlib.nullcontext():

@@ -1,7 +1,7 @@
 """Benchmark: the landing issue's speed and memory targets, each beside its peer, measured in one run.
 
     python benchmarks/targets.py [--repeat 3] [--workdir /tmp] [--spark-driver-memory 6g]
-                                 [--no-spark-engine] [--with-k1000 [--k1000-peer]]
+                                 [--no-spark-engine] [--with-k1000 [--k1000-peer]] [--stedi-python PATH]
 
 The Udacity landing data is scaled with shared/tools/scale_udacity.py (K=1, K=100 and, with --with-k1000,
 K=1000: about 11 GB) into a temporary folder under --workdir, deleted afterwards. Every stedi figure is a
@@ -18,6 +18,10 @@ data. Runs alternate between the tools, --repeat times, and the median is printe
   K=1000               as K=100 (only with --with-k1000; its peer only with --k1000-peer);
   Spark engine, K=100  every table on STEDI_ENGINE=spark (engines.py's child): the CPU the Dagster process
                        spent in the landing steps, as a share of their wall time (not with --no-spark-engine).
+--stedi-python runs stedi's rows (and the Dagster floor) with another interpreter: a virtual environment with
+the plain install of the README (`pip install -c requirements.lock -e .`), as users run it. This one needs the
+test extra for the PySpark peer and the Spark engine, and the test extra brings pandas, which pyarrow imports
+whenever it is installed (0.15 s of every stedi process; nothing of stedi uses pandas).
 Every stedi lake's row counts are read back with `stedi query` and compared with the expected ones (the
 landing lines scale_udacity.py reports, K x the Udacity rubric counts for the derived tables); the +1 %
 lake must hold exactly the new file's lines more in accelerometer_landing.
@@ -150,8 +154,10 @@ def main() -> None:
     parser.add_argument("--no-spark-engine", action="store_true", help="skip the Spark engine row (4 min)")
     parser.add_argument("--with-k1000", action="store_true", help="also K=1000: 11 GB of data, 5 min")
     parser.add_argument("--k1000-peer", action="store_true", help="also the PySpark job at K=1000 (long)")
+    parser.add_argument("--stedi-python", help="the interpreter of stedi's runs (default: this one)")
     args = parser.parse_args()
 
+    python = args.stedi_python
     here = str(REPO / "benchmarks")
     env = stedi_environment(os.pathsep.join([str(REPO), here]), STEDI_POLICY="rubric")
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -176,15 +182,15 @@ def main() -> None:
             return path
 
         for attempt in range(args.repeat):
-            rows["floor"].stedi.append(run_module("dagster_floor", ["--noop"], env))
+            rows["floor"].stedi.append(run_module("dagster_floor", ["--noop"], env, python=python))
             for k, landing, row in ((1, k1, rows["k1"]), (100, k100, rows["k100"])):
                 out = lake(f"stedi-k{k}")
-                row.stedi.append(run_module(stedi.module, stedi.arguments(landing, out), env))
+                row.stedi.append(run_module(stedi.module, stedi.arguments(landing, out), env, python=python))
                 notes += check_counts(k, out, landing, env)
                 row.peer.append(run_module(pyspark.module, pyspark.arguments(landing, lake("peer")), env, tree=True))
             more = one_percent_more(k1, 100, k100)
             out = folder / "stedi-k100"  # the lake just made, now given the new file
-            rows["plus"].stedi.append(run_module(stedi.module, stedi.arguments(k100, out), env))
+            rows["plus"].stedi.append(run_module(stedi.module, stedi.arguments(k100, out), env, python=python))
             notes += check_counts(100, out, k100, env, more)
             rows["plus"].peer.append(run_module(pyspark.module, pyspark.arguments(k100, lake("peer")), env, tree=True))
             new_file.unlink()
@@ -195,7 +201,7 @@ def main() -> None:
         if args.with_k1000:
             k1000 = scale(args, 1000, folder)
             out = lake("stedi-k1000")
-            rows["k1000"].stedi.append(run_module(stedi.module, stedi.arguments(k1000, out), env))
+            rows["k1000"].stedi.append(run_module(stedi.module, stedi.arguments(k1000, out), env, python=python))
             notes += check_counts(1000, out, k1000, env)
             if args.k1000_peer:
                 rows["k1000"].peer.append(
@@ -206,7 +212,8 @@ def main() -> None:
 
     print(
         f"\nThe landing issue's targets: median of {args.repeat} fresh processes per figure (K=1000 and the Spark "
-        f"engine: one); {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end\n"
+        f"engine: one); {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; stedi run by "
+        f"{python or sys.executable}\n"
     )
     header = ["what", "target", "stedi run: wall, peak", "PySpark job: wall, peak", "stedi / PySpark", "met"]
     print("| " + " | ".join(header) + " |")

@@ -347,20 +347,25 @@ class Lake:
         current = tbl.current_snapshot()
         if (str(current.snapshot_id) if current else None) != base:
             raise self._conflict(zone, name, tbl)
+        # the snapshot's files become exactly `files`: live ones it names stay (incremental builds)
+        live = live_data_files(tbl, current.snapshot_id) if current is not None else []
+        staying = {self.relative(f.file_path) for f in live} & set(files)
         try:
             with tbl.transaction() as tx:
                 _align_schema(tx, schema)
-                with replace_files(tx, properties) as overwrite:
-                    # the snapshot's files become exactly `files`: live ones it names stay (incremental landing)
-                    live = live_data_files(tbl, current.snapshot_id) if current is not None else []
-                    staying = {self.relative(f.file_path) for f in live} & set(files)
-                    for data_file in live:
-                        if self.relative(data_file.file_path) not in staying:
-                            overwrite.delete_data_file(data_file)
-                    for data_file in parquet_files_to_data_files(
-                        tbl.io, tx.table_metadata, iter(self.uri(f) for f in files if f not in staying)
-                    ):
-                        overwrite.append_data_file(data_file)
+                if current is not None and staying == set(files) and len(staying) == len(live):
+                    # the same files (a table reused): a snapshot that records this run and rewrites no manifest
+                    with tx.update_snapshot(snapshot_properties=properties).fast_append():
+                        pass
+                else:
+                    with replace_files(tx, properties) as overwrite:
+                        for data_file in live:
+                            if self.relative(data_file.file_path) not in staying:
+                                overwrite.delete_data_file(data_file)
+                        for data_file in parquet_files_to_data_files(
+                            tbl.io, tx.table_metadata, iter(self.uri(f) for f in files if f not in staying)
+                        ):
+                            overwrite.append_data_file(data_file)
         except CommitFailedException:
             raise self._conflict(zone, name, self.iceberg(zone, name)) from None
         return str(tbl.current_snapshot().snapshot_id)
@@ -397,8 +402,11 @@ def replace_files(tx, properties: dict[str, str]):
     pyiceberg 0.11.1 keeps every earlier snapshot's manifest of DELETED entries in each new overwrite's manifest
     list (iceberg-go had the same bug, apache/iceberg-go#1153), so the current snapshot of a table rewritten N
     times would list N+1 manifests that every reader (pyiceberg, DuckDB, Athena) opens. They hold no live file;
-    Iceberg's Java writer drops them too. This subclasses a private pyiceberg class: re-check on upgrade.
+    Iceberg's Java writer drops them too. This subclasses a private pyiceberg class: re-check on upgrade. Its
+    operation is the one pyiceberg's overwrite() picks (an append for a table's first snapshot), without the
+    template overwrite() makes to pick it (each recomputes the transaction's metadata).
     """
+    from pyiceberg.table.snapshots import Operation
     from pyiceberg.table.update.snapshot import _OverwriteFiles
 
     class ReplaceFiles(_OverwriteFiles):
@@ -406,9 +414,8 @@ def replace_files(tx, properties: dict[str, str]):
             return [m for m in super()._existing_manifests() if m.has_added_files() or m.has_existing_files()]
 
     update = tx.update_snapshot(snapshot_properties=properties)
-    template = update.overwrite()
     return ReplaceFiles(
-        operation=template._operation,
+        operation=Operation.OVERWRITE if tx._table.current_snapshot() is not None else Operation.APPEND,
         transaction=tx,
         io=update._io,
         branch=update._branch,
