@@ -12,13 +12,16 @@ import time
 from dataclasses import dataclass
 
 # The child reports its own high-water mark (VmHWM of its address space after exec): the rusage a
-# parent gets from wait4 also counts the parent's memory copied at fork time, which hides the child's.
+# parent gets from wait4 also counts the parent's memory copied at fork time, which hides the child's. It
+# reports from an exit handler: `stedi` ends its process itself once the handlers have run (cli.command_line).
 CHILD = (
-    "import sys, runpy; code = 0; sys.argv = sys.argv[1:]\n"
-    "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
-    "except SystemExit as stop:\n    code = stop.code or 0\n"
-    "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]\n"
-    "print('VMHWM_KB', hwm, file=sys.stderr)\nsys.exit(code)"
+    "import atexit, runpy, sys\n"
+    "def report():\n"
+    "    hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]\n"
+    "    print('VMHWM_KB', hwm, file=sys.stderr, flush=True)\n"
+    "atexit.register(report)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
 )
 
 
