@@ -5,9 +5,9 @@ table's builder recorded (extra), and the consent register, which is made from c
 Iceberg data file never changes, so the same files hold the same rows. While a check runs in a write's audit,
 the audit notes what it reads; the check's outcome is recorded with the snapshot (`outcomes` in its extra),
 under a digest of those reads, of the check, table, policy and pseudonym key, and of the project's code and
-DuckDB's version. The next write of the table asks again for what was read then, as its own run resolves it;
-if the digest is the same, the check would read the same and decide the same, so its outcome stands without
-reading a row. A run over an unchanged landing then reads no table to check it.
+the versions of DuckDB and pyarrow. The next write of the table asks again for what was read then, as its own
+run resolves it; if the digest is the same, the check would read the same and decide the same, so its outcome
+stands without reading a row. A run over an unchanged landing then reads no table to check it.
 
 Only checks declared `reusable` (checks/__init__.py) take part: `volume` compares with the snapshot being
 replaced, `erasure` reads the erasure register, `distinct_rows` has its own way of reading only added rows.
@@ -31,10 +31,12 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 @functools.cache
 def code_fingerprint() -> str:
-    """The project's Python source and DuckDB's version: an outcome stands only for the code that decided it."""
+    """The project's Python source and the versions of the libraries the checks compute with (DuckDB for their
+    SQL, pyarrow for the consent register): an outcome stands only for the code that decided it."""
     import duckdb
+    import pyarrow
 
-    digest = hashlib.sha256(duckdb.__version__.encode())
+    digest = hashlib.sha256(f"duckdb {duckdb.__version__}, pyarrow {pyarrow.__version__}".encode())
     for path in sorted(PROJECT.rglob("*.py")):
         digest.update(path.relative_to(PROJECT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
